@@ -1,0 +1,30 @@
+//! The Amazon States Language: definition text -> validated, compiled [`StateMachine`].
+
+pub mod build;
+mod choice;
+pub mod diagnostic;
+pub mod fields;
+mod map;
+pub mod model;
+pub mod source;
+pub mod states;
+
+pub use build::{MachineType, build};
+pub use diagnostic::{Diagnostic, InvalidDefinition};
+pub use model::StateMachine;
+pub use source::{Source, Syntax};
+
+use diagnostic::Code;
+
+/// Parses and validates definition text in one go; syntax errors become diagnostics too.
+pub fn load(text: &str, syntax: Syntax, machine_type: MachineType) -> Result<StateMachine, InvalidDefinition> {
+    let src = Source::parse(text, syntax).map_err(|e| InvalidDefinition {
+        diagnostics: vec![Diagnostic {
+            code: Code::InvalidJsonDescription,
+            message: e.message,
+            pointer: String::new(),
+            position: Some((e.line, e.column)),
+        }],
+    })?;
+    build(&src, machine_type)
+}

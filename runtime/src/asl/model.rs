@@ -1,0 +1,375 @@
+//! The validated state machine: names resolved to `StateId`s, every path, template and
+//! intrinsic call compiled. Built once by `asl::build`, read by the engine on every transition.
+
+use chrono::{DateTime, FixedOffset};
+use serde_json::Value;
+
+use crate::engine::error::ErrorName;
+use crate::path::intrinsic::Call;
+use crate::path::reference::ResultTarget;
+use crate::path::template::Template;
+use crate::path::Path;
+
+/// Index of a state in [`StateMachine::states`]. Names are unique machine-wide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StateId(pub u32);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryLanguage {
+    JsonPath,
+    JsonAta,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transition {
+    Next(StateId),
+    End,
+}
+
+#[derive(Debug)]
+pub struct StateMachine {
+    /// Every state of the machine, nested ones included.
+    pub states: Vec<StateNode>,
+    pub root: Scope,
+    pub timeout_seconds: Option<u64>,
+    pub query_language: QueryLanguage,
+}
+
+impl StateMachine {
+    pub fn state(&self, id: StateId) -> &StateNode {
+        &self.states[id.0 as usize]
+    }
+}
+
+/// The states of one `States` object: the machine's top level, a Parallel branch or a Map
+/// item processor. Transitions never leave a scope.
+#[derive(Debug)]
+pub struct Scope {
+    pub start: StateId,
+}
+
+#[derive(Debug)]
+pub struct StateNode {
+    pub name: String,
+    /// JSON Pointer of the state in the definition, for messages.
+    pub pointer: String,
+    pub language: QueryLanguage,
+    pub kind: State,
+}
+
+#[derive(Debug)]
+pub enum State {
+    Pass(Pass),
+    Task(Task),
+    Choice(Choice),
+    Wait(Wait),
+    Succeed(Succeed),
+    Fail(Fail),
+    Parallel(Parallel),
+    Map(MapState),
+}
+
+/// The name used in history event types: `PassStateEntered`, `MapStateExited`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateType {
+    Pass,
+    Task,
+    Choice,
+    Wait,
+    Succeed,
+    Fail,
+    Parallel,
+    Map,
+}
+
+impl StateType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateType::Pass => "Pass",
+            StateType::Task => "Task",
+            StateType::Choice => "Choice",
+            StateType::Wait => "Wait",
+            StateType::Succeed => "Succeed",
+            StateType::Fail => "Fail",
+            StateType::Parallel => "Parallel",
+            StateType::Map => "Map",
+        }
+    }
+}
+
+impl State {
+    pub fn state_type(&self) -> StateType {
+        match self {
+            State::Pass(_) => StateType::Pass,
+            State::Task(_) => StateType::Task,
+            State::Choice(_) => StateType::Choice,
+            State::Wait(_) => StateType::Wait,
+            State::Succeed(_) => StateType::Succeed,
+            State::Fail(_) => StateType::Fail,
+            State::Parallel(_) => StateType::Parallel,
+            State::Map(_) => StateType::Map,
+        }
+    }
+}
+
+/// InputPath / OutputPath: absent or `$` selects everything, `null` gives `{}`.
+#[derive(Debug, Clone)]
+pub enum Select {
+    Whole,
+    Empty,
+    Path(Path),
+}
+
+/// ResultPath: absent or `$` replaces the input, `null` discards the result.
+#[derive(Debug, Clone)]
+pub enum ResultPath {
+    Replace,
+    Discard,
+    At(ResultTarget),
+}
+
+/// The JSONPath input/output pipeline of a state. Fields a state type does not have stay at
+/// their defaults.
+#[derive(Debug, Clone)]
+pub struct Io {
+    pub input_path: Select,
+    pub parameters: Option<Template>,
+    pub result_selector: Option<Template>,
+    pub result_path: ResultPath,
+    pub output_path: Select,
+    /// JSONPath `Assign`: a template whose keys are variable names.
+    pub assign: Option<Template>,
+}
+
+impl Default for Io {
+    fn default() -> Self {
+        Io {
+            input_path: Select::Whole,
+            parameters: None,
+            result_selector: None,
+            result_path: ResultPath::Replace,
+            output_path: Select::Whole,
+            assign: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Pass {
+    pub io: Io,
+    pub result: Option<Value>,
+    pub next: Transition,
+}
+
+/// What a Task's `Resource` names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resource {
+    /// `wasm:NAME`
+    Wasm { name: String },
+    /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`
+    LambdaFunction { arn: String, name: String },
+    /// `arn:aws:states:::lambda:invoke` (name and payload come from the parameters)
+    LambdaInvoke,
+    /// Any other AWS service integration; fails at run time as unsupported.
+    Other { uri: String },
+}
+
+impl Resource {
+    /// History's `resourceType` and `resource` fields.
+    pub fn history_names(&self, uri: &str) -> (String, String) {
+        match self {
+            Resource::Wasm { name } => ("wasm".into(), name.clone()),
+            Resource::LambdaFunction { .. } => ("lambda".into(), "invoke".into()),
+            Resource::LambdaInvoke => ("lambda".into(), "invoke".into()),
+            Resource::Other { .. } => {
+                let rest = uri.strip_prefix("arn:aws:states:::").unwrap_or(uri);
+                match rest.split_once(':') {
+                    Some((t, r)) => (t.to_string(), r.to_string()),
+                    None => (rest.to_string(), String::new()),
+                }
+            }
+        }
+    }
+}
+
+/// A number of seconds given literally or through a reference path.
+#[derive(Debug, Clone)]
+pub enum Seconds {
+    Fixed(u64),
+    Path(Path),
+}
+
+#[derive(Debug)]
+pub struct Task {
+    pub io: Io,
+    pub resource_uri: String,
+    pub resource: Resource,
+    pub timeout: Option<Seconds>,
+    pub heartbeat: Option<Seconds>,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+    pub next: Transition,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Jitter {
+    None,
+    Full,
+}
+
+#[derive(Debug, Clone)]
+pub struct Retrier {
+    pub error_equals: Vec<ErrorName>,
+    pub interval_seconds: u64,
+    pub max_attempts: u64,
+    pub backoff_rate: f64,
+    pub max_delay_seconds: Option<u64>,
+    pub jitter: Jitter,
+}
+
+#[derive(Debug, Clone)]
+pub struct Catcher {
+    pub error_equals: Vec<ErrorName>,
+    pub next: StateId,
+    pub result_path: ResultPath,
+    pub assign: Option<Template>,
+}
+
+#[derive(Debug)]
+pub struct Choice {
+    pub io: Io,
+    pub rules: Vec<ChoiceRule>,
+    pub default: Option<StateId>,
+}
+
+#[derive(Debug)]
+pub struct ChoiceRule {
+    pub condition: Condition,
+    pub next: StateId,
+    pub assign: Option<Template>,
+}
+
+#[derive(Debug)]
+pub enum Condition {
+    And(Vec<Condition>),
+    Or(Vec<Condition>),
+    Not(Box<Condition>),
+    Test { variable: Path, test: Test },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    String,
+    Numeric,
+    Boolean,
+    Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Comparator {
+    Equals,
+    LessThan,
+    GreaterThan,
+    LessThanEquals,
+    GreaterThanEquals,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TypeTest {
+    Null,
+    Present,
+    Numeric,
+    String,
+    Boolean,
+    Timestamp,
+}
+
+/// The right-hand side of a comparison.
+#[derive(Debug, Clone)]
+pub enum Operand {
+    String(String),
+    Number(f64),
+    Boolean(bool),
+    Timestamp(DateTime<FixedOffset>),
+    Path(Path),
+}
+
+#[derive(Debug, Clone)]
+pub enum Test {
+    Compare { family: Family, comparator: Comparator, operand: Operand },
+    Matches(crate::engine::glob::Glob),
+    Is(TypeTest, bool),
+}
+
+#[derive(Debug)]
+pub enum WaitFor {
+    Seconds(u64),
+    SecondsPath(Path),
+    Timestamp(DateTime<FixedOffset>),
+    TimestampPath(Path),
+}
+
+#[derive(Debug)]
+pub struct Wait {
+    pub io: Io,
+    pub wait: WaitFor,
+    pub next: Transition,
+}
+
+#[derive(Debug)]
+pub struct Succeed {
+    pub io: Io,
+}
+
+/// Fail's Error or Cause: a literal, a reference path or an intrinsic call.
+#[derive(Debug)]
+pub enum FailText {
+    Literal(String),
+    Path(Path),
+    Call(Call),
+}
+
+#[derive(Debug)]
+pub struct Fail {
+    pub error: Option<FailText>,
+    pub cause: Option<FailText>,
+}
+
+#[derive(Debug)]
+pub struct Parallel {
+    pub io: Io,
+    pub branches: Vec<Scope>,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+    pub next: Transition,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MapMode {
+    Inline,
+    Distributed,
+}
+
+/// A count given literally or through a reference path.
+#[derive(Debug, Clone)]
+pub enum Count<T> {
+    Fixed(T),
+    Path(Path),
+}
+
+#[derive(Debug)]
+pub struct MapState {
+    /// `Parameters` (legacy) is stored as `item_selector`; `io.parameters` stays empty.
+    pub io: Io,
+    pub processor: Scope,
+    pub mode: MapMode,
+    pub items_path: Option<Path>,
+    pub item_selector: Option<Template>,
+    pub max_concurrency: Option<Count<u64>>,
+    pub tolerated_failure_count: Option<Count<u64>>,
+    pub tolerated_failure_percentage: Option<Count<f64>>,
+    pub label: Option<String>,
+    pub retry: Vec<Retrier>,
+    pub catch: Vec<Catcher>,
+    pub next: Transition,
+}

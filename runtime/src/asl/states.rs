@@ -1,0 +1,519 @@
+//! Builds each state type from its JSON object: allowed fields, exclusive pairs, paths and
+//! templates compiled, transition targets resolved.
+
+use serde_json::{Map, Value};
+
+use super::build::{Builder, MachineType, escape};
+use super::fields;
+use super::model::*;
+use crate::engine::error::ErrorName;
+use crate::path::intrinsic::{Call, looks_like_call};
+use crate::path::reference::ResultTarget;
+use crate::path::template::Template;
+use crate::path::{Path, is_variable_name};
+
+const MAX_SECONDS: u64 = 99_999_999;
+const MAX_DELAY_SECONDS: u64 = 31_622_400;
+
+impl Builder<'_> {
+    pub(super) fn build_state(&mut self, id: StateId) -> Option<StateNode> {
+        let src = self.src;
+        let (name, at) = {
+            let slot = &self.slots[id.0 as usize];
+            (slot.name.clone(), slot.pointer.clone())
+        };
+        let Some(obj) = pointer_object(&src.value, &at) else {
+            self.schema(&at, format!("State '{name}' must be a JSON object"));
+            return None;
+        };
+        let language = match obj.get("QueryLanguage") {
+            None => self.top_language,
+            Some(Value::String(s)) if s == "JSONPath" => {
+                if self.top_language == QueryLanguage::JsonAta {
+                    self.schema(
+                        &format!("{at}/QueryLanguage"),
+                        "'QueryLanguage' can not be 'JSONPath' if set to 'JSONata' for whole state machine",
+                    );
+                }
+                QueryLanguage::JsonPath
+            }
+            Some(Value::String(s)) if s == "JSONata" => QueryLanguage::JsonAta,
+            Some(_) => {
+                self.schema(&format!("{at}/QueryLanguage"), "QueryLanguage must be \"JSONPath\" or \"JSONata\"");
+                self.top_language
+            }
+        };
+        let type_name = match obj.get("Type") {
+            Some(Value::String(t)) => t.clone(),
+            Some(_) => {
+                self.schema(&format!("{at}/Type"), "Type must be a string");
+                return None;
+            }
+            None => {
+                self.schema(&at, format!("State '{name}' has no 'Type'"));
+                return None;
+            }
+        };
+        let Some(allowed) = fields::allowed(&type_name, language) else {
+            self.schema(
+                &format!("{at}/Type"),
+                format!("'{type_name}' is not a state type; use Pass, Task, Choice, Wait, Succeed, Fail, Parallel or Map"),
+            );
+            return None;
+        };
+        let what = match language {
+            QueryLanguage::JsonPath => format!("by state type '{type_name}'"),
+            QueryLanguage::JsonAta => format!("by state type '{type_name}' in a JSONata state"),
+        };
+        self.check_fields(obj, &at, allowed, &what);
+        if obj.get("Comment").is_some_and(|c| !c.is_string()) {
+            self.schema(&format!("{at}/Comment"), "Comment must be a string");
+        }
+        let jp = language == QueryLanguage::JsonPath;
+        let kind = match type_name.as_str() {
+            "Pass" => State::Pass(Pass {
+                io: if jp { self.io(obj, &at) } else { Io::default() },
+                result: obj.get("Result").cloned(),
+                next: self.next_of(id, obj, &at),
+            }),
+            "Task" => State::Task(self.task(id, obj, &at, jp)),
+            "Choice" => State::Choice(self.choice(id, obj, &at, jp)),
+            "Wait" => State::Wait(self.wait(id, obj, &at, jp)),
+            "Succeed" => State::Succeed(Succeed {
+                io: if jp { self.io(obj, &at) } else { Io::default() },
+            }),
+            "Fail" => State::Fail(Fail {
+                error: self.fail_text(obj, &at, "Error", "ErrorPath", jp),
+                cause: self.fail_text(obj, &at, "Cause", "CausePath", jp),
+            }),
+            "Parallel" => State::Parallel(self.parallel(id, obj, &at, jp)),
+            "Map" => State::Map(self.map(id, obj, &at, jp)),
+            _ => unreachable!("fields::allowed accepted only known state types"),
+        };
+        Some(StateNode {
+            name,
+            pointer: at,
+            language,
+            kind,
+        })
+    }
+
+    fn next_of(&mut self, id: StateId, obj: &Map<String, Value>, at: &str) -> Transition {
+        self.transition(id, obj, at).unwrap_or(Transition::End)
+    }
+
+    /// The JSONPath pipeline fields that are present on this state.
+    fn io(&mut self, obj: &Map<String, Value>, at: &str) -> Io {
+        Io {
+            input_path: self.select(obj, at, "InputPath"),
+            parameters: self.template(obj, at, "Parameters"),
+            result_selector: self.template(obj, at, "ResultSelector"),
+            result_path: self.result_path(obj, at, "ResultPath"),
+            output_path: self.select(obj, at, "OutputPath"),
+            assign: self.assign(obj, at),
+        }
+    }
+
+    pub(super) fn select(&mut self, obj: &Map<String, Value>, at: &str, field: &str) -> Select {
+        let p = format!("{at}/{field}");
+        match obj.get(field) {
+            None => Select::Whole,
+            Some(Value::Null) => Select::Empty,
+            Some(Value::String(s)) if s == "$" => Select::Whole,
+            Some(Value::String(s)) => match Path::parse(s) {
+                Ok(path) => Select::Path(path),
+                Err(e) => {
+                    self.schema(&p, format!("{field}: {e}"));
+                    Select::Whole
+                }
+            },
+            Some(_) => {
+                self.schema(&p, format!("{field} must be a path string or null"));
+                Select::Whole
+            }
+        }
+    }
+
+    pub(super) fn result_path(&mut self, obj: &Map<String, Value>, at: &str, field: &str) -> ResultPath {
+        match obj.get(field) {
+            None => ResultPath::Replace,
+            Some(Value::Null) => ResultPath::Discard,
+            Some(Value::String(s)) if s == "$" => ResultPath::Replace,
+            Some(Value::String(s)) => match ResultTarget::parse(s) {
+                Ok(t) => ResultPath::At(t),
+                Err(e) => {
+                    self.schema(&format!("{at}/{field}"), format!("ResultPath: {e}"));
+                    ResultPath::Replace
+                }
+            },
+            Some(_) => {
+                self.schema(&format!("{at}/{field}"), "ResultPath must be a path string or null");
+                ResultPath::Replace
+            }
+        }
+    }
+
+    pub(super) fn template(&mut self, obj: &Map<String, Value>, at: &str, field: &str) -> Option<Template> {
+        let v = obj.get(field)?;
+        match Template::compile(v) {
+            Ok(t) => Some(t),
+            Err(errors) => {
+                for (p, msg) in errors {
+                    self.schema(&format!("{at}/{field}{p}"), msg);
+                }
+                None
+            }
+        }
+    }
+
+    /// JSONPath `Assign`: an object whose keys (without `.$`) are variable names.
+    pub(super) fn assign(&mut self, obj: &Map<String, Value>, at: &str) -> Option<Template> {
+        let v = obj.get("Assign")?;
+        let p = format!("{at}/Assign");
+        let Some(fields) = v.as_object() else {
+            self.schema(&p, "Assign must be an object of variable names to values");
+            return None;
+        };
+        for key in fields.keys() {
+            let name = key.strip_suffix(".$").unwrap_or(key);
+            if !is_variable_name(name) || name.chars().count() > 80 {
+                self.schema(&format!("{p}/{}", escape(key)), format!("'{name}' is not a valid variable name"));
+            } else if name == "states" {
+                self.schema(&format!("{p}/{}", escape(key)), "'states' is a reserved variable name");
+            }
+        }
+        self.template(obj, at, "Assign")
+    }
+
+    /// A Reference Path field (ItemsPath, SecondsPath, ...).
+    pub(super) fn reference(&mut self, obj: &Map<String, Value>, at: &str, field: &str) -> Option<Path> {
+        let v = obj.get(field)?;
+        let p = format!("{at}/{field}");
+        let Some(s) = v.as_str() else {
+            self.schema(&p, format!("{field} must be a Reference Path string"));
+            return None;
+        };
+        match Path::parse(s) {
+            Ok(path) if path.is_reference() => Some(path),
+            Ok(_) => {
+                self.schema(&p, format!("{field} '{s}' must be a Reference Path (only .name, ['name'] and [n])"));
+                None
+            }
+            Err(e) => {
+                self.schema(&p, format!("{field}: {e}"));
+                None
+            }
+        }
+    }
+
+    /// Non-negative integer field with an upper bound.
+    pub(super) fn uint(&mut self, obj: &Map<String, Value>, at: &str, field: &str, min: u64, max: u64) -> Option<u64> {
+        let v = obj.get(field)?;
+        match v.as_u64() {
+            Some(n) if n >= min && n <= max => Some(n),
+            _ => {
+                self.schema(&format!("{at}/{field}"), format!("{field} must be an integer from {min} to {max}"));
+                None
+            }
+        }
+    }
+
+    /// Reports when both fields of an exclusive pair are present.
+    pub(super) fn exclusive(&mut self, obj: &Map<String, Value>, at: &str, a: &str, b: &str) {
+        if obj.contains_key(a) && obj.contains_key(b) {
+            self.schema(&format!("{at}/{b}"), format!("'{a}' and '{b}' cannot both be given"));
+        }
+    }
+
+    fn seconds(&mut self, obj: &Map<String, Value>, at: &str, field: &str, path_field: &str, jp: bool) -> Option<Seconds> {
+        self.exclusive(obj, at, field, path_field);
+        if !jp {
+            return None;
+        }
+        if let Some(p) = self.reference(obj, at, path_field) {
+            return Some(Seconds::Path(p));
+        }
+        self.uint(obj, at, field, 1, MAX_SECONDS).map(Seconds::Fixed)
+    }
+
+    fn task(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> Task {
+        let (resource_uri, resource) = match obj.get("Resource") {
+            Some(Value::String(uri)) => (uri.clone(), parse_resource(uri)),
+            Some(_) => {
+                self.schema(&format!("{at}/Resource"), "Resource must be a URI string");
+                (String::new(), Resource::Other { uri: String::new() })
+            }
+            None => {
+                self.schema(at, "A Task state needs a 'Resource'");
+                (String::new(), Resource::Other { uri: String::new() })
+            }
+        };
+        if self.machine_type == MachineType::Express
+            && (resource_uri.ends_with(".sync") || resource_uri.contains(".sync:") || resource_uri.ends_with(".waitForTaskToken") || resource_uri.contains(":activity:"))
+        {
+            self.schema(
+                &format!("{at}/Resource"),
+                format!("Express state machine does not support '{resource_uri}' (.sync, .waitForTaskToken and activities need a Standard state machine)"),
+            );
+        }
+        let timeout = self.seconds(obj, at, "TimeoutSeconds", "TimeoutSecondsPath", jp);
+        let heartbeat = self.seconds(obj, at, "HeartbeatSeconds", "HeartbeatSecondsPath", jp);
+        if let (Some(Seconds::Fixed(t)), Some(Seconds::Fixed(h))) = (&timeout, &heartbeat)
+            && h >= t
+        {
+            self.schema(&format!("{at}/HeartbeatSeconds"), "HeartbeatSeconds must be smaller than TimeoutSeconds");
+        }
+        if let Some(c) = obj.get("Credentials")
+            && !c.is_object()
+        {
+            self.schema(&format!("{at}/Credentials"), "Credentials must be an object");
+        }
+        Task {
+            io: if jp { self.io(obj, at) } else { Io::default() },
+            resource_uri,
+            resource,
+            timeout,
+            heartbeat,
+            retry: self.retriers(obj, at),
+            catch: self.catchers(id, obj, at, jp),
+            next: self.next_of(id, obj, at),
+        }
+    }
+
+    fn wait(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> Wait {
+        let present: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
+            .into_iter()
+            .filter(|f| obj.contains_key(*f))
+            .collect();
+        if present.len() != 1 {
+            self.schema(at, "A Wait state needs exactly one of Seconds, SecondsPath, Timestamp or TimestampPath");
+        }
+        let wait = if !jp {
+            WaitFor::Seconds(0)
+        } else if let Some(p) = self.reference(obj, at, "SecondsPath") {
+            WaitFor::SecondsPath(p)
+        } else if let Some(p) = self.reference(obj, at, "TimestampPath") {
+            WaitFor::TimestampPath(p)
+        } else if let Some(v) = obj.get("Timestamp") {
+            match v.as_str().and_then(parse_timestamp) {
+                Some(t) => WaitFor::Timestamp(t),
+                None => {
+                    self.schema(&format!("{at}/Timestamp"), "Timestamp must be an RFC 3339 timestamp such as 2026-01-01T12:00:00Z");
+                    WaitFor::Seconds(0)
+                }
+            }
+        } else {
+            WaitFor::Seconds(self.uint(obj, at, "Seconds", 0, MAX_SECONDS).unwrap_or(0))
+        };
+        Wait {
+            io: if jp { self.io(obj, at) } else { Io::default() },
+            wait,
+            next: self.next_of(id, obj, at),
+        }
+    }
+
+    fn fail_text(&mut self, obj: &Map<String, Value>, at: &str, field: &str, path_field: &str, jp: bool) -> Option<FailText> {
+        self.exclusive(obj, at, field, path_field);
+        if let Some(v) = obj.get(field) {
+            return match v.as_str() {
+                Some(s) => Some(FailText::Literal(s.to_string())),
+                None => {
+                    self.schema(&format!("{at}/{field}"), format!("{field} must be a string"));
+                    None
+                }
+            };
+        }
+        let v = obj.get(path_field)?;
+        if !jp {
+            return None;
+        }
+        let p = format!("{at}/{path_field}");
+        match v.as_str() {
+            Some(s) if looks_like_call(s) => match Call::parse(s) {
+                Ok(c) => Some(FailText::Call(c)),
+                Err(e) => {
+                    self.schema(&p, e);
+                    None
+                }
+            },
+            Some(_) => self.reference(obj, at, path_field).map(FailText::Path),
+            None => {
+                self.schema(&p, format!("{path_field} must be a Reference Path or an intrinsic function call"));
+                None
+            }
+        }
+    }
+
+    fn parallel(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> Parallel {
+        let mut branches = Vec::new();
+        match obj.get("Branches") {
+            Some(Value::Array(bs)) if !bs.is_empty() => {
+                for (i, b) in bs.iter().enumerate() {
+                    let p = format!("{at}/Branches/{i}");
+                    let Some(b) = b.as_object() else {
+                        self.schema(&p, "A branch must be an object with StartAt and States");
+                        continue;
+                    };
+                    self.check_fields(b, &p, &["StartAt", "States", "Comment"], "in a Parallel branch");
+                    if let Some(s) = self.nested_scope(b, &p) {
+                        branches.push(s);
+                    }
+                }
+            }
+            _ => self.schema(at, "A Parallel state needs 'Branches': a non-empty array"),
+        }
+        Parallel {
+            io: if jp { self.io(obj, at) } else { Io::default() },
+            branches,
+            retry: self.retriers(obj, at),
+            catch: self.catchers(id, obj, at, jp),
+            next: self.next_of(id, obj, at),
+        }
+    }
+}
+
+/// Parses a Task's Resource URI.
+pub fn parse_resource(uri: &str) -> Resource {
+    if let Some(name) = uri.strip_prefix("wasm:") {
+        return Resource::Wasm { name: name.to_string() };
+    }
+    if uri == "arn:aws:states:::lambda:invoke" || uri.starts_with("arn:aws:states:::lambda:invoke.") {
+        return Resource::LambdaInvoke;
+    }
+    let parts: Vec<&str> = uri.split(':').collect();
+    if parts.len() >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function" {
+        return Resource::LambdaFunction {
+            arn: uri.to_string(),
+            name: parts[6].to_string(),
+        };
+    }
+    Resource::Other { uri: uri.to_string() }
+}
+
+/// RFC 3339 with an uppercase `T` and a `Z` or numeric offset, as AWS requires.
+pub fn parse_timestamp(s: &str) -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[10] != b'T' {
+        return None;
+    }
+    chrono::DateTime::parse_from_rfc3339(s).ok()
+}
+
+pub(super) fn pointer_object<'v>(root: &'v Value, pointer: &str) -> Option<&'v Map<String, Value>> {
+    root.pointer(pointer).and_then(Value::as_object)
+}
+
+/// `ErrorEquals`: a non-empty array of error names.
+pub(super) fn error_names(b: &mut Builder<'_>, obj: &Map<String, Value>, at: &str) -> Vec<ErrorName> {
+    let p = format!("{at}/ErrorEquals");
+    let Some(Value::Array(items)) = obj.get("ErrorEquals") else {
+        b.schema(&p, "ErrorEquals must be a non-empty array of error names");
+        return Vec::new();
+    };
+    if items.is_empty() {
+        b.schema(&p, "ErrorEquals must not be empty");
+    }
+    let mut names = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match item.as_str().map(|s| (s, ErrorName::parse(s))) {
+            Some((_, Some(n))) => names.push(n),
+            Some((s, None)) => b.schema(&format!("{p}/{i}"), format!("'{s}' is not a predefined error name (names starting with 'States.' are reserved)")),
+            None => b.schema(&format!("{p}/{i}"), "An error name must be a string"),
+        }
+    }
+    if names.contains(&ErrorName::All) && names.len() > 1 {
+        b.schema(&p, "States.ALL must appear alone in ErrorEquals");
+    }
+    names
+}
+
+impl Builder<'_> {
+    pub(super) fn retriers(&mut self, obj: &Map<String, Value>, at: &str) -> Vec<Retrier> {
+        let Some(v) = obj.get("Retry") else { return Vec::new() };
+        let Some(items) = v.as_array() else {
+            self.schema(&format!("{at}/Retry"), "Retry must be an array of retriers");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, r) in items.iter().enumerate() {
+            let p = format!("{at}/Retry/{i}");
+            let Some(r) = r.as_object() else {
+                self.schema(&p, "A retrier must be an object");
+                continue;
+            };
+            self.check_fields(r, &p, &["ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment"], "in a Retrier");
+            let error_equals = error_names(self, r, &p);
+            if error_equals.contains(&ErrorName::All) && i + 1 != items.len() {
+                self.schema(&format!("{p}/ErrorEquals"), "A retrier with States.ALL must be the last one");
+            }
+            let backoff_rate = match r.get("BackoffRate") {
+                None => 2.0,
+                Some(v) => match v.as_f64() {
+                    Some(x) if x >= 1.0 => x,
+                    _ => {
+                        self.schema(&format!("{p}/BackoffRate"), "BackoffRate must be a number of at least 1.0");
+                        2.0
+                    }
+                },
+            };
+            let jitter = match r.get("JitterStrategy") {
+                None => Jitter::None,
+                Some(Value::String(s)) if s == "NONE" => Jitter::None,
+                Some(Value::String(s)) if s == "FULL" => Jitter::Full,
+                Some(_) => {
+                    self.schema(&format!("{p}/JitterStrategy"), "JitterStrategy must be \"FULL\" or \"NONE\"");
+                    Jitter::None
+                }
+            };
+            out.push(Retrier {
+                error_equals,
+                interval_seconds: self.uint(r, &p, "IntervalSeconds", 1, MAX_SECONDS).unwrap_or(1),
+                max_attempts: self.uint(r, &p, "MaxAttempts", 0, MAX_SECONDS).unwrap_or(3),
+                backoff_rate,
+                max_delay_seconds: self.uint(r, &p, "MaxDelaySeconds", 1, MAX_DELAY_SECONDS),
+                jitter,
+            });
+        }
+        out
+    }
+
+    pub(super) fn catchers(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> Vec<Catcher> {
+        let Some(v) = obj.get("Catch") else { return Vec::new() };
+        let Some(items) = v.as_array() else {
+            self.schema(&format!("{at}/Catch"), "Catch must be an array of catchers");
+            return Vec::new();
+        };
+        let allowed: &[&str] = if jp {
+            &["ErrorEquals", "Next", "ResultPath", "Assign", "Comment"]
+        } else {
+            &["ErrorEquals", "Next", "Output", "Assign", "Comment"]
+        };
+        let mut out = Vec::new();
+        for (i, c) in items.iter().enumerate() {
+            let p = format!("{at}/Catch/{i}");
+            let Some(c) = c.as_object() else {
+                self.schema(&p, "A catcher must be an object");
+                continue;
+            };
+            self.check_fields(c, &p, allowed, "in a Catcher");
+            let error_equals = error_names(self, c, &p);
+            if error_equals.contains(&ErrorName::All) && i + 1 != items.len() {
+                self.schema(&format!("{p}/ErrorEquals"), "A catcher with States.ALL must be the last one");
+            }
+            let next = match c.get("Next") {
+                Some(n) => self.target(id, &format!("{p}/Next"), n),
+                None => {
+                    self.schema(&p, "A catcher needs 'Next'");
+                    None
+                }
+            };
+            out.push(Catcher {
+                error_equals,
+                next: next.unwrap_or(id),
+                result_path: if jp { self.result_path(c, &p, "ResultPath") } else { ResultPath::Replace },
+                assign: if jp { self.assign(c, &p) } else { None },
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,101 @@
+//! Command-line syntax (clap). Commands resolve these raw arguments into their own options.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "wasmstep", version, about = "Runs Amazon States Language state machines with WebAssembly task handlers")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one execution of a state machine and print its result as JSON on the last line.
+    Run(RunArgs),
+    /// Check definitions; print every problem found.
+    Validate(ValidateArgs),
+    /// Run a state machine many times and report throughput and latency as one JSON line.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TypeArg {
+    Standard,
+    Express,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Execution input as JSON text (default: {}).
+    #[arg(long, conflicts_with = "input_file")]
+    pub input: Option<String>,
+    /// File holding the execution input as JSON.
+    #[arg(long)]
+    pub input_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Definition file (.json, .yaml or .yml).
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Do not sleep in Wait states and retry delays; time jumps forward instead.
+    #[arg(long)]
+    pub skip_waits: bool,
+    /// State machine type.
+    #[arg(long = "type", value_enum, default_value = "standard")]
+    pub machine_type: TypeArg,
+    /// Add the execution history to the result.
+    #[arg(long)]
+    pub history: bool,
+    /// Directory of Wasm task handlers.
+    #[arg(long)]
+    pub plugins: Option<PathBuf>,
+    /// Payload size limit in bytes.
+    #[arg(long, default_value_t = 256 * 1024)]
+    pub payload_limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Definition files.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Output format of the diagnostics.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: FormatArg,
+    /// State machine type the definitions are checked for.
+    #[arg(long = "type", value_enum, default_value = "standard")]
+    pub machine_type: TypeArg,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Definition file.
+    pub file: PathBuf,
+    /// File holding the execution input (default: NAME.input.json beside the definition, else {}).
+    #[arg(long)]
+    pub input_file: Option<PathBuf>,
+    /// Executions to measure (after a short warm-up).
+    #[arg(long, default_value_t = 1000)]
+    pub executions: u64,
+    /// Executions running at once.
+    #[arg(long, default_value_t = 1)]
+    pub concurrency: usize,
+    /// Directory of Wasm task handlers.
+    #[arg(long)]
+    pub plugins: Option<PathBuf>,
+    /// Output checks (default: NAME.meta.json beside the definition, if present).
+    #[arg(long)]
+    pub meta: Option<PathBuf>,
+}

@@ -1,0 +1,138 @@
+//! The `run` and `validate` commands.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
+use wasmstep::asl::MachineType;
+use wasmstep::engine::{EngineConfig, Status};
+use wasmstep::run::{self, LoadError, RunOptions};
+
+use crate::cli::{FormatArg, InputArgs, RunArgs, TypeArg, ValidateArgs};
+
+/// Exit code for a usage error or an invalid definition.
+pub const USAGE: u8 = 2;
+
+pub fn machine_type(t: TypeArg) -> MachineType {
+    match t {
+        TypeArg::Standard => MachineType::Standard,
+        TypeArg::Express => MachineType::Express,
+    }
+}
+
+/// Reads the execution input from `--input` or `--input-file`; `{}` when neither is given.
+pub fn read_input(args: &InputArgs) -> Result<Value, String> {
+    let (text, origin) = match (&args.input, &args.input_file) {
+        (Some(t), _) => (t.clone(), "--input".to_string()),
+        (None, Some(f)) => (
+            std::fs::read_to_string(f).map_err(|e| format!("cannot read input file {}: {e}", f.display()))?,
+            f.display().to_string(),
+        ),
+        (None, None) => return Ok(Value::Object(Default::default())),
+    };
+    serde_json::from_str(&text).map_err(|e| format!("the execution input ({origin}) is not valid JSON: {e}"))
+}
+
+/// Prints why a definition did not load, one diagnostic per line, prefixed by the file.
+pub fn report_load_error(file: &Path, e: &LoadError) {
+    match e {
+        LoadError::Io(m) => eprintln!("error: {m}"),
+        LoadError::Invalid(d) => {
+            for diag in &d.diagnostics {
+                eprintln!("{}:{diag}", file.display());
+            }
+            eprintln!("error: {} is not a valid state machine ({} problem(s))", file.display(), d.diagnostics.len());
+        }
+    }
+}
+
+/// Refuses `--plugins` until the Wasm host exists, rather than silently ignoring it.
+pub fn check_plugins(plugins: &Option<std::path::PathBuf>) -> Result<(), String> {
+    match plugins {
+        None => Ok(()),
+        Some(dir) => Err(format!(
+            "--plugins {}: this build has no WebAssembly handler host yet; Task states fail as missing functions",
+            dir.display()
+        )),
+    }
+}
+
+pub fn run(args: RunArgs) -> u8 {
+    if let Err(e) = check_plugins(&args.plugins) {
+        eprintln!("error: {e}");
+        return USAGE;
+    }
+    let input = match read_input(&args.input) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return USAGE;
+        }
+    };
+    let mt = machine_type(args.machine_type);
+    let machine = match run::load_file(&args.file, mt) {
+        Ok(m) => Arc::new(m),
+        Err(e) => {
+            report_load_error(&args.file, &e);
+            return USAGE;
+        }
+    };
+    let opts = RunOptions {
+        skip_waits: args.skip_waits,
+        machine_type: mt,
+        engine: EngineConfig {
+            payload_limit: args.payload_limit,
+            keep_history: args.history,
+        },
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let name = run::machine_name(&args.file);
+    let exec = run::executor(machine, None, &opts);
+    let result = rt.block_on(run::run_once(&exec, &name, input, mt));
+    print_line(&run::result_json(&result, args.history));
+    if result.status == Status::Succeeded { 0 } else { 1 }
+}
+
+/// Prints one line to stdout; a closed pipe is not worth a panic.
+pub fn print_line(v: &impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+}
+
+pub fn validate(args: ValidateArgs) -> u8 {
+    let mt = machine_type(args.machine_type);
+    let mut all = Vec::new();
+    let mut failed = false;
+    for file in &args.files {
+        match run::load_file(file, mt) {
+            Ok(_) => {
+                if args.format == FormatArg::Text {
+                    println!("{}: OK", file.display());
+                }
+                all.push(serde_json::json!({"file": file.display().to_string(), "result": "OK", "diagnostics": []}));
+            }
+            Err(e) => {
+                failed = true;
+                let diagnostics: Vec<Value> = match &e {
+                    LoadError::Io(m) => vec![serde_json::json!({"severity": "ERROR", "code": "IO_ERROR", "message": m, "location": ""})],
+                    LoadError::Invalid(d) => d.diagnostics.iter().map(|x| x.to_json(None)).collect(),
+                };
+                if args.format == FormatArg::Text {
+                    report_load_error(file, &e);
+                }
+                all.push(serde_json::json!({"file": file.display().to_string(), "result": "FAIL", "diagnostics": diagnostics}));
+            }
+        }
+    }
+    if args.format == FormatArg::Json {
+        print_line(&serde_json::json!({"result": if failed { "FAIL" } else { "OK" }, "files": all}));
+    }
+    if failed { USAGE } else { 0 }
+}

@@ -1,0 +1,69 @@
+//! Time for the engine: a real clock, or a virtual one that makes waits instant.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures::future::BoxFuture;
+
+/// Where the engine reads the time and sleeps. Waits and retry delays go through it, so
+/// tests and `--skip-waits` do not sleep.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+    /// Resolves once `now() >= deadline`.
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'static, ()>;
+}
+
+/// Wall-clock time and real sleeps.
+#[derive(Debug, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'static, ()> {
+        let wait = (deadline - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        Box::pin(tokio::time::sleep(wait))
+    }
+}
+
+/// Starts at the wall-clock time and jumps forward instead of sleeping.
+#[derive(Debug, Default)]
+pub struct VirtualClock {
+    offset: Mutex<chrono::Duration>,
+}
+
+impl Clock for VirtualClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *self.offset.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'static, ()> {
+        let mut off = self.offset.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Utc::now() + *off;
+        if deadline > now {
+            *off += deadline - now;
+        }
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// `2024-01-02T03:04:05.678Z`: the form AWS uses in context objects and histories.
+pub fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn virtual_clock_jumps() {
+        let c = VirtualClock::default();
+        let start = c.now();
+        c.sleep_until(start + chrono::Duration::seconds(3600)).await;
+        assert!(c.now() - start >= chrono::Duration::seconds(3600));
+    }
+}

@@ -1,0 +1,608 @@
+//! The async driver: walks states, performs what the pure step functions ask for (handler
+//! calls, timers, branches, Map iterations), applies Retry and Catch, and records history.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use futures::future::{BoxFuture, try_join_all};
+use futures::{StreamExt, TryStreamExt, stream};
+use rand::RngExt;
+use serde_json::{Value, json};
+
+use super::clock::{Clock, iso};
+use super::error::{AslError, ErrorName};
+use super::history::{EventKind, History, HistoryEvent};
+use super::step::{self, Fault, Outcome, Recovery};
+use super::task::{self, InvokeError, TaskCall, TaskInvoker};
+use crate::asl::model::*;
+use crate::path::context::ExecutionInfo;
+use crate::path::{ContextObject, Env, Vars};
+
+/// Inline Map iterations AWS runs at once at most.
+const INLINE_MAP_CONCURRENCY: usize = 40;
+/// Distributed Map children run at once at most.
+const DISTRIBUTED_MAP_CONCURRENCY: usize = 10_000;
+
+/// How executions run.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Payload limit in bytes (AWS: 256 KiB).
+    pub payload_limit: usize,
+    /// Keep history events (off for benchmarks).
+    pub keep_history: bool,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            payload_limit: 256 * 1024,
+            keep_history: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Succeeded => "SUCCEEDED",
+            Status::Failed => "FAILED",
+            Status::TimedOut => "TIMED_OUT",
+            Status::Aborted => "ABORTED",
+        }
+    }
+}
+
+/// How an execution ended.
+#[derive(Debug)]
+pub struct ExecutionResult {
+    pub status: Status,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub history: Vec<HistoryEvent>,
+    /// States entered, Map iterations included.
+    pub transitions: u64,
+}
+
+/// Runs executions of one state machine.
+pub struct Executor {
+    machine: Arc<StateMachine>,
+    invoker: Arc<dyn TaskInvoker>,
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+}
+
+/// Why a scope stopped without an output.
+enum Halt {
+    Failed(AslError),
+    TimedOut,
+}
+
+impl From<AslError> for Halt {
+    fn from(e: AslError) -> Self {
+        Halt::Failed(e)
+    }
+}
+
+/// The retryable work of a Task, Parallel or Map state.
+#[derive(Clone, Copy)]
+enum Work<'m> {
+    Task(&'m Task),
+    Parallel(&'m Parallel),
+    Map(&'m MapState),
+}
+
+/// Where a scope's states continue after one state.
+enum Flow {
+    Next(StateId, Outcome),
+    End(Outcome),
+}
+
+fn flow(t: Transition, o: Outcome) -> Flow {
+    match t {
+        Transition::Next(id) => Flow::Next(id, o),
+        Transition::End => Flow::End(o),
+    }
+}
+
+/// One running execution (or a Distributed Map child execution).
+struct Run<'e> {
+    ex: &'e Executor,
+    info: ExecutionInfo,
+    history: History,
+    transitions: &'e AtomicU64,
+    deadline: Option<DateTime<Utc>>,
+}
+
+impl Executor {
+    pub fn new(machine: Arc<StateMachine>, invoker: Arc<dyn TaskInvoker>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
+        Executor { machine, invoker, clock, config }
+    }
+
+    pub fn machine(&self) -> &StateMachine {
+        &self.machine
+    }
+
+    /// Runs one execution to its end.
+    pub async fn execute(&self, info: ExecutionInfo, input: Value) -> ExecutionResult {
+        let transitions = AtomicU64::new(0);
+        let start = self.clock.now();
+        let run = Run {
+            ex: self,
+            info,
+            history: History::new(self.config.keep_history),
+            transitions: &transitions,
+            deadline: self.machine.timeout_seconds.map(|t| start + chrono::Duration::seconds(t as i64)),
+        };
+        let started = run.history.record(0, start, || EventKind::ExecutionStarted {
+            input: input.clone(),
+            role_arn: run.info.role_arn.clone(),
+        });
+        let mut prev = started;
+        let result = match step::check_size(&input, self.config.payload_limit, "(execution input)") {
+            Err(e) => Err(Halt::Failed(e)),
+            Ok(()) => {
+                let mut vars = Vars::default();
+                let body = run.run_scope(self.machine.root.start, input, &mut vars, &mut prev);
+                match self.machine.timeout_seconds {
+                    // The clock check at each transition covers virtual time; this covers a
+                    // handler that never returns.
+                    Some(t) => match tokio::time::timeout(std::time::Duration::from_secs(t), body).await {
+                        Ok(r) => r,
+                        Err(_) => Err(Halt::TimedOut),
+                    },
+                    None => body.await,
+                }
+            }
+        };
+        let now = self.clock.now();
+        let (status, output, error, cause) = match result {
+            Ok(output) => {
+                run.history.record(prev, now, || EventKind::ExecutionSucceeded { output: output.clone() });
+                (Status::Succeeded, Some(output), None, None)
+            }
+            Err(Halt::Failed(e)) => {
+                let error = Some(e.name.as_str().to_string()).filter(|s| !s.is_empty());
+                let cause = e.cause.clone();
+                run.history.record(prev, now, || EventKind::ExecutionFailed { error: error.clone(), cause: cause.clone() });
+                (Status::Failed, None, error, cause)
+            }
+            Err(Halt::TimedOut) => {
+                let error = Some(ErrorName::Timeout.as_str().to_string());
+                run.history.record(prev, now, || EventKind::ExecutionTimedOut { error: error.clone(), cause: None });
+                (Status::TimedOut, None, error, None)
+            }
+        };
+        ExecutionResult {
+            status,
+            output,
+            error,
+            cause,
+            history: run.history.into_events(),
+            transitions: transitions.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl<'e> Run<'e> {
+    fn clock(&self) -> &dyn Clock {
+        &*self.ex.clock
+    }
+
+    fn record(&self, prev: &mut u64, make: impl FnOnce() -> EventKind) -> u64 {
+        let id = self.history.record(*prev, self.clock().now(), make);
+        *prev = id;
+        id
+    }
+
+    fn timed_out(&self) -> bool {
+        self.deadline.is_some_and(|d| self.clock().now() >= d)
+    }
+
+    /// Sleeps until `t`, or fails the execution if its deadline comes first.
+    async fn sleep_until(&self, t: DateTime<Utc>) -> Result<(), Halt> {
+        match self.deadline {
+            Some(d) if t >= d => {
+                self.clock().sleep_until(d).await;
+                Err(Halt::TimedOut)
+            }
+            _ => {
+                self.clock().sleep_until(t).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs the states of one scope from `start` until one ends it.
+    fn run_scope<'a>(&'a self, start: StateId, input: Value, vars: &'a mut Vars, prev: &'a mut u64) -> BoxFuture<'a, Result<Value, Halt>> {
+        Box::pin(async move {
+            let mut id = start;
+            let mut input = input;
+            loop {
+                if self.timed_out() {
+                    return Err(Halt::TimedOut);
+                }
+                let node = self.ex.machine.state(id);
+                let st = node.kind.state_type();
+                let now = self.clock().now();
+                let entered = self.record(prev, || EventKind::StateEntered {
+                    state_type: st,
+                    name: node.name.clone(),
+                    input: input.clone(),
+                });
+                self.transitions.fetch_add(1, Ordering::Relaxed);
+                if node.language == QueryLanguage::JsonAta {
+                    return Err(Halt::Failed(Fault::Runtime("JSONata states are not supported yet by this wasmstep build".into()).into_error(&node.name, entered)));
+                }
+                let f = self.run_state(node, input, vars, entered, now).await?;
+                let (next, outcome) = match f {
+                    Flow::Next(n, o) => (Some(n), o),
+                    Flow::End(o) => (None, o),
+                };
+                step::check_size(&outcome.output, self.ex.config.payload_limit, &node.name)?;
+                let Outcome { output, assigned } = outcome;
+                if st != StateType::Fail {
+                    self.record(prev, || EventKind::StateExited {
+                        state_type: st,
+                        name: node.name.clone(),
+                        output: output.clone(),
+                        assigned: assigned.clone(),
+                    });
+                }
+                vars.assign(assigned);
+                match next {
+                    Some(n) => {
+                        id = n;
+                        input = output;
+                    }
+                    None => return Ok(output),
+                }
+            }
+        })
+    }
+
+    async fn run_state(&self, node: &StateNode, input: Value, vars: &mut Vars, entered: u64, now: DateTime<Utc>) -> Result<Flow, Halt> {
+        let name = node.name.as_str();
+        let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
+        let ctx = ContextObject::new(&self.info, name, now);
+        match &node.kind {
+            State::Pass(p) => Ok(flow(p.next, step::pass(p, input, &ctx, vars).map_err(fault)?)),
+            State::Choice(c) => {
+                let (next, o) = step::choice(c, input, &ctx, vars).map_err(fault)?;
+                Ok(Flow::Next(next, o))
+            }
+            State::Wait(w) => {
+                let (until, o) = step::wait(w, input, now, &ctx, vars).map_err(fault)?;
+                self.sleep_until(until).await?;
+                Ok(flow(w.next, o))
+            }
+            State::Succeed(s) => Ok(Flow::End(Outcome {
+                output: step::succeed(s, input, &ctx, vars).map_err(fault)?,
+                assigned: Vec::new(),
+            })),
+            State::Fail(f) => {
+                let (error, cause) = step::fail(f, &input, &ctx, vars).map_err(fault)?;
+                Err(Halt::Failed(AslError {
+                    name: ErrorName::from_raised(error.as_deref().unwrap_or("")),
+                    cause,
+                }))
+            }
+            State::Task(t) => self.with_recovery(node, Work::Task(t), &t.retry, &t.catch, t.next, input, vars, entered, now).await,
+            State::Parallel(p) => self.with_recovery(node, Work::Parallel(p), &p.retry, &p.catch, p.next, input, vars, entered, now).await,
+            State::Map(m) => self.with_recovery(node, Work::Map(m), &m.retry, &m.catch, m.next, input, vars, entered, now).await,
+        }
+    }
+
+    /// Runs `attempt` until it succeeds, a retrier gives up, or a catcher takes the error.
+    /// Runs the state's work until it succeeds, a retrier gives up, or a catcher takes the error.
+    #[allow(clippy::too_many_arguments)]
+    async fn with_recovery(
+        &self,
+        node: &StateNode,
+        work: Work<'_>,
+        retry: &[Retrier],
+        catch: &[Catcher],
+        next: Transition,
+        input: Value,
+        vars: &mut Vars,
+        entered: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Flow, Halt> {
+        let mut counters = vec![0u64; retry.len()];
+        let mut retry_count = 0u32;
+        loop {
+            let ctx = ContextObject::new(&self.info, &node.name, now).with_retry_count(retry_count);
+            let attempt = match work {
+                Work::Task(t) => self.task_attempt(node, t, &ctx, &input, vars, entered).await,
+                Work::Parallel(p) => self.parallel_attempt(node, p, &ctx, &input, vars, entered).await,
+                Work::Map(m) => self.map_attempt(node, m, &ctx, &input, vars, entered).await,
+            };
+            let err = match attempt {
+                Ok(o) => return Ok(flow(next, o)),
+                Err(Halt::TimedOut) => return Err(Halt::TimedOut),
+                Err(Halt::Failed(e)) => e,
+            };
+            match step::recover(retry, &mut counters, catch, &err, |d| rand::rng().random_range(0.0..=d)) {
+                Recovery::Retry(delay) => {
+                    let until = self.clock().now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                    self.sleep_until(until).await?;
+                    retry_count += 1;
+                }
+                Recovery::Catch(i) => {
+                    let c = &catch[i];
+                    let o = step::catch_output(c, input, &err, &ctx, vars).map_err(|f| Halt::Failed(f.into_error(&node.name, entered)))?;
+                    return Ok(Flow::Next(c.next, o));
+                }
+                Recovery::Fail => return Err(Halt::Failed(err)),
+            }
+        }
+    }
+
+    fn seconds(&self, s: &Option<Seconds>, field: &str, env: &Env<'_>) -> Result<Option<u64>, Fault> {
+        match s {
+            None => Ok(None),
+            Some(Seconds::Fixed(n)) => Ok(Some(*n)),
+            Some(Seconds::Path(p)) => {
+                let v = p.value(env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
+                match v.as_u64() {
+                    Some(n) if n > 0 => Ok(Some(n)),
+                    _ => Err(Fault::Runtime(format!("The {field}Path parameter must reference a positive integer: {} == {v}", p.text()))),
+                }
+            }
+        }
+    }
+
+    async fn task_attempt(&self, node: &StateNode, t: &Task, ctx: &ContextObject<'_>, input: &Value, vars: &Vars, entered: u64) -> Result<Outcome, Halt> {
+        let name = node.name.as_str();
+        let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
+        let effective = step::effective_input(&t.io, input, ctx, vars).map_err(fault)?;
+        let env = Env { input, context: ctx, vars };
+        let timeout = self.seconds(&t.timeout, "TimeoutSeconds", &env).map_err(fault)?;
+        let heartbeat = self.seconds(&t.heartbeat, "HeartbeatSeconds", &env).map_err(fault)?;
+        let (resource_type, resource) = t.resource.history_names(&t.resource_uri);
+        let lambda = matches!(t.resource, Resource::LambdaFunction { .. });
+        let mut prev = entered;
+        self.record(&mut prev, || EventKind::TaskScheduled {
+            lambda,
+            resource_type: resource_type.clone(),
+            resource: if lambda { t.resource_uri.clone() } else { resource.clone() },
+            parameters: effective.clone(),
+            timeout,
+            heartbeat,
+        });
+        let target = task::resolve(&t.resource, &t.resource_uri, effective).map_err(|e| match e.name {
+            ErrorName::Runtime => fault(Fault::Runtime(e.cause.unwrap_or_default())),
+            _ => Halt::Failed(e),
+        })?;
+        self.record(&mut prev, || EventKind::TaskStarted {
+            lambda,
+            resource_type: resource_type.clone(),
+            resource: resource.clone(),
+        });
+        let handler_ctx = handler_context(ctx);
+        let call = TaskCall {
+            handler: &target.handler,
+            payload: &target.payload,
+            context: &handler_ctx,
+            timeout: timeout.map(std::time::Duration::from_secs),
+            heartbeat: heartbeat.map(std::time::Duration::from_secs),
+        };
+        let fut = self.ex.invoker.invoke(call);
+        let result = match timeout {
+            Some(secs) => match tokio::time::timeout(std::time::Duration::from_secs(secs), fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let e = AslError { name: ErrorName::Timeout, cause: None };
+                    self.record(&mut prev, || EventKind::TaskTimedOut {
+                        lambda,
+                        resource_type: resource_type.clone(),
+                        resource: resource.clone(),
+                        error: e.name.to_string(),
+                        cause: None,
+                    });
+                    return Err(Halt::Failed(e));
+                }
+            },
+            None => fut.await,
+        };
+        let failed = |e: AslError, prev: &mut u64| {
+            self.record(prev, || EventKind::TaskFailed {
+                lambda,
+                resource_type: resource_type.clone(),
+                resource: resource.clone(),
+                error: e.name.to_string(),
+                cause: e.cause.clone(),
+            });
+            Halt::Failed(e)
+        };
+        let value = match result {
+            Ok(v) => v,
+            Err(InvokeError::NoSuchHandler) => return Err(failed(task::missing_function(&target.handler), &mut prev)),
+            Err(InvokeError::Failed(e)) => return Err(failed(e, &mut prev)),
+        };
+        if let Err(e) = step::check_size(&value, self.ex.config.payload_limit, name) {
+            return Err(failed(e, &mut prev));
+        }
+        let value = if target.envelope { task::envelope(value) } else { value };
+        self.record(&mut prev, || EventKind::TaskSucceeded {
+            lambda,
+            resource_type: resource_type.clone(),
+            resource: resource.clone(),
+            output: value.clone(),
+        });
+        step::finish(&t.io, input.clone(), value, ctx, vars).map_err(fault)
+    }
+
+    async fn parallel_attempt(&self, node: &StateNode, p: &Parallel, ctx: &ContextObject<'_>, input: &Value, vars: &Vars, entered: u64) -> Result<Outcome, Halt> {
+        let fault = |f: Fault| Halt::Failed(f.into_error(&node.name, entered));
+        let effective = step::effective_input(&p.io, input, ctx, vars).map_err(fault)?;
+        let mut prev = entered;
+        let started = self.record(&mut prev, || EventKind::ParallelStateStarted);
+        let branches = p.branches.iter().map(|b| {
+            let effective = effective.clone();
+            let mut branch_vars = vars.child();
+            async move {
+                let mut bprev = started;
+                self.run_scope(b.start, effective, &mut branch_vars, &mut bprev).await
+            }
+        });
+        match try_join_all(branches).await {
+            Ok(results) => {
+                self.record(&mut prev, || EventKind::ParallelStateSucceeded);
+                step::finish(&p.io, input.clone(), Value::Array(results), ctx, vars).map_err(fault)
+            }
+            Err(h) => {
+                self.record(&mut prev, || EventKind::ParallelStateFailed);
+                Err(h)
+            }
+        }
+    }
+
+    async fn map_attempt(&self, node: &StateNode, m: &MapState, ctx: &ContextObject<'_>, input: &Value, vars: &Vars, entered: u64) -> Result<Outcome, Halt> {
+        let name = node.name.as_str();
+        let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
+        let effective = step::select(&m.io.input_path, input, ctx, vars).map_err(fault)?;
+        let items = step::map_items(m, &effective, ctx, vars).map_err(fault)?;
+        let max = step::map_count(&m.max_concurrency, "MaxConcurrency", &effective, ctx, vars).map_err(fault)?;
+        let tolerated_count = step::map_count(&m.tolerated_failure_count, "ToleratedFailureCount", &effective, ctx, vars).map_err(fault)?;
+        let tolerated_pct = step::map_percentage(&m.tolerated_failure_percentage, &effective, ctx, vars).map_err(fault)?;
+        let cap = match m.mode {
+            MapMode::Inline => INLINE_MAP_CONCURRENCY,
+            MapMode::Distributed => DISTRIBUTED_MAP_CONCURRENCY,
+        };
+        let concurrency = match max {
+            None | Some(0) => cap,
+            Some(n) => (n as usize).min(cap),
+        };
+        // Each item's input, built before any iteration runs (ItemSelector sees the item in $$.Map.Item).
+        let mut inputs = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            inputs.push(match &m.item_selector {
+                None => item.clone(),
+                Some(t) => {
+                    let item_ctx = ContextObject::new(&self.info, name, ctx.entered_time).with_map_item(i, item);
+                    step::eval_template(t, &effective, &item_ctx, vars).map_err(fault)?
+                }
+            });
+        }
+        drop(items);
+        let mut prev = entered;
+        let started = self.record(&mut prev, || EventKind::MapStateStarted { length: inputs.len() });
+        let total = inputs.len();
+        let tolerant = tolerated_count.is_some() || tolerated_pct.is_some();
+        let distributed = m.mode == MapMode::Distributed;
+        let label = m.label.as_deref().unwrap_or(name);
+        let map_run_arn = distributed.then(|| {
+            format!(
+                "arn:aws:states:{}:{}:mapRun:{}/{label}:{}",
+                super::REGION,
+                super::ACCOUNT,
+                self.info.state_machine_name,
+                uuid::Uuid::new_v4()
+            )
+        });
+        if let Some(arn) = &map_run_arn {
+            self.record(&mut prev, || EventKind::MapRunStarted { map_run_arn: arn.clone() });
+        }
+        let iterations = stream::iter(inputs.into_iter().enumerate()).map(|(index, item)| {
+            let mut item_vars = if distributed { Vars::default() } else { vars.child() };
+            async move {
+                let r = if distributed {
+                    self.child_execution(m, label, item, &mut item_vars).await
+                } else {
+                    let mut iprev = started;
+                    self.record(&mut iprev, || EventKind::MapIterationStarted { name: name.to_string(), index });
+                    let r = self.run_scope(m.processor.start, item, &mut item_vars, &mut iprev).await;
+                    match &r {
+                        Ok(_) => self.record(&mut iprev, || EventKind::MapIterationSucceeded { name: name.to_string(), index }),
+                        Err(_) => self.record(&mut iprev, || EventKind::MapIterationFailed { name: name.to_string(), index }),
+                    };
+                    r
+                };
+                match r {
+                    Ok(v) => Ok(Ok(v)),
+                    // With a tolerance, failed items are counted instead of failing the Map.
+                    Err(Halt::Failed(e)) if tolerant => Ok(Err(e)),
+                    Err(h) => Err(h),
+                }
+            }
+        });
+        let outcomes: Result<Vec<Result<Value, AslError>>, Halt> = iterations.buffered(concurrency).try_collect().await;
+        let outcomes = match outcomes {
+            Ok(o) => o,
+            Err(h) => {
+                if let (Some(_), Halt::Failed(e)) = (&map_run_arn, &h) {
+                    self.record(&mut prev, || EventKind::MapRunFailed { error: Some(e.name.to_string()), cause: e.cause.clone() });
+                }
+                self.record(&mut prev, || EventKind::MapStateFailed);
+                return Err(h);
+            }
+        };
+        let failures = outcomes.iter().filter(|o| o.is_err()).count();
+        let over_count = tolerated_count.is_some_and(|c| failures as u64 > c);
+        let over_pct = tolerated_pct.is_some_and(|p| total > 0 && (failures as f64 * 100.0 / total as f64) > p);
+        if over_count || over_pct {
+            let e = AslError::new(ErrorName::ExceedToleratedFailureThreshold, "The specified tolerated failure threshold was exceeded");
+            if map_run_arn.is_some() {
+                self.record(&mut prev, || EventKind::MapRunFailed { error: Some(e.name.to_string()), cause: e.cause.clone() });
+            }
+            self.record(&mut prev, || EventKind::MapStateFailed);
+            return Err(Halt::Failed(e));
+        }
+        let results: Vec<Value> = outcomes.into_iter().map(|o| o.unwrap_or_else(|e| e.output())).collect();
+        if map_run_arn.is_some() {
+            self.record(&mut prev, || EventKind::MapRunSucceeded);
+        }
+        self.record(&mut prev, || EventKind::MapStateSucceeded);
+        step::finish(&m.io, input.clone(), Value::Array(results), ctx, vars).map_err(fault)
+    }
+
+    /// A Distributed Map item runs as a child execution: its own history and context, and no
+    /// access to the parent's variables.
+    async fn child_execution(&self, m: &MapState, label: &str, item: Value, vars: &mut Vars) -> Result<Value, Halt> {
+        let child_id = uuid::Uuid::new_v4().to_string();
+        let sm = &self.info.state_machine_name;
+        let info = ExecutionInfo {
+            id: format!("arn:aws:states:{}:{}:execution:{sm}/{label}:{child_id}", super::REGION, super::ACCOUNT),
+            name: child_id,
+            input: Arc::new(item.clone()),
+            start_time: iso(self.clock().now()),
+            role_arn: self.info.role_arn.clone(),
+            state_machine_id: format!("{}/{label}", self.info.state_machine_id),
+            state_machine_name: self.info.state_machine_name.clone(),
+            redrive_count: 0,
+        };
+        let child = Run {
+            ex: self.ex,
+            info,
+            history: History::new(false),
+            transitions: self.transitions,
+            deadline: self.deadline,
+        };
+        let mut prev = 0;
+        child.run_scope(m.processor.start, item, vars, &mut prev).await
+    }
+}
+
+/// The context a handler receives: who is calling, without the execution input.
+fn handler_context(ctx: &ContextObject<'_>) -> Value {
+    let e = ctx.execution;
+    let mut v = json!({
+        "Execution": {"Id": e.id, "Name": e.name, "StartTime": e.start_time, "RoleArn": e.role_arn},
+        "State": {"Name": ctx.state_name, "EnteredTime": iso(ctx.entered_time), "RetryCount": ctx.retry_count.unwrap_or(0)},
+        "StateMachine": {"Id": e.state_machine_id, "Name": e.state_machine_name},
+    });
+    if let Some(token) = ctx.task_token {
+        v["Task"] = json!({"Token": token});
+    }
+    v
+}

@@ -1,0 +1,232 @@
+//! Execution history events, named and shaped as in GetExecutionHistory.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::asl::model::StateType;
+use crate::path::to_json_text;
+
+/// What happened. Data fields hold JSON values; they become JSON text when serialized.
+#[derive(Debug, Clone)]
+pub enum EventKind {
+    ExecutionStarted { input: Value, role_arn: String },
+    ExecutionSucceeded { output: Value },
+    ExecutionFailed { error: Option<String>, cause: Option<String> },
+    ExecutionTimedOut { error: Option<String>, cause: Option<String> },
+    ExecutionAborted { error: Option<String>, cause: Option<String> },
+    StateEntered { state_type: StateType, name: String, input: Value },
+    StateExited { state_type: StateType, name: String, output: Value, assigned: Vec<(String, Value)> },
+    StateAborted { state_type: StateType },
+    ParallelStateStarted,
+    ParallelStateSucceeded,
+    ParallelStateFailed,
+    MapStateStarted { length: usize },
+    MapStateSucceeded,
+    MapStateFailed,
+    MapIterationStarted { name: String, index: usize },
+    MapIterationSucceeded { name: String, index: usize },
+    MapIterationFailed { name: String, index: usize },
+    MapIterationAborted { name: String, index: usize },
+    MapRunStarted { map_run_arn: String },
+    MapRunSucceeded,
+    MapRunFailed { error: Option<String>, cause: Option<String> },
+    /// `Task*` events (`lambda` = false) or the legacy `LambdaFunction*` ones.
+    TaskScheduled { lambda: bool, resource_type: String, resource: String, parameters: Value, timeout: Option<u64>, heartbeat: Option<u64> },
+    TaskStarted { lambda: bool, resource_type: String, resource: String },
+    TaskSucceeded { lambda: bool, resource_type: String, resource: String, output: Value },
+    TaskFailed { lambda: bool, resource_type: String, resource: String, error: String, cause: Option<String> },
+    TaskTimedOut { lambda: bool, resource_type: String, resource: String, error: String, cause: Option<String> },
+    WaitStateAborted,
+}
+
+#[derive(Debug, Clone)]
+pub struct HistoryEvent {
+    pub id: u64,
+    pub previous_event_id: u64,
+    pub timestamp: DateTime<Utc>,
+    pub kind: EventKind,
+}
+
+fn error_details(error: &Option<String>, cause: &Option<String>) -> Value {
+    let mut m = Map::new();
+    if let Some(e) = error {
+        m.insert("error".into(), e.clone().into());
+    }
+    if let Some(c) = cause {
+        m.insert("cause".into(), c.clone().into());
+    }
+    Value::Object(m)
+}
+
+impl HistoryEvent {
+    /// The event type name, e.g. `PassStateEntered`.
+    pub fn type_name(&self) -> String {
+        use EventKind::*;
+        let lambda_or_task = |lambda: bool, what: &str| if lambda { format!("LambdaFunction{what}") } else { format!("Task{what}") };
+        match &self.kind {
+            ExecutionStarted { .. } => "ExecutionStarted".into(),
+            ExecutionSucceeded { .. } => "ExecutionSucceeded".into(),
+            ExecutionFailed { .. } => "ExecutionFailed".into(),
+            ExecutionTimedOut { .. } => "ExecutionTimedOut".into(),
+            ExecutionAborted { .. } => "ExecutionAborted".into(),
+            StateEntered { state_type, .. } => format!("{}StateEntered", state_type.as_str()),
+            StateExited { state_type, .. } => format!("{}StateExited", state_type.as_str()),
+            StateAborted { state_type } => format!("{}StateAborted", state_type.as_str()),
+            ParallelStateStarted => "ParallelStateStarted".into(),
+            ParallelStateSucceeded => "ParallelStateSucceeded".into(),
+            ParallelStateFailed => "ParallelStateFailed".into(),
+            MapStateStarted { .. } => "MapStateStarted".into(),
+            MapStateSucceeded => "MapStateSucceeded".into(),
+            MapStateFailed => "MapStateFailed".into(),
+            MapIterationStarted { .. } => "MapIterationStarted".into(),
+            MapIterationSucceeded { .. } => "MapIterationSucceeded".into(),
+            MapIterationFailed { .. } => "MapIterationFailed".into(),
+            MapIterationAborted { .. } => "MapIterationAborted".into(),
+            MapRunStarted { .. } => "MapRunStarted".into(),
+            MapRunSucceeded => "MapRunSucceeded".into(),
+            MapRunFailed { .. } => "MapRunFailed".into(),
+            TaskScheduled { lambda, .. } => lambda_or_task(*lambda, "Scheduled"),
+            TaskStarted { lambda, .. } => lambda_or_task(*lambda, "Started"),
+            TaskSucceeded { lambda, .. } => lambda_or_task(*lambda, "Succeeded"),
+            TaskFailed { lambda, .. } => lambda_or_task(*lambda, "Failed"),
+            TaskTimedOut { lambda, .. } => lambda_or_task(*lambda, "TimedOut"),
+            WaitStateAborted => "WaitStateAborted".into(),
+        }
+    }
+
+    /// The event as GetExecutionHistory returns it.
+    pub fn to_json(&self) -> Value {
+        use EventKind::*;
+        let data = |v: &Value| to_json_text(v);
+        let (key, details): (&str, Value) = match &self.kind {
+            ExecutionStarted { input, role_arn } => (
+                "executionStartedEventDetails",
+                json!({"input": data(input), "inputDetails": {"truncated": false}, "roleArn": role_arn}),
+            ),
+            ExecutionSucceeded { output } => (
+                "executionSucceededEventDetails",
+                json!({"output": data(output), "outputDetails": {"truncated": false}}),
+            ),
+            ExecutionFailed { error, cause } => ("executionFailedEventDetails", error_details(error, cause)),
+            ExecutionTimedOut { error, cause } => ("executionTimedOutEventDetails", error_details(error, cause)),
+            ExecutionAborted { error, cause } => ("executionAbortedEventDetails", error_details(error, cause)),
+            StateEntered { name, input, .. } => (
+                "stateEnteredEventDetails",
+                json!({"name": name, "input": data(input), "inputDetails": {"truncated": false}}),
+            ),
+            StateExited { name, output, assigned, .. } => {
+                let mut d = json!({"name": name, "output": data(output), "outputDetails": {"truncated": false}});
+                if !assigned.is_empty() {
+                    let vars: Map<String, Value> = assigned.iter().map(|(k, v)| (k.clone(), Value::String(data(v)))).collect();
+                    d["assignedVariables"] = Value::Object(vars);
+                    d["assignedVariablesDetails"] = json!({"truncated": false});
+                }
+                ("stateExitedEventDetails", d)
+            }
+            MapStateStarted { length } => ("mapStateStartedEventDetails", json!({"length": length})),
+            MapIterationStarted { name, index } => ("mapIterationStartedEventDetails", json!({"name": name, "index": index})),
+            MapIterationSucceeded { name, index } => ("mapIterationSucceededEventDetails", json!({"name": name, "index": index})),
+            MapIterationFailed { name, index } => ("mapIterationFailedEventDetails", json!({"name": name, "index": index})),
+            MapIterationAborted { name, index } => ("mapIterationAbortedEventDetails", json!({"name": name, "index": index})),
+            MapRunStarted { map_run_arn } => ("mapRunStartedEventDetails", json!({"mapRunArn": map_run_arn})),
+            MapRunFailed { error, cause } => ("mapRunFailedEventDetails", error_details(error, cause)),
+            TaskScheduled { lambda: true, parameters, timeout, resource, .. } => {
+                let mut d = json!({"resource": resource, "input": data(parameters), "inputDetails": {"truncated": false}});
+                if let Some(t) = timeout {
+                    d["timeoutInSeconds"] = (*t).into();
+                }
+                ("lambdaFunctionScheduledEventDetails", d)
+            }
+            TaskScheduled { lambda: false, resource_type, resource, parameters, timeout, heartbeat } => {
+                let mut d = json!({"resourceType": resource_type, "resource": resource, "region": crate::engine::REGION, "parameters": data(parameters)});
+                if let Some(t) = timeout {
+                    d["timeoutInSeconds"] = (*t).into();
+                }
+                if let Some(h) = heartbeat {
+                    d["heartbeatInSeconds"] = (*h).into();
+                }
+                ("taskScheduledEventDetails", d)
+            }
+            TaskStarted { lambda: true, .. } => ("", Value::Null),
+            TaskStarted { resource_type, resource, .. } => ("taskStartedEventDetails", json!({"resourceType": resource_type, "resource": resource})),
+            TaskSucceeded { lambda: true, output, .. } => (
+                "lambdaFunctionSucceededEventDetails",
+                json!({"output": data(output), "outputDetails": {"truncated": false}}),
+            ),
+            TaskSucceeded { resource_type, resource, output, .. } => (
+                "taskSucceededEventDetails",
+                json!({"resourceType": resource_type, "resource": resource, "output": data(output), "outputDetails": {"truncated": false}}),
+            ),
+            TaskFailed { lambda: true, error, cause, .. } => ("lambdaFunctionFailedEventDetails", error_details(&Some(error.clone()), cause)),
+            TaskFailed { resource_type, resource, error, cause, .. } => {
+                let mut d = error_details(&Some(error.clone()), cause);
+                d["resourceType"] = resource_type.clone().into();
+                d["resource"] = resource.clone().into();
+                ("taskFailedEventDetails", d)
+            }
+            TaskTimedOut { lambda: true, error, cause, .. } => ("lambdaFunctionTimedOutEventDetails", error_details(&Some(error.clone()), cause)),
+            TaskTimedOut { resource_type, resource, error, cause, .. } => {
+                let mut d = error_details(&Some(error.clone()), cause);
+                d["resourceType"] = resource_type.clone().into();
+                d["resource"] = resource.clone().into();
+                ("taskTimedOutEventDetails", d)
+            }
+            _ => ("", Value::Null),
+        };
+        let mut v = json!({
+            "timestamp": crate::engine::clock::iso(self.timestamp),
+            "type": self.type_name(),
+            "id": self.id,
+            "previousEventId": self.previous_event_id,
+        });
+        if !key.is_empty() {
+            v[key] = details;
+        }
+        v
+    }
+}
+
+/// The history of one execution. Ids are always assigned (messages cite them); the events
+/// themselves are kept only when `keep` is on, so benchmarks do not pay for them.
+#[derive(Debug)]
+pub struct History {
+    next_id: AtomicU64,
+    events: Option<Mutex<Vec<HistoryEvent>>>,
+}
+
+impl History {
+    pub fn new(keep: bool) -> Self {
+        History {
+            next_id: AtomicU64::new(1),
+            events: keep.then(|| Mutex::new(Vec::new())),
+        }
+    }
+
+    /// Records an event after `previous` and returns its id. `make` runs only when events are kept.
+    pub fn record(&self, previous: u64, now: DateTime<Utc>, make: impl FnOnce() -> EventKind) -> u64 {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Some(events) = &self.events {
+            let ev = HistoryEvent {
+                id,
+                previous_event_id: previous,
+                timestamp: now,
+                kind: make(),
+            };
+            events.lock().unwrap_or_else(|e| e.into_inner()).push(ev);
+        }
+        id
+    }
+
+    pub fn keeps_events(&self) -> bool {
+        self.events.is_some()
+    }
+
+    pub fn into_events(self) -> Vec<HistoryEvent> {
+        self.events
+            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()))
+            .unwrap_or_default()
+    }
+}

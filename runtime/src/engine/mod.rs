@@ -1,0 +1,17 @@
+//! Running state machines: the pure step functions, the async driver, Retry/Catch, timers and
+//! history events.
+
+pub mod choice;
+pub mod clock;
+pub mod driver;
+pub mod error;
+pub mod glob;
+pub mod history;
+pub mod step;
+pub mod task;
+
+pub use driver::{EngineConfig, ExecutionResult, Executor, Status};
+
+/// Region and account used in the ARNs wasmstep makes.
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "123456789012";

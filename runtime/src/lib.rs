@@ -1,0 +1,7 @@
+//! wasmstep: runs Amazon States Language state machines whose Task states call sandboxed
+//! WebAssembly handlers.
+
+pub mod asl;
+pub mod engine;
+pub mod path;
+pub mod run;

@@ -1,0 +1,17 @@
+//! The `wasmstep` binary: parses arguments and dispatches to a command.
+
+mod bench;
+mod cli;
+mod commands;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let code = match cli.command {
+        cli::Command::Run(a) => commands::run(a),
+        cli::Command::Validate(a) => commands::validate(a),
+        cli::Command::Bench(a) => bench::bench(a),
+    };
+    std::process::ExitCode::from(code)
+}

@@ -1,0 +1,106 @@
+//! One-shot execution of a definition file: loading, naming, running. Shared by the CLI's
+//! `run` and `bench` commands and by the tests.
+
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::asl::{self, InvalidDefinition, MachineType, StateMachine, Syntax};
+use crate::engine::clock::{Clock, SystemClock, VirtualClock, iso};
+use crate::engine::task::{NoHandlers, TaskInvoker};
+use crate::engine::{ACCOUNT, EngineConfig, ExecutionResult, Executor, REGION, Status};
+use crate::path::context::ExecutionInfo;
+
+/// A definition file that could not be loaded.
+#[derive(Debug)]
+pub enum LoadError {
+    Io(String),
+    Invalid(InvalidDefinition),
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LoadError::Io(m) => f.write_str(m),
+            LoadError::Invalid(d) => d.fmt(f),
+        }
+    }
+}
+
+/// Reads and validates a definition file (JSON or YAML, by extension or content).
+pub fn load_file(path: &FsPath, machine_type: MachineType) -> Result<StateMachine, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io(format!("cannot read {}: {e}", path.display())))?;
+    let syntax = Syntax::detect(&path.to_string_lossy(), &text);
+    asl::load(&text, syntax, machine_type).map_err(LoadError::Invalid)
+}
+
+/// The state machine's name: the file stem without `.asl`.
+pub fn machine_name(path: &FsPath) -> String {
+    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "StateMachine".into());
+    stem.strip_suffix(".asl").unwrap_or(&stem).to_string()
+}
+
+/// Context facts for a new execution of `machine_name`.
+pub fn execution_info(machine_name: &str, input: Arc<Value>, clock: &dyn Clock, machine_type: MachineType) -> ExecutionInfo {
+    let name = uuid::Uuid::new_v4().to_string();
+    let kind = match machine_type {
+        MachineType::Standard => "execution",
+        MachineType::Express => "express",
+    };
+    ExecutionInfo {
+        id: format!("arn:aws:states:{REGION}:{ACCOUNT}:{kind}:{machine_name}:{name}"),
+        name,
+        input,
+        start_time: iso(clock.now()),
+        role_arn: format!("arn:aws:iam::{ACCOUNT}:role/wasmstep"),
+        state_machine_id: format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine_name}"),
+        state_machine_name: machine_name.to_string(),
+        redrive_count: 0,
+    }
+}
+
+/// Options of a one-shot run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub skip_waits: bool,
+    pub machine_type: MachineType,
+    pub engine: EngineConfig,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            skip_waits: false,
+            machine_type: MachineType::Standard,
+            engine: EngineConfig::default(),
+        }
+    }
+}
+
+/// An executor for `machine` with the given handlers and clock choice.
+pub fn executor(machine: Arc<StateMachine>, invoker: Option<Arc<dyn TaskInvoker>>, opts: &RunOptions) -> Executor {
+    let clock: Arc<dyn Clock> = if opts.skip_waits { Arc::new(VirtualClock::default()) } else { Arc::new(SystemClock) };
+    Executor::new(machine, invoker.unwrap_or_else(|| Arc::new(NoHandlers)), clock, opts.engine.clone())
+}
+
+/// Runs one execution.
+pub async fn run_once(exec: &Executor, machine_name: &str, input: Value, machine_type: MachineType) -> ExecutionResult {
+    let info = execution_info(machine_name, Arc::new(input.clone()), &SystemClock, machine_type);
+    exec.execute(info, input).await
+}
+
+/// The CLI's result line: `{"status", "output"}` or `{"status", "error", "cause"}`.
+pub fn result_json(r: &ExecutionResult, with_history: bool) -> Value {
+    let mut v = json!({"status": r.status.as_str()});
+    if r.status == Status::Succeeded {
+        v["output"] = r.output.clone().unwrap_or(Value::Null);
+    } else {
+        v["error"] = r.error.clone().map(Value::String).unwrap_or(Value::Null);
+        v["cause"] = r.cause.clone().map(Value::String).unwrap_or(Value::Null);
+    }
+    if with_history {
+        v["history"] = Value::Array(r.history.iter().map(|e| e.to_json()).collect());
+    }
+    v
+}
