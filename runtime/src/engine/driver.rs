@@ -243,7 +243,7 @@ impl<'e> Run<'e> {
                 if node.language == QueryLanguage::JsonAta {
                     return Err(Halt::Failed(Fault::Runtime("JSONata states are not supported yet by this wasmstep build".into()).into_error(&node.name, entered)));
                 }
-                let f = self.run_state(node, input, vars, entered, now).await?;
+                let f = self.run_state(node, input, vars, prev, entered, now).await?;
                 let (next, outcome) = match f {
                     Flow::Next(n, o) => (Some(n), o),
                     Flow::End(o) => (None, o),
@@ -270,7 +270,7 @@ impl<'e> Run<'e> {
         })
     }
 
-    async fn run_state(&self, node: &StateNode, input: Value, vars: &mut Vars, entered: u64, now: DateTime<Utc>) -> Result<Flow, Halt> {
+    async fn run_state(&self, node: &StateNode, input: Value, vars: &mut Vars, prev: &mut u64, entered: u64, now: DateTime<Utc>) -> Result<Flow, Halt> {
         let name = node.name.as_str();
         let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
         let ctx = ContextObject::new(&self.info, name, now);
@@ -296,9 +296,9 @@ impl<'e> Run<'e> {
                     cause,
                 }))
             }
-            State::Task(t) => self.with_recovery(node, Work::Task(t), &t.retry, &t.catch, t.next, input, vars, entered, now).await,
-            State::Parallel(p) => self.with_recovery(node, Work::Parallel(p), &p.retry, &p.catch, p.next, input, vars, entered, now).await,
-            State::Map(m) => self.with_recovery(node, Work::Map(m), &m.retry, &m.catch, m.next, input, vars, entered, now).await,
+            State::Task(t) => self.with_recovery(node, Work::Task(t), &t.retry, &t.catch, t.next, input, vars, prev, entered, now).await,
+            State::Parallel(p) => self.with_recovery(node, Work::Parallel(p), &p.retry, &p.catch, p.next, input, vars, prev, entered, now).await,
+            State::Map(m) => self.with_recovery(node, Work::Map(m), &m.retry, &m.catch, m.next, input, vars, prev, entered, now).await,
         }
     }
 
@@ -314,6 +314,7 @@ impl<'e> Run<'e> {
         next: Transition,
         input: Value,
         vars: &mut Vars,
+        prev: &mut u64,
         entered: u64,
         now: DateTime<Utc>,
     ) -> Result<Flow, Halt> {
@@ -322,9 +323,9 @@ impl<'e> Run<'e> {
         loop {
             let ctx = ContextObject::new(&self.info, &node.name, now).with_retry_count(retry_count);
             let attempt = match work {
-                Work::Task(t) => self.task_attempt(node, t, &ctx, &input, vars, entered).await,
-                Work::Parallel(p) => self.parallel_attempt(node, p, &ctx, &input, vars, entered).await,
-                Work::Map(m) => self.map_attempt(node, m, &ctx, &input, vars, entered).await,
+                Work::Task(t) => self.task_attempt(node, t, &ctx, &input, vars, prev, entered).await,
+                Work::Parallel(p) => self.parallel_attempt(node, p, &ctx, &input, vars, prev, entered).await,
+                Work::Map(m) => self.map_attempt(node, m, &ctx, &input, vars, prev, entered).await,
             };
             let err = match attempt {
                 Ok(o) => return Ok(flow(next, o)),
@@ -361,7 +362,7 @@ impl<'e> Run<'e> {
         }
     }
 
-    async fn task_attempt(&self, node: &StateNode, t: &Task, ctx: &ContextObject<'_>, input: &Value, vars: &Vars, entered: u64) -> Result<Outcome, Halt> {
+    async fn task_attempt(&self, node: &StateNode, t: &Task, ctx: &ContextObject<'_>, input: &Value, vars: &Vars, prev: &mut u64, entered: u64) -> Result<Outcome, Halt> {
         let name = node.name.as_str();
         let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
         let effective = step::effective_input(&t.io, input, ctx, vars).map_err(fault)?;
@@ -370,8 +371,7 @@ impl<'e> Run<'e> {
         let heartbeat = self.seconds(&t.heartbeat, "HeartbeatSeconds", &env).map_err(fault)?;
         let (resource_type, resource) = t.resource.history_names(&t.resource_uri);
         let lambda = matches!(t.resource, Resource::LambdaFunction { .. });
-        let mut prev = entered;
-        self.record(&mut prev, || EventKind::TaskScheduled {
+        self.record(prev, || EventKind::TaskScheduled {
             lambda,
             resource_type: resource_type.clone(),
             resource: if lambda { t.resource_uri.clone() } else { resource.clone() },
@@ -383,7 +383,7 @@ impl<'e> Run<'e> {
             ErrorName::Runtime => fault(Fault::Runtime(e.cause.unwrap_or_default())),
             _ => Halt::Failed(e),
         })?;
-        self.record(&mut prev, || EventKind::TaskStarted {
+        self.record(prev, || EventKind::TaskStarted {
             lambda,
             resource_type: resource_type.clone(),
             resource: resource.clone(),
@@ -402,7 +402,7 @@ impl<'e> Run<'e> {
                 Ok(r) => r,
                 Err(_) => {
                     let e = AslError { name: ErrorName::Timeout, cause: None };
-                    self.record(&mut prev, || EventKind::TaskTimedOut {
+                    self.record(prev, || EventKind::TaskTimedOut {
                         lambda,
                         resource_type: resource_type.clone(),
                         resource: resource.clone(),
@@ -426,14 +426,14 @@ impl<'e> Run<'e> {
         };
         let value = match result {
             Ok(v) => v,
-            Err(InvokeError::NoSuchHandler) => return Err(failed(task::missing_function(&target.handler), &mut prev)),
-            Err(InvokeError::Failed(e)) => return Err(failed(e, &mut prev)),
+            Err(InvokeError::NoSuchHandler) => return Err(failed(task::missing_function(&target.handler), prev)),
+            Err(InvokeError::Failed(e)) => return Err(failed(e, prev)),
         };
         if let Err(e) = step::check_size(&value, self.ex.config.payload_limit, name) {
-            return Err(failed(e, &mut prev));
+            return Err(failed(e, prev));
         }
         let value = if target.envelope { task::envelope(value) } else { value };
-        self.record(&mut prev, || EventKind::TaskSucceeded {
+        self.record(prev, || EventKind::TaskSucceeded {
             lambda,
             resource_type: resource_type.clone(),
             resource: resource.clone(),
@@ -442,11 +442,10 @@ impl<'e> Run<'e> {
         step::finish(&t.io, input.clone(), value, ctx, vars).map_err(fault)
     }
 
-    async fn parallel_attempt(&self, node: &StateNode, p: &Parallel, ctx: &ContextObject<'_>, input: &Value, vars: &Vars, entered: u64) -> Result<Outcome, Halt> {
+    async fn parallel_attempt(&self, node: &StateNode, p: &Parallel, ctx: &ContextObject<'_>, input: &Value, vars: &Vars, prev: &mut u64, entered: u64) -> Result<Outcome, Halt> {
         let fault = |f: Fault| Halt::Failed(f.into_error(&node.name, entered));
         let effective = step::effective_input(&p.io, input, ctx, vars).map_err(fault)?;
-        let mut prev = entered;
-        let started = self.record(&mut prev, || EventKind::ParallelStateStarted);
+        let started = self.record(prev, || EventKind::ParallelStateStarted);
         let branches = p.branches.iter().map(|b| {
             let effective = effective.clone();
             let mut branch_vars = vars.child();
@@ -457,17 +456,17 @@ impl<'e> Run<'e> {
         });
         match try_join_all(branches).await {
             Ok(results) => {
-                self.record(&mut prev, || EventKind::ParallelStateSucceeded);
+                self.record(prev, || EventKind::ParallelStateSucceeded);
                 step::finish(&p.io, input.clone(), Value::Array(results), ctx, vars).map_err(fault)
             }
             Err(h) => {
-                self.record(&mut prev, || EventKind::ParallelStateFailed);
+                self.record(prev, || EventKind::ParallelStateFailed);
                 Err(h)
             }
         }
     }
 
-    async fn map_attempt(&self, node: &StateNode, m: &MapState, ctx: &ContextObject<'_>, input: &Value, vars: &Vars, entered: u64) -> Result<Outcome, Halt> {
+    async fn map_attempt(&self, node: &StateNode, m: &MapState, ctx: &ContextObject<'_>, input: &Value, vars: &Vars, prev: &mut u64, entered: u64) -> Result<Outcome, Halt> {
         let name = node.name.as_str();
         let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
         let effective = step::select(&m.io.input_path, input, ctx, vars).map_err(fault)?;
@@ -495,8 +494,7 @@ impl<'e> Run<'e> {
             });
         }
         drop(items);
-        let mut prev = entered;
-        let started = self.record(&mut prev, || EventKind::MapStateStarted { length: inputs.len() });
+        let started = self.record(prev, || EventKind::MapStateStarted { length: inputs.len() });
         let total = inputs.len();
         let tolerant = tolerated_count.is_some() || tolerated_pct.is_some();
         let distributed = m.mode == MapMode::Distributed;
@@ -511,7 +509,7 @@ impl<'e> Run<'e> {
             )
         });
         if let Some(arn) = &map_run_arn {
-            self.record(&mut prev, || EventKind::MapRunStarted { map_run_arn: arn.clone() });
+            self.record(prev, || EventKind::MapRunStarted { map_run_arn: arn.clone() });
         }
         let iterations = stream::iter(inputs.into_iter().enumerate()).map(|(index, item)| {
             let mut item_vars = if distributed { Vars::default() } else { vars.child() };
@@ -541,9 +539,9 @@ impl<'e> Run<'e> {
             Ok(o) => o,
             Err(h) => {
                 if let (Some(_), Halt::Failed(e)) = (&map_run_arn, &h) {
-                    self.record(&mut prev, || EventKind::MapRunFailed { error: Some(e.name.to_string()), cause: e.cause.clone() });
+                    self.record(prev, || EventKind::MapRunFailed { error: Some(e.name.to_string()), cause: e.cause.clone() });
                 }
-                self.record(&mut prev, || EventKind::MapStateFailed);
+                self.record(prev, || EventKind::MapStateFailed);
                 return Err(h);
             }
         };
@@ -553,16 +551,16 @@ impl<'e> Run<'e> {
         if over_count || over_pct {
             let e = AslError::new(ErrorName::ExceedToleratedFailureThreshold, "The specified tolerated failure threshold was exceeded");
             if map_run_arn.is_some() {
-                self.record(&mut prev, || EventKind::MapRunFailed { error: Some(e.name.to_string()), cause: e.cause.clone() });
+                self.record(prev, || EventKind::MapRunFailed { error: Some(e.name.to_string()), cause: e.cause.clone() });
             }
-            self.record(&mut prev, || EventKind::MapStateFailed);
+            self.record(prev, || EventKind::MapStateFailed);
             return Err(Halt::Failed(e));
         }
         let results: Vec<Value> = outcomes.into_iter().map(|o| o.unwrap_or_else(|e| e.output())).collect();
         if map_run_arn.is_some() {
-            self.record(&mut prev, || EventKind::MapRunSucceeded);
+            self.record(prev, || EventKind::MapRunSucceeded);
         }
-        self.record(&mut prev, || EventKind::MapStateSucceeded);
+        self.record(prev, || EventKind::MapStateSucceeded);
         step::finish(&m.io, input.clone(), Value::Array(results), ctx, vars).map_err(fault)
     }
 
