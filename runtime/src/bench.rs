@@ -21,14 +21,18 @@ struct Expect {
 
 fn sibling(def: &Path, suffix: &str) -> Option<PathBuf> {
     let name = def.file_name()?.to_string_lossy().to_string();
-    let stem = name.strip_suffix(".asl.json").or_else(|| name.strip_suffix(".json"))?;
+    let stem = name
+        .strip_suffix(".asl.json")
+        .or_else(|| name.strip_suffix(".json"))?;
     let p = def.with_file_name(format!("{stem}{suffix}"));
     p.exists().then_some(p)
 }
 
 fn load_expect(path: &Path) -> Result<Expect, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
     Ok(Expect {
         transitions: v.get("transitions_per_execution").and_then(Value::as_u64),
         pointers: v
@@ -39,14 +43,21 @@ fn load_expect(path: &Path) -> Result<Expect, String> {
     })
 }
 
-fn check(expect: &Expect, status: Status, output: Option<&Value>, transitions: u64) -> Result<(), String> {
+fn check(
+    expect: &Expect,
+    status: Status,
+    output: Option<&Value>,
+    transitions: u64,
+) -> Result<(), String> {
     if status != Status::Succeeded {
         return Err(format!("an execution ended {}", status.as_str()));
     }
     if let Some(t) = expect.transitions
         && t != transitions
     {
-        return Err(format!("an execution made {transitions} transitions, expected {t}"));
+        return Err(format!(
+            "an execution made {transitions} transitions, expected {t}"
+        ));
     }
     for (ptr, want) in &expect.pointers {
         let got = output.and_then(|o| o.pointer(ptr));
@@ -81,10 +92,16 @@ pub fn bench(args: BenchArgs) -> u8 {
             return USAGE;
         }
     };
-    let input_file = args.input_file.clone().or_else(|| sibling(&args.file, ".input.json"));
+    let input_file = args
+        .input_file
+        .clone()
+        .or_else(|| sibling(&args.file, ".input.json"));
     let input: Value = match &input_file {
         None => json!({}),
-        Some(f) => match std::fs::read_to_string(f).map_err(|e| e.to_string()).and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string())) {
+        Some(f) => match std::fs::read_to_string(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
             Ok(v) => v,
             Err(e) => {
                 eprintln!("error: input file {}: {e}", f.display());
@@ -92,9 +109,15 @@ pub fn bench(args: BenchArgs) -> u8 {
             }
         },
     };
-    let meta = args.meta.clone().or_else(|| sibling(&args.file, ".meta.json"));
+    let meta = args
+        .meta
+        .clone()
+        .or_else(|| sibling(&args.file, ".meta.json"));
     let expect = match meta.as_deref().map(load_expect).transpose() {
-        Ok(e) => Arc::new(e.unwrap_or(Expect { transitions: None, pointers: Vec::new() })),
+        Ok(e) => Arc::new(e.unwrap_or(Expect {
+            transitions: None,
+            pointers: Vec::new(),
+        })),
         Err(e) => {
             eprintln!("error: {e}");
             return USAGE;
@@ -111,7 +134,10 @@ pub fn bench(args: BenchArgs) -> u8 {
     let exec = Arc::new(run::executor(machine, None, &opts));
     let name = Arc::new(run::machine_name(&args.file));
     let input = Arc::new(input);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -120,12 +146,18 @@ pub fn bench(args: BenchArgs) -> u8 {
     };
     let warmup = (args.executions / 10).clamp(1, 100);
     let result = rt.block_on(async {
-        if let Err(e) = measure(&exec, &name, &input, &expect, warmup, args.concurrency).await {
-            return Err(e);
-        }
+        measure(&exec, &name, &input, &expect, warmup, args.concurrency).await?;
         let start = Instant::now();
-        let (lat, transitions) = measure(&exec, &name, &input, &expect, args.executions, args.concurrency).await?;
-        Ok((lat, transitions, start.elapsed()))
+        let (lat, transitions) = measure(
+            &exec,
+            &name,
+            &input,
+            &expect,
+            args.executions,
+            args.concurrency,
+        )
+        .await?;
+        Ok::<_, String>((lat, transitions, start.elapsed()))
     });
     let (mut lat, transitions, elapsed) = match result {
         Ok(r) => r,
@@ -136,27 +168,33 @@ pub fn bench(args: BenchArgs) -> u8 {
     };
     lat.sort_unstable();
     let secs = elapsed.as_secs_f64().max(1e-9);
-    print_line(
-        &json!({
-            "executions": args.executions,
-            "concurrency": args.concurrency,
-            "executions_per_sec": (args.executions as f64 / secs).round(),
-            "transitions_per_sec": (transitions as f64 / secs).round(),
-            "p50_us": percentile(&lat, 0.50),
-            "p99_us": percentile(&lat, 0.99),
-        })
-    );
+    print_line(&json!({
+        "executions": args.executions,
+        "concurrency": args.concurrency,
+        "executions_per_sec": (args.executions as f64 / secs).round(),
+        "transitions_per_sec": (transitions as f64 / secs).round(),
+        "p50_us": percentile(&lat, 0.50),
+        "p99_us": percentile(&lat, 0.99),
+    }));
     0
 }
 
 /// Runs `n` executions on `concurrency` workers; returns per-execution latencies (µs) and the
 /// total number of transitions.
-async fn measure(exec: &Arc<Executor>, name: &Arc<String>, input: &Arc<Value>, expect: &Arc<Expect>, n: u64, concurrency: usize) -> Result<(Vec<u64>, u64), String> {
+async fn measure(
+    exec: &Arc<Executor>,
+    name: &Arc<String>,
+    input: &Arc<Value>,
+    expect: &Arc<Expect>,
+    n: u64,
+    concurrency: usize,
+) -> Result<(Vec<u64>, u64), String> {
     let workers = concurrency.min(n as usize).max(1);
     let mut handles = Vec::new();
     for w in 0..workers {
         let count = n / workers as u64 + u64::from((w as u64) < n % workers as u64);
-        let (exec, name, input, expect) = (exec.clone(), name.clone(), input.clone(), expect.clone());
+        let (exec, name, input, expect) =
+            (exec.clone(), name.clone(), input.clone(), expect.clone());
         handles.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(count as usize);
             let mut transitions = 0;
@@ -174,7 +212,9 @@ async fn measure(exec: &Arc<Executor>, name: &Arc<String>, input: &Arc<Value>, e
     let mut all = Vec::new();
     let mut transitions = 0;
     for h in handles {
-        let (lat, t) = h.await.map_err(|e| format!("a benchmark worker stopped: {e}"))??;
+        let (lat, t) = h
+            .await
+            .map_err(|e| format!("a benchmark worker stopped: {e}"))??;
         all.extend(lat);
         transitions += t;
     }

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "wasmstep", version, about = "Runs Amazon States Language state machines with WebAssembly task handlers")]
+#[command(
+    name = "wasmstep",
+    version,
+    about = "Runs Amazon States Language state machines with WebAssembly task handlers"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -30,19 +30,28 @@ impl std::fmt::Display for LoadError {
 
 /// Reads and validates a definition file (JSON or YAML, by extension or content).
 pub fn load_file(path: &FsPath, machine_type: MachineType) -> Result<StateMachine, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|e| LoadError::Io(format!("cannot read {}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| LoadError::Io(format!("cannot read {}: {e}", path.display())))?;
     let syntax = Syntax::detect(&path.to_string_lossy(), &text);
     asl::load(&text, syntax, machine_type).map_err(LoadError::Invalid)
 }
 
 /// The state machine's name: the file stem without `.asl`.
 pub fn machine_name(path: &FsPath) -> String {
-    let stem = path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "StateMachine".into());
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "StateMachine".into());
     stem.strip_suffix(".asl").unwrap_or(&stem).to_string()
 }
 
 /// Context facts for a new execution of `machine_name`.
-pub fn execution_info(machine_name: &str, input: Arc<Value>, clock: &dyn Clock, machine_type: MachineType) -> ExecutionInfo {
+pub fn execution_info(
+    machine_name: &str,
+    input: Arc<Value>,
+    clock: &dyn Clock,
+    machine_type: MachineType,
+) -> ExecutionInfo {
     let name = uuid::Uuid::new_v4().to_string();
     let kind = match machine_type {
         MachineType::Standard => "execution",
@@ -79,14 +88,37 @@ impl Default for RunOptions {
 }
 
 /// An executor for `machine` with the given handlers and clock choice.
-pub fn executor(machine: Arc<StateMachine>, invoker: Option<Arc<dyn TaskInvoker>>, opts: &RunOptions) -> Executor {
-    let clock: Arc<dyn Clock> = if opts.skip_waits { Arc::new(VirtualClock::default()) } else { Arc::new(SystemClock) };
-    Executor::new(machine, invoker.unwrap_or_else(|| Arc::new(NoHandlers)), clock, opts.engine.clone())
+pub fn executor(
+    machine: Arc<StateMachine>,
+    invoker: Option<Arc<dyn TaskInvoker>>,
+    opts: &RunOptions,
+) -> Executor {
+    let clock: Arc<dyn Clock> = if opts.skip_waits {
+        Arc::new(VirtualClock::default())
+    } else {
+        Arc::new(SystemClock)
+    };
+    Executor::new(
+        machine,
+        invoker.unwrap_or_else(|| Arc::new(NoHandlers)),
+        clock,
+        opts.engine.clone(),
+    )
 }
 
 /// Runs one execution.
-pub async fn run_once(exec: &Executor, machine_name: &str, input: Value, machine_type: MachineType) -> ExecutionResult {
-    let info = execution_info(machine_name, Arc::new(input.clone()), &SystemClock, machine_type);
+pub async fn run_once(
+    exec: &Executor,
+    machine_name: &str,
+    input: Value,
+    machine_type: MachineType,
+) -> ExecutionResult {
+    let info = execution_info(
+        machine_name,
+        Arc::new(input.clone()),
+        &SystemClock,
+        machine_type,
+    );
     exec.execute(info, input).await
 }
 

@@ -12,7 +12,9 @@ fn bin() -> Command {
 }
 
 fn tests_dir(sub: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join(sub)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join(sub)
 }
 
 fn workloads() -> PathBuf {
@@ -22,7 +24,12 @@ fn workloads() -> PathBuf {
 /// The JSON object on the last line of stdout.
 fn last_line(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| panic!("no output; stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let line = stdout.lines().last().unwrap_or_else(|| {
+        panic!(
+            "no output; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     serde_json::from_str(line).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {line}"))
 }
 
@@ -40,13 +47,27 @@ fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 fn run_cases_match_their_expected_results() {
     let dir = tests_dir("runs");
     let defs = files_with_suffix(&dir, ".asl.json");
-    assert!(defs.len() >= 20, "expected the run cases in {}", dir.display());
+    assert!(
+        defs.len() >= 20,
+        "expected the run cases in {}",
+        dir.display()
+    );
     let mut failures = Vec::new();
     for def in &defs {
-        let base = def.to_string_lossy().trim_end_matches(".asl.json").to_string();
-        let expected: Value = serde_json::from_str(&std::fs::read_to_string(format!("{base}.expected.json")).expect("expected file")).expect("expected JSON");
+        let base = def
+            .to_string_lossy()
+            .trim_end_matches(".asl.json")
+            .to_string();
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{base}.expected.json")).expect("expected file"),
+        )
+        .expect("expected JSON");
         let mut cmd = bin();
-        cmd.arg("run").arg(def).arg("--input-file").arg(format!("{base}.input.json")).arg("--skip-waits");
+        cmd.arg("run")
+            .arg(def)
+            .arg("--input-file")
+            .arg(format!("{base}.input.json"))
+            .arg("--skip-waits");
         for a in expected["args"].as_array().into_iter().flatten() {
             cmd.arg(a.as_str().expect("string arg"));
         }
@@ -54,19 +75,37 @@ fn run_cases_match_their_expected_results() {
         let got = last_line(&out);
         let want = &expected["expect"];
         let code = out.status.code();
-        let want_code = if want["status"] == "SUCCEEDED" { Some(0) } else { Some(1) };
+        let want_code = if want["status"] == "SUCCEEDED" {
+            Some(0)
+        } else {
+            Some(1)
+        };
         let mismatch: Vec<String> = want
             .as_object()
             .expect("expect is an object")
             .iter()
             .filter(|(k, v)| got.get(k.as_str()).unwrap_or(&Value::Null) != *v)
-            .map(|(k, v)| format!("{k}: got {}, want {v}", got.get(k.as_str()).unwrap_or(&Value::Null)))
+            .map(|(k, v)| {
+                format!(
+                    "{k}: got {}, want {v}",
+                    got.get(k.as_str()).unwrap_or(&Value::Null)
+                )
+            })
             .collect();
         if !mismatch.is_empty() || code != want_code {
-            failures.push(format!("{}: exit {code:?} (want {want_code:?}); {}", def.display(), mismatch.join("; ")));
+            failures.push(format!(
+                "{}: exit {code:?} (want {want_code:?}); {}",
+                def.display(),
+                mismatch.join("; ")
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} run case(s) failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} run case(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -76,32 +115,71 @@ fn invalid_definitions_report_every_problem_with_its_location() {
     assert!(expects.len() >= 30);
     let mut failures = Vec::new();
     for exp in &expects {
-        let base = exp.to_string_lossy().trim_end_matches(".expect.json").to_string();
-        let def = ["json", "yaml"].iter().map(|x| PathBuf::from(format!("{base}.asl.{x}"))).find(|p| p.exists()).expect("definition beside expectation");
-        let want: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(exp).expect("readable")).expect("JSON");
-        let out = bin().args(["validate", "--format", "json"]).arg(&def).output().expect("runs");
+        let base = exp
+            .to_string_lossy()
+            .trim_end_matches(".expect.json")
+            .to_string();
+        let def = ["json", "yaml"]
+            .iter()
+            .map(|x| PathBuf::from(format!("{base}.asl.{x}")))
+            .find(|p| p.exists())
+            .expect("definition beside expectation");
+        let want: Vec<Value> =
+            serde_json::from_str(&std::fs::read_to_string(exp).expect("readable")).expect("JSON");
+        let out = bin()
+            .args(["validate", "--format", "json"])
+            .arg(&def)
+            .output()
+            .expect("runs");
         if out.status.code() != Some(2) {
-            failures.push(format!("{}: exit {:?}, want 2", def.display(), out.status.code()));
+            failures.push(format!(
+                "{}: exit {:?}, want 2",
+                def.display(),
+                out.status.code()
+            ));
             continue;
         }
         let got = last_line(&out);
-        let diags = got["files"][0]["diagnostics"].as_array().cloned().unwrap_or_default();
+        let diags = got["files"][0]["diagnostics"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         for w in &want {
-            let found = diags.iter().any(|d| d["code"] == w["code"] && d["location"] == w["location"]);
+            let found = diags
+                .iter()
+                .any(|d| d["code"] == w["code"] && d["location"] == w["location"]);
             if !found {
-                failures.push(format!("{}: missing {} at '{}'; got {}", def.display(), w["code"], w["location"].as_str().unwrap_or(""), Value::Array(diags.clone())));
+                failures.push(format!(
+                    "{}: missing {} at '{}'; got {}",
+                    def.display(),
+                    w["code"],
+                    w["location"].as_str().unwrap_or(""),
+                    Value::Array(diags.clone())
+                ));
             }
         }
         for d in &diags {
-            if d.get("line").and_then(Value::as_u64).is_none() || d["message"].as_str().is_none_or(str::is_empty) {
-                failures.push(format!("{}: diagnostic without line:column or message: {d}", def.display()));
+            if d.get("line").and_then(Value::as_u64).is_none()
+                || d["message"].as_str().is_none_or(str::is_empty)
+            {
+                failures.push(format!(
+                    "{}: diagnostic without line:column or message: {d}",
+                    def.display()
+                ));
             }
         }
         // The same problems reach a `run` user on stderr, with exit code 2 and nothing on stdout.
         let run = bin().arg("run").arg(&def).output().expect("runs");
         let stderr = String::from_utf8_lossy(&run.stderr);
-        if run.status.code() != Some(2) || !stderr.contains(def.to_string_lossy().as_ref()) || !run.stdout.is_empty() {
-            failures.push(format!("{}: run gave exit {:?}, stderr {stderr}", def.display(), run.status.code()));
+        if run.status.code() != Some(2)
+            || !stderr.contains(def.to_string_lossy().as_ref())
+            || !run.stdout.is_empty()
+        {
+            failures.push(format!(
+                "{}: run gave exit {:?}, stderr {stderr}",
+                def.display(),
+                run.status.code()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -121,42 +199,109 @@ fn validate_accepts_valid_files_in_both_syntaxes() {
     let dir = tempdir("validate-ok");
     let json = dir.join("m.asl.json");
     let yaml = dir.join("m.asl.yaml");
-    std::fs::write(&json, r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}"#).expect("write");
-    std::fs::write(&yaml, "StartAt: A\nStates:\n  A:\n    Type: Pass\n    Result: {ok: true}\n    End: true\n").expect("write");
-    let out = bin().arg("validate").arg(&json).arg(&yaml).output().expect("runs");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(
+        &json,
+        r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}"#,
+    )
+    .expect("write");
+    std::fs::write(
+        &yaml,
+        "StartAt: A\nStates:\n  A:\n    Type: Pass\n    Result: {ok: true}\n    End: true\n",
+    )
+    .expect("write");
+    let out = bin()
+        .arg("validate")
+        .arg(&json)
+        .arg(&yaml)
+        .output()
+        .expect("runs");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = bin().arg("run").arg(&yaml).output().expect("runs");
-    assert_eq!(last_line(&out), serde_json::json!({"status": "SUCCEEDED", "output": {"ok": true}}));
+    assert_eq!(
+        last_line(&out),
+        serde_json::json!({"status": "SUCCEEDED", "output": {"ok": true}})
+    );
 }
 
 #[test]
 fn bad_input_and_usage_errors_exit_2() {
     let def = tests_dir("runs").join("context_object_fields.asl.json");
     for args in [
-        vec!["run".into(), def.to_string_lossy().to_string(), "--input".into(), "{not json".into()],
+        vec![
+            "run".into(),
+            def.to_string_lossy().to_string(),
+            "--input".into(),
+            "{not json".into(),
+        ],
         vec!["run".into(), "/no/such/file.asl.json".into()],
-        vec!["run".into(), def.to_string_lossy().to_string(), "--type".into(), "weird".into()],
-        vec!["run".into(), def.to_string_lossy().to_string(), "--input-file".into(), "/no/such/input.json".into()],
+        vec![
+            "run".into(),
+            def.to_string_lossy().to_string(),
+            "--type".into(),
+            "weird".into(),
+        ],
+        vec![
+            "run".into(),
+            def.to_string_lossy().to_string(),
+            "--input-file".into(),
+            "/no/such/input.json".into(),
+        ],
         vec!["frobnicate".into()],
     ] {
         let out = bin().args(&args).output().expect("runs");
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(!out.stderr.is_empty(), "{args:?} says why on stderr");
     }
-    let out = bin().args(["run", &def.to_string_lossy(), "--input", "{not json"]).output().expect("runs");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("execution input (--input) is not valid JSON"));
+    let out = bin()
+        .args(["run", &def.to_string_lossy(), "--input", "{not json"])
+        .output()
+        .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("execution input (--input) is not valid JSON")
+    );
 }
 
 #[test]
 fn history_lists_events_in_order_with_aws_names() {
     let def = tests_dir("runs").join("missing_function_is_catchable.asl.json");
-    let out = bin().arg("run").arg(&def).args(["--input", r#"{"keep": 1}"#, "--history"]).output().expect("runs");
+    let out = bin()
+        .arg("run")
+        .arg(&def)
+        .args(["--input", r#"{"keep": 1}"#, "--history"])
+        .output()
+        .expect("runs");
     let r = last_line(&out);
     assert_eq!(r["status"], "SUCCEEDED");
-    let types: Vec<&str> = r["history"].as_array().expect("history").iter().map(|e| e["type"].as_str().expect("type")).collect();
+    let types: Vec<&str> = r["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|e| e["type"].as_str().expect("type"))
+        .collect();
     assert_eq!(
         types,
-        ["ExecutionStarted", "TaskStateEntered", "TaskScheduled", "TaskStarted", "TaskFailed", "TaskStateExited", "PassStateEntered", "PassStateExited", "ExecutionSucceeded"]
+        [
+            "ExecutionStarted",
+            "TaskStateEntered",
+            "TaskScheduled",
+            "TaskStarted",
+            "TaskFailed",
+            "TaskStateExited",
+            "PassStateEntered",
+            "PassStateExited",
+            "ExecutionSucceeded"
+        ]
     );
     let events = r["history"].as_array().expect("history");
     for (i, e) in events.iter().enumerate() {
@@ -164,18 +309,40 @@ fn history_lists_events_in_order_with_aws_names() {
         assert_eq!(e["previousEventId"], i as u64);
     }
     assert_eq!(events[1]["stateEnteredEventDetails"]["name"], "T");
-    assert_eq!(events[1]["stateEnteredEventDetails"]["input"], r#"{"keep":1}"#);
-    assert_eq!(events[4]["taskFailedEventDetails"]["error"], "Lambda.ResourceNotFoundException");
+    assert_eq!(
+        events[1]["stateEnteredEventDetails"]["input"],
+        r#"{"keep":1}"#
+    );
+    assert_eq!(
+        events[4]["taskFailedEventDetails"]["error"],
+        "Lambda.ResourceNotFoundException"
+    );
 }
 
 #[test]
 fn bench_checks_outputs_and_reports_figures() {
     for w in ["pass_chain_10", "choice_loop_1000", "map_inline_1000"] {
         let def = workloads().join(format!("{w}.asl.json"));
-        let out = bin().arg("bench").arg(&def).args(["--executions", "20", "--concurrency", "2"]).output().expect("runs");
-        assert_eq!(out.status.code(), Some(0), "{w}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = bin()
+            .arg("bench")
+            .arg(&def)
+            .args(["--executions", "20", "--concurrency", "2"])
+            .output()
+            .expect("runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{w}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let r = last_line(&out);
-        for key in ["executions", "executions_per_sec", "transitions_per_sec", "p50_us", "p99_us"] {
+        for key in [
+            "executions",
+            "executions_per_sec",
+            "transitions_per_sec",
+            "p50_us",
+            "p99_us",
+        ] {
             assert!(r[key].is_number(), "{w}: {key} missing in {r}");
         }
         assert_eq!(r["executions"], 20);
@@ -183,7 +350,11 @@ fn bench_checks_outputs_and_reports_figures() {
     // A wrong expectation makes bench fail instead of printing figures.
     let dir = tempdir("bench-bad-meta");
     let meta = dir.join("meta.json");
-    std::fs::write(&meta, r#"{"transitions_per_execution": 10, "expect": {"/p9": 8}}"#).expect("write");
+    std::fs::write(
+        &meta,
+        r#"{"transitions_per_execution": 10, "expect": {"/p9": 8}}"#,
+    )
+    .expect("write");
     let out = bin()
         .arg("bench")
         .arg(workloads().join("pass_chain_10.asl.json"))

@@ -32,8 +32,12 @@ fn floor() -> usize {
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
-        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w))),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
         _ => a == b,
     }
 }
@@ -45,13 +49,19 @@ fn compare(case: &Value, actual: &mut Value) -> Result<(), String> {
         let Some(got) = actual.pointer(ptr) else {
             return Err(format!("missing value at {ptr}"));
         };
-        let re = Regex::new(pattern.as_str().unwrap_or_default()).map_err(|e| format!("bad pattern: {e}"))?;
+        let re = Regex::new(pattern.as_str().unwrap_or_default())
+            .map_err(|e| format!("bad pattern: {e}"))?;
         match got.as_str() {
             Some(s) if re.is_match(s) => {}
             _ => return Err(format!("{ptr}: {got} does not match {pattern}")),
         }
     }
-    for ptr in case["relaxed_paths"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for ptr in case["relaxed_paths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         if actual.pointer(ptr).is_none() {
             return Err(format!("missing value at relaxed path {ptr}"));
         }
@@ -60,21 +70,37 @@ fn compare(case: &Value, actual: &mut Value) -> Result<(), String> {
             *e = Value::Null;
         }
     }
-    for ptr in case["json_string_paths"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for ptr in case["json_string_paths"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         for doc in [&mut expected, &mut *actual] {
             if let Some(v) = doc.pointer_mut(ptr)
-                && let Some(parsed) = v.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok())
+                && let Some(parsed) = v
+                    .as_str()
+                    .and_then(|s| serde_json::from_str::<Value>(s).ok())
             {
                 *v = parsed;
             }
         }
     }
     if expected["status"] != actual["status"] {
-        return Err(format!("status {} (expected {}): {}", actual["status"], expected["status"], short(actual)));
+        return Err(format!(
+            "status {} (expected {}): {}",
+            actual["status"],
+            expected["status"],
+            short(actual)
+        ));
     }
     if expected["status"] == "SUCCEEDED" {
         if !same(&expected["output"], &actual["output"]) {
-            return Err(format!("output {} (expected {})", short(&actual["output"]), short(&expected["output"])));
+            return Err(format!(
+                "output {} (expected {})",
+                short(&actual["output"]),
+                short(&expected["output"])
+            ));
         }
     } else {
         for k in ["error", "cause"] {
@@ -90,7 +116,14 @@ fn compare(case: &Value, actual: &mut Value) -> Result<(), String> {
 
 fn short(v: &Value) -> String {
     let s = v.to_string();
-    if s.len() > 300 { format!("{}…", &s[..s.char_indices().nth(300).map(|(i, _)| i).unwrap_or(s.len())]) } else { s }
+    if s.len() > 300 {
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(300).map(|(i, _)| i).unwrap_or(s.len())]
+        )
+    } else {
+        s
+    }
 }
 
 #[derive(Default)]
@@ -104,36 +137,65 @@ struct Tally {
 fn conformance() {
     let dir = cases_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read the conformance cases at {}: {e}", dir.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot read the conformance cases at {}: {e}",
+                dir.display()
+            )
+        })
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     files.sort();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let mut by_feature: BTreeMap<String, Tally> = BTreeMap::new();
     let mut total = Tally::default();
     let mut failures = Vec::new();
     for file in &files {
-        let case: Value = serde_json::from_str(&std::fs::read_to_string(file).expect("readable case")).expect("case is JSON");
-        let features: Vec<String> = case["features"].as_array().into_iter().flatten().filter_map(|f| f.as_str().map(String::from)).collect();
+        let case: Value =
+            serde_json::from_str(&std::fs::read_to_string(file).expect("readable case"))
+                .expect("case is JSON");
+        let features: Vec<String> = case["features"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f.as_str().map(String::from))
+            .collect();
         let id = case["id"].as_str().unwrap_or_default().to_string();
         // Until the JSONata evaluator and the Wasm host land, their cases are reported as skipped.
-        let skip = case.get("needs").is_some_and(|n| n.get("lambda").is_some()) || features.iter().any(|f| f == "QueryLanguage:JSONata");
+        let skip = case.get("needs").is_some_and(|n| n.get("lambda").is_some())
+            || features.iter().any(|f| f == "QueryLanguage:JSONata");
         let outcome = if skip {
             None
         } else {
-            let mt = if case["state_machine_type"] == "EXPRESS" { MachineType::Express } else { MachineType::Standard };
+            let mt = if case["state_machine_type"] == "EXPRESS" {
+                MachineType::Express
+            } else {
+                MachineType::Standard
+            };
             let result = match asl::build(&Source::from_value(case["definition"].clone()), mt) {
                 Err(e) => Err(format!("definition rejected: {e}")),
                 Ok(machine) => {
                     let opts = RunOptions {
                         skip_waits: true,
                         machine_type: mt,
-                        engine: EngineConfig { keep_history: false, ..EngineConfig::default() },
+                        engine: EngineConfig {
+                            keep_history: false,
+                            ..EngineConfig::default()
+                        },
                     };
                     let exec = run::executor(Arc::new(machine), None, &opts);
                     let input = case["input"].clone();
-                    let r = rt.block_on(async { tokio::time::timeout(Duration::from_secs(20), run::run_once(&exec, "ConformanceMachine", input, mt)).await });
+                    let r = rt.block_on(async {
+                        tokio::time::timeout(
+                            Duration::from_secs(20),
+                            run::run_once(&exec, "ConformanceMachine", input, mt),
+                        )
+                        .await
+                    });
                     match r {
                         Err(_) => Err("did not finish within 20 s".to_string()),
                         Ok(r) => {
@@ -146,7 +208,11 @@ fn conformance() {
             Some(result)
         };
         for key in features.iter().map(String::as_str).chain(["(all)"]) {
-            let t = if key == "(all)" { &mut total } else { by_feature.entry(key.to_string()).or_default() };
+            let t = if key == "(all)" {
+                &mut total
+            } else {
+                by_feature.entry(key.to_string()).or_default()
+            };
             match &outcome {
                 None => t.skipped += 1,
                 Some(Ok(())) => t.passed += 1,
@@ -157,7 +223,10 @@ fn conformance() {
             failures.push(format!("{id}: {e}"));
         }
     }
-    println!("{:<45} {:>7} {:>7} {:>7}", "feature", "passed", "failed", "skipped");
+    println!(
+        "{:<45} {:>7} {:>7} {:>7}",
+        "feature", "passed", "failed", "skipped"
+    );
     for (f, t) in &by_feature {
         println!("{f:<45} {:>7} {:>7} {:>7}", t.passed, t.failed, t.skipped);
     }
@@ -174,5 +243,10 @@ fn conformance() {
         total.skipped,
         floor()
     );
-    assert!(total.passed >= floor(), "{} cases pass, below the committed floor of {}", total.passed, floor());
+    assert!(
+        total.passed >= floor(),
+        "{} cases pass, below the committed floor of {}",
+        total.passed,
+        floor()
+    );
 }

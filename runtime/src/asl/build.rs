@@ -37,8 +37,11 @@ pub fn build(src: &Source, machine_type: MachineType) -> Result<StateMachine, In
     {
         return Ok(m);
     }
-    b.diags.sort_by_key(|d| d.position.unwrap_or((usize::MAX, 0)));
-    Err(InvalidDefinition { diagnostics: b.diags })
+    b.diags
+        .sort_by_key(|d| d.position.unwrap_or((usize::MAX, 0)));
+    Err(InvalidDefinition {
+        diagnostics: b.diags,
+    })
 }
 
 /// One `States` object found in the definition.
@@ -84,10 +87,18 @@ impl Builder<'_> {
     }
 
     /// Reports fields that are not in `allowed`, suggesting the closest allowed one.
-    pub fn check_fields(&mut self, obj: &Map<String, Value>, at: &str, allowed: &[&str], what: &str) {
+    pub fn check_fields(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        allowed: &[&str],
+        what: &str,
+    ) {
         for key in obj.keys() {
             if !allowed.contains(&key.as_str()) {
-                let hint = closest(key, allowed).map(|s| format!(" (did you mean '{s}'?)")).unwrap_or_default();
+                let hint = closest(key, allowed)
+                    .map(|s| format!(" (did you mean '{s}'?)"))
+                    .unwrap_or_default();
                 self.schema(
                     &format!("{at}/{}", escape(key)),
                     format!("Field '{key}' is not supported {what}{hint}"),
@@ -102,12 +113,27 @@ impl Builder<'_> {
             self.schema("", "A state machine definition must be a JSON object");
             return None;
         };
-        self.check_fields(root, "", &["StartAt", "States", "Comment", "Version", "TimeoutSeconds", "QueryLanguage"], "at the top level of a state machine");
+        self.check_fields(
+            root,
+            "",
+            &[
+                "StartAt",
+                "States",
+                "Comment",
+                "Version",
+                "TimeoutSeconds",
+                "QueryLanguage",
+            ],
+            "at the top level of a state machine",
+        );
         match root.get("QueryLanguage") {
             None => {}
             Some(Value::String(s)) if s == "JSONPath" => {}
             Some(Value::String(s)) if s == "JSONata" => self.top_language = QueryLanguage::JsonAta,
-            Some(_) => self.schema("/QueryLanguage", "QueryLanguage must be \"JSONPath\" or \"JSONata\""),
+            Some(_) => self.schema(
+                "/QueryLanguage",
+                "QueryLanguage must be \"JSONPath\" or \"JSONata\"",
+            ),
         }
         match root.get("Version") {
             None => {}
@@ -122,7 +148,10 @@ impl Builder<'_> {
             Some(v) => match v.as_u64() {
                 Some(n) if n <= 99_999_999 => Some(n),
                 _ => {
-                    self.schema("/TimeoutSeconds", "TimeoutSeconds must be an integer from 0 to 99999999");
+                    self.schema(
+                        "/TimeoutSeconds",
+                        "TimeoutSeconds must be an integer from 0 to 99999999",
+                    );
                     None
                 }
             },
@@ -154,11 +183,17 @@ impl Builder<'_> {
         let states = match obj.get("States") {
             Some(Value::Object(s)) if !s.is_empty() => s,
             Some(Value::Object(_)) => {
-                self.schema(&format!("{at}/States"), "States must hold at least one state");
+                self.schema(
+                    &format!("{at}/States"),
+                    "States must hold at least one state",
+                );
                 return None;
             }
             Some(_) => {
-                self.schema(&format!("{at}/States"), "States must be an object of state names to states");
+                self.schema(
+                    &format!("{at}/States"),
+                    "States must be an object of state names to states",
+                );
                 return None;
             }
             None => {
@@ -175,7 +210,10 @@ impl Builder<'_> {
         for (name, state) in states {
             let pointer = format!("{at}/States/{}", escape(name));
             if name.is_empty() || name.chars().count() > MAX_STATE_NAME {
-                self.schema(&pointer, format!("State name '{name}' must be 1 to {MAX_STATE_NAME} characters long"));
+                self.schema(
+                    &pointer,
+                    format!("State name '{name}' must be 1 to {MAX_STATE_NAME} characters long"),
+                );
             }
             if self.names.contains_key(name) {
                 self.error(
@@ -194,7 +232,9 @@ impl Builder<'_> {
                 pointer: pointer.clone(),
                 scope,
             });
-            let Some(state) = state.as_object() else { continue };
+            let Some(state) = state.as_object() else {
+                continue;
+            };
             if let Some(Value::Array(branches)) = state.get("Branches") {
                 for (i, b) in branches.iter().enumerate() {
                     if let Some(b) = b.as_object() {
@@ -224,7 +264,11 @@ impl Builder<'_> {
             Some(Value::String(s)) => match self.scopes[scope].names.get(s) {
                 Some(id) => Some(Scope { start: *id }),
                 None => {
-                    self.error(Code::MissingTransitionTarget, &p, format!("StartAt '{s}' does not name a state in this States object"));
+                    self.error(
+                        Code::MissingTransitionTarget,
+                        &p,
+                        format!("StartAt '{s}' does not name a state in this States object"),
+                    );
                     None
                 }
             },
@@ -242,7 +286,10 @@ impl Builder<'_> {
     /// Resolves a transition target within the scope of state `from`.
     pub fn target(&mut self, from: StateId, pointer: &str, value: &Value) -> Option<StateId> {
         let Some(name) = value.as_str() else {
-            self.schema(pointer, "A transition target must be a state name (a string)");
+            self.schema(
+                pointer,
+                "A transition target must be a state name (a string)",
+            );
             return None;
         };
         let scope = self.slots[from.0 as usize].scope;
@@ -250,7 +297,9 @@ impl Builder<'_> {
             return Some(*id);
         }
         let msg = if self.names.contains_key(name) {
-            format!("'{name}' is in another scope (a different branch or item processor); a transition cannot leave its States object")
+            format!(
+                "'{name}' is in another scope (a different branch or item processor); a transition cannot leave its States object"
+            )
         } else {
             format!("'{name}' does not name a state")
         };
@@ -259,16 +308,26 @@ impl Builder<'_> {
     }
 
     /// `Next` xor `End: true`.
-    pub fn transition(&mut self, from: StateId, obj: &Map<String, Value>, at: &str) -> Option<Transition> {
+    pub fn transition(
+        &mut self,
+        from: StateId,
+        obj: &Map<String, Value>,
+        at: &str,
+    ) -> Option<Transition> {
         match (obj.get("Next"), obj.get("End")) {
             (Some(_), Some(_)) => {
                 self.schema(at, "A state cannot have both 'Next' and 'End'");
                 None
             }
-            (Some(n), None) => self.target(from, &format!("{at}/Next"), n).map(Transition::Next),
+            (Some(n), None) => self
+                .target(from, &format!("{at}/Next"), n)
+                .map(Transition::Next),
             (None, Some(Value::Bool(true))) => Some(Transition::End),
             (None, Some(_)) => {
-                self.schema(&format!("{at}/End"), "End must be true when present (use Next to continue)");
+                self.schema(
+                    &format!("{at}/End"),
+                    "End must be true when present (use Next to continue)",
+                );
                 None
             }
             (None, None) => {
@@ -292,7 +351,11 @@ impl Builder<'_> {
         }
         for (i, node) in states.iter().enumerate() {
             if !reachable.contains(&StateId(i as u32)) {
-                self.error(Code::UnreachableState, &node.pointer, format!("State '{}' is not reachable from its StartAt", node.name));
+                self.error(
+                    Code::UnreachableState,
+                    &node.pointer,
+                    format!("State '{}' is not reachable from its StartAt", node.name),
+                );
             }
         }
     }
@@ -351,7 +414,11 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }

@@ -12,37 +12,177 @@ use crate::path::Path;
 /// and whether its value is a path.
 const OPERATORS: &[(&str, Family, Comparator, bool)] = &[
     ("StringEquals", Family::String, Comparator::Equals, false),
-    ("StringLessThan", Family::String, Comparator::LessThan, false),
-    ("StringGreaterThan", Family::String, Comparator::GreaterThan, false),
-    ("StringLessThanEquals", Family::String, Comparator::LessThanEquals, false),
-    ("StringGreaterThanEquals", Family::String, Comparator::GreaterThanEquals, false),
+    (
+        "StringLessThan",
+        Family::String,
+        Comparator::LessThan,
+        false,
+    ),
+    (
+        "StringGreaterThan",
+        Family::String,
+        Comparator::GreaterThan,
+        false,
+    ),
+    (
+        "StringLessThanEquals",
+        Family::String,
+        Comparator::LessThanEquals,
+        false,
+    ),
+    (
+        "StringGreaterThanEquals",
+        Family::String,
+        Comparator::GreaterThanEquals,
+        false,
+    ),
     ("StringEqualsPath", Family::String, Comparator::Equals, true),
-    ("StringLessThanPath", Family::String, Comparator::LessThan, true),
-    ("StringGreaterThanPath", Family::String, Comparator::GreaterThan, true),
-    ("StringLessThanEqualsPath", Family::String, Comparator::LessThanEquals, true),
-    ("StringGreaterThanEqualsPath", Family::String, Comparator::GreaterThanEquals, true),
+    (
+        "StringLessThanPath",
+        Family::String,
+        Comparator::LessThan,
+        true,
+    ),
+    (
+        "StringGreaterThanPath",
+        Family::String,
+        Comparator::GreaterThan,
+        true,
+    ),
+    (
+        "StringLessThanEqualsPath",
+        Family::String,
+        Comparator::LessThanEquals,
+        true,
+    ),
+    (
+        "StringGreaterThanEqualsPath",
+        Family::String,
+        Comparator::GreaterThanEquals,
+        true,
+    ),
     ("NumericEquals", Family::Numeric, Comparator::Equals, false),
-    ("NumericLessThan", Family::Numeric, Comparator::LessThan, false),
-    ("NumericGreaterThan", Family::Numeric, Comparator::GreaterThan, false),
-    ("NumericLessThanEquals", Family::Numeric, Comparator::LessThanEquals, false),
-    ("NumericGreaterThanEquals", Family::Numeric, Comparator::GreaterThanEquals, false),
-    ("NumericEqualsPath", Family::Numeric, Comparator::Equals, true),
-    ("NumericLessThanPath", Family::Numeric, Comparator::LessThan, true),
-    ("NumericGreaterThanPath", Family::Numeric, Comparator::GreaterThan, true),
-    ("NumericLessThanEqualsPath", Family::Numeric, Comparator::LessThanEquals, true),
-    ("NumericGreaterThanEqualsPath", Family::Numeric, Comparator::GreaterThanEquals, true),
+    (
+        "NumericLessThan",
+        Family::Numeric,
+        Comparator::LessThan,
+        false,
+    ),
+    (
+        "NumericGreaterThan",
+        Family::Numeric,
+        Comparator::GreaterThan,
+        false,
+    ),
+    (
+        "NumericLessThanEquals",
+        Family::Numeric,
+        Comparator::LessThanEquals,
+        false,
+    ),
+    (
+        "NumericGreaterThanEquals",
+        Family::Numeric,
+        Comparator::GreaterThanEquals,
+        false,
+    ),
+    (
+        "NumericEqualsPath",
+        Family::Numeric,
+        Comparator::Equals,
+        true,
+    ),
+    (
+        "NumericLessThanPath",
+        Family::Numeric,
+        Comparator::LessThan,
+        true,
+    ),
+    (
+        "NumericGreaterThanPath",
+        Family::Numeric,
+        Comparator::GreaterThan,
+        true,
+    ),
+    (
+        "NumericLessThanEqualsPath",
+        Family::Numeric,
+        Comparator::LessThanEquals,
+        true,
+    ),
+    (
+        "NumericGreaterThanEqualsPath",
+        Family::Numeric,
+        Comparator::GreaterThanEquals,
+        true,
+    ),
     ("BooleanEquals", Family::Boolean, Comparator::Equals, false),
-    ("BooleanEqualsPath", Family::Boolean, Comparator::Equals, true),
-    ("TimestampEquals", Family::Timestamp, Comparator::Equals, false),
-    ("TimestampLessThan", Family::Timestamp, Comparator::LessThan, false),
-    ("TimestampGreaterThan", Family::Timestamp, Comparator::GreaterThan, false),
-    ("TimestampLessThanEquals", Family::Timestamp, Comparator::LessThanEquals, false),
-    ("TimestampGreaterThanEquals", Family::Timestamp, Comparator::GreaterThanEquals, false),
-    ("TimestampEqualsPath", Family::Timestamp, Comparator::Equals, true),
-    ("TimestampLessThanPath", Family::Timestamp, Comparator::LessThan, true),
-    ("TimestampGreaterThanPath", Family::Timestamp, Comparator::GreaterThan, true),
-    ("TimestampLessThanEqualsPath", Family::Timestamp, Comparator::LessThanEquals, true),
-    ("TimestampGreaterThanEqualsPath", Family::Timestamp, Comparator::GreaterThanEquals, true),
+    (
+        "BooleanEqualsPath",
+        Family::Boolean,
+        Comparator::Equals,
+        true,
+    ),
+    (
+        "TimestampEquals",
+        Family::Timestamp,
+        Comparator::Equals,
+        false,
+    ),
+    (
+        "TimestampLessThan",
+        Family::Timestamp,
+        Comparator::LessThan,
+        false,
+    ),
+    (
+        "TimestampGreaterThan",
+        Family::Timestamp,
+        Comparator::GreaterThan,
+        false,
+    ),
+    (
+        "TimestampLessThanEquals",
+        Family::Timestamp,
+        Comparator::LessThanEquals,
+        false,
+    ),
+    (
+        "TimestampGreaterThanEquals",
+        Family::Timestamp,
+        Comparator::GreaterThanEquals,
+        false,
+    ),
+    (
+        "TimestampEqualsPath",
+        Family::Timestamp,
+        Comparator::Equals,
+        true,
+    ),
+    (
+        "TimestampLessThanPath",
+        Family::Timestamp,
+        Comparator::LessThan,
+        true,
+    ),
+    (
+        "TimestampGreaterThanPath",
+        Family::Timestamp,
+        Comparator::GreaterThan,
+        true,
+    ),
+    (
+        "TimestampLessThanEqualsPath",
+        Family::Timestamp,
+        Comparator::LessThanEquals,
+        true,
+    ),
+    (
+        "TimestampGreaterThanEqualsPath",
+        Family::Timestamp,
+        Comparator::GreaterThanEquals,
+        true,
+    ),
 ];
 
 const TYPE_TESTS: &[(&str, TypeTest)] = &[
@@ -55,11 +195,19 @@ const TYPE_TESTS: &[(&str, TypeTest)] = &[
 ];
 
 fn is_operator(k: &str) -> bool {
-    k == "StringMatches" || OPERATORS.iter().any(|o| o.0 == k) || TYPE_TESTS.iter().any(|t| t.0 == k)
+    k == "StringMatches"
+        || OPERATORS.iter().any(|o| o.0 == k)
+        || TYPE_TESTS.iter().any(|t| t.0 == k)
 }
 
 impl Builder<'_> {
-    pub(super) fn choice(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> Choice {
+    pub(super) fn choice(
+        &mut self,
+        id: StateId,
+        obj: &Map<String, Value>,
+        at: &str,
+        jp: bool,
+    ) -> Choice {
         let mut rules = Vec::new();
         match obj.get("Choices") {
             Some(Value::Array(items)) if !items.is_empty() => {
@@ -84,7 +232,12 @@ impl Builder<'_> {
                             assign: self.assign(r, &p),
                         });
                     } else {
-                        self.check_fields(r, &p, &["Condition", "Next", "Output", "Assign", "Comment"], "in a JSONata choice rule");
+                        self.check_fields(
+                            r,
+                            &p,
+                            &["Condition", "Next", "Output", "Assign", "Comment"],
+                            "in a JSONata choice rule",
+                        );
                         if !r.contains_key("Condition") {
                             self.schema(&p, "A JSONata choice rule needs 'Condition'");
                         }
@@ -96,19 +249,28 @@ impl Builder<'_> {
                     }
                 }
             }
-            _ => self.schema(at, "A Choice state needs 'Choices': a non-empty array of rules"),
+            _ => self.schema(
+                at,
+                "A Choice state needs 'Choices': a non-empty array of rules",
+            ),
         }
-        let default = obj.get("Default").and_then(|d| self.target(id, &format!("{at}/Default"), d));
+        let default = obj
+            .get("Default")
+            .and_then(|d| self.target(id, &format!("{at}/Default"), d));
         if obj.contains_key("Next") || obj.contains_key("End") {
-            self.schema(at, "A Choice state cannot have 'Next' or 'End'; use Choices and Default");
+            self.schema(
+                at,
+                "A Choice state cannot have 'Next' or 'End'; use Choices and Default",
+            );
         }
         Choice {
             io: if jp {
-                let mut io = Io::default();
-                io.input_path = self.choice_select(obj, at, "InputPath");
-                io.output_path = self.choice_select(obj, at, "OutputPath");
-                io.assign = self.assign(obj, at);
-                io
+                Io {
+                    input_path: self.choice_select(obj, at, "InputPath"),
+                    output_path: self.choice_select(obj, at, "OutputPath"),
+                    assign: self.assign(obj, at),
+                    ..Io::default()
+                }
             } else {
                 Io::default()
             },
@@ -130,7 +292,10 @@ impl Builder<'_> {
                 }
             },
             Some(_) => {
-                self.schema(&format!("{at}/{field}"), format!("{field} must be a path string or null"));
+                self.schema(
+                    &format!("{at}/{field}"),
+                    format!("{field} must be a path string or null"),
+                );
                 Select::Whole
             }
         }
@@ -143,7 +308,9 @@ impl Builder<'_> {
                 || (top && matches!(key.as_str(), "Next" | "Assign"));
             if !ok {
                 let msg = if !top && matches!(key.as_str(), "Next" | "Assign") {
-                    format!("'{key}' is only allowed on a top-level choice rule, not inside And/Or/Not")
+                    format!(
+                        "'{key}' is only allowed on a top-level choice rule, not inside And/Or/Not"
+                    )
                 } else {
                     format!("Field '{key}' is not supported in a choice rule")
                 };
@@ -164,7 +331,11 @@ impl Builder<'_> {
                         None => self.schema(&format!("{p}/{i}"), "A rule must be an object"),
                     }
                 }
-                return if combine { Condition::And(subs) } else { Condition::Or(subs) };
+                return if combine {
+                    Condition::And(subs)
+                } else {
+                    Condition::Or(subs)
+                };
             }
         }
         if let Some(v) = r.get("Not") {
@@ -190,13 +361,22 @@ impl Builder<'_> {
                 None
             }
             None => {
-                self.schema(at, "A choice rule needs 'Variable' and one comparison operator, or And/Or/Not");
+                self.schema(
+                    at,
+                    "A choice rule needs 'Variable' and one comparison operator, or And/Or/Not",
+                );
                 None
             }
         };
         let ops: Vec<&String> = r.keys().filter(|k| is_operator(k)).collect();
         if ops.len() != 1 {
-            self.schema(at, format!("A choice rule needs exactly one comparison operator, found {}", ops.len()));
+            self.schema(
+                at,
+                format!(
+                    "A choice rule needs exactly one comparison operator, found {}",
+                    ops.len()
+                ),
+            );
             return Condition::And(Vec::new());
         }
         let op = ops[0].as_str();
@@ -250,7 +430,10 @@ impl Builder<'_> {
                 Family::String => value.as_str().map(|s| Operand::String(s.to_string())),
                 Family::Numeric => value.as_f64().map(Operand::Number),
                 Family::Boolean => value.as_bool().map(Operand::Boolean),
-                Family::Timestamp => value.as_str().and_then(parse_timestamp).map(Operand::Timestamp),
+                Family::Timestamp => value
+                    .as_str()
+                    .and_then(parse_timestamp)
+                    .map(Operand::Timestamp),
             };
             let Some(operand) = operand else {
                 let want = match family {

@@ -8,10 +8,19 @@ use super::model::*;
 const MAX_LABEL: usize = 40;
 
 impl Builder<'_> {
-    pub(super) fn map(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> MapState {
+    pub(super) fn map(
+        &mut self,
+        id: StateId,
+        obj: &Map<String, Value>,
+        at: &str,
+        jp: bool,
+    ) -> MapState {
         let (processor_field, processor) = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
             (Some(_), Some(_)) => {
-                self.schema(at, "'ItemProcessor' and the deprecated 'Iterator' cannot both be given");
+                self.schema(
+                    at,
+                    "'ItemProcessor' and the deprecated 'Iterator' cannot both be given",
+                );
                 ("ItemProcessor", obj.get("ItemProcessor"))
             }
             (Some(p), None) => ("ItemProcessor", Some(p)),
@@ -27,20 +36,34 @@ impl Builder<'_> {
         if let Some(p) = processor {
             match p.as_object() {
                 Some(p) => {
-                    self.check_fields(p, &pp, &["StartAt", "States", "Comment", "ProcessorConfig"], "in an ItemProcessor");
+                    self.check_fields(
+                        p,
+                        &pp,
+                        &["StartAt", "States", "Comment", "ProcessorConfig"],
+                        "in an ItemProcessor",
+                    );
                     mode = self.processor_config(p, &pp);
                     scope = self.nested_scope(p, &pp);
                 }
-                None => self.schema(&pp, format!("{processor_field} must be an object with StartAt and States")),
+                None => self.schema(
+                    &pp,
+                    format!("{processor_field} must be an object with StartAt and States"),
+                ),
             }
         }
         if mode == MapMode::Distributed && self.machine_type == MachineType::Express {
-            self.schema(&pp, "Express state machine does not support a Distributed Map");
+            self.schema(
+                &pp,
+                "Express state machine does not support a Distributed Map",
+            );
         }
         for (a, b) in [
             ("MaxConcurrency", "MaxConcurrencyPath"),
             ("ToleratedFailureCount", "ToleratedFailureCountPath"),
-            ("ToleratedFailurePercentage", "ToleratedFailurePercentagePath"),
+            (
+                "ToleratedFailurePercentage",
+                "ToleratedFailurePercentagePath",
+            ),
             ("ItemSelector", "Parameters"),
         ] {
             self.exclusive(obj, at, a, b);
@@ -49,7 +72,10 @@ impl Builder<'_> {
             if let Some(v) = obj.get(field)
                 && !v.is_object()
             {
-                self.schema(&format!("{at}/{field}"), format!("{field} must be an object"));
+                self.schema(
+                    &format!("{at}/{field}"),
+                    format!("{field} must be an object"),
+                );
             }
         }
         let label = match obj.get("Label") {
@@ -57,7 +83,11 @@ impl Builder<'_> {
             Some(Value::String(l))
                 if !l.is_empty()
                     && l.chars().count() <= MAX_LABEL
-                    && !l.chars().any(|c| c.is_whitespace() || c.is_control() || "?*<>{}[]\"#%\\^|~`$&,;:/".contains(c)) =>
+                    && !l.chars().any(|c| {
+                        c.is_whitespace()
+                            || c.is_control()
+                            || "?*<>{}[]\"#%\\^|~`$&,;:/".contains(c)
+                    }) =>
             {
                 Some(l.clone())
             }
@@ -69,7 +99,11 @@ impl Builder<'_> {
                 None
             }
         };
-        let mut io = if jp { self.map_io(obj, at) } else { Io::default() };
+        let mut io = if jp {
+            self.map_io(obj, at)
+        } else {
+            Io::default()
+        };
         let item_selector = if jp {
             // The deprecated Parameters is the per-item selector in a Map state.
             io.parameters.take().or_else(|| self.item_selector(obj, at))
@@ -80,22 +114,38 @@ impl Builder<'_> {
             io,
             processor: scope.unwrap_or(Scope { start: id }),
             mode,
-            items_path: if jp { self.reference(obj, at, "ItemsPath") } else { None },
+            items_path: if jp {
+                self.reference(obj, at, "ItemsPath")
+            } else {
+                None
+            },
             item_selector,
             max_concurrency: if jp {
-                self.count(obj, at, "MaxConcurrency", "MaxConcurrencyPath", |v| v.as_u64())
+                self.count(obj, at, "MaxConcurrency", "MaxConcurrencyPath", |v| {
+                    v.as_u64()
+                })
             } else {
                 None
             },
             tolerated_failure_count: if jp {
-                self.count(obj, at, "ToleratedFailureCount", "ToleratedFailureCountPath", |v| v.as_u64())
+                self.count(
+                    obj,
+                    at,
+                    "ToleratedFailureCount",
+                    "ToleratedFailureCountPath",
+                    |v| v.as_u64(),
+                )
             } else {
                 None
             },
             tolerated_failure_percentage: if jp {
-                self.count(obj, at, "ToleratedFailurePercentage", "ToleratedFailurePercentagePath", |v| {
-                    v.as_f64().filter(|x| (0.0..=100.0).contains(x))
-                })
+                self.count(
+                    obj,
+                    at,
+                    "ToleratedFailurePercentage",
+                    "ToleratedFailurePercentagePath",
+                    |v| v.as_f64().filter(|x| (0.0..=100.0).contains(x)),
+                )
             } else {
                 None
             },
@@ -117,7 +167,11 @@ impl Builder<'_> {
         }
     }
 
-    fn item_selector(&mut self, obj: &Map<String, Value>, at: &str) -> Option<crate::path::template::Template> {
+    fn item_selector(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+    ) -> Option<crate::path::template::Template> {
         self.template(obj, at, "ItemSelector")
     }
 
@@ -136,22 +190,38 @@ impl Builder<'_> {
             Some(Value::String(m)) if m == "INLINE" => MapMode::Inline,
             Some(Value::String(m)) if m == "DISTRIBUTED" => MapMode::Distributed,
             Some(_) => {
-                self.schema(&format!("{cp}/Mode"), "Mode must be \"INLINE\" or \"DISTRIBUTED\"");
+                self.schema(
+                    &format!("{cp}/Mode"),
+                    "Mode must be \"INLINE\" or \"DISTRIBUTED\"",
+                );
                 MapMode::Inline
             }
         };
         match cfg.get("ExecutionType") {
             None if mode == MapMode::Distributed => {
-                self.schema(&cp, "ExecutionType (STANDARD or EXPRESS) is required when Mode is DISTRIBUTED");
+                self.schema(
+                    &cp,
+                    "ExecutionType (STANDARD or EXPRESS) is required when Mode is DISTRIBUTED",
+                );
             }
             None => {}
             Some(Value::String(t)) if t == "STANDARD" || t == "EXPRESS" => {}
-            Some(_) => self.schema(&format!("{cp}/ExecutionType"), "ExecutionType must be \"STANDARD\" or \"EXPRESS\""),
+            Some(_) => self.schema(
+                &format!("{cp}/ExecutionType"),
+                "ExecutionType must be \"STANDARD\" or \"EXPRESS\"",
+            ),
         }
         mode
     }
 
-    fn count<T>(&mut self, obj: &Map<String, Value>, at: &str, field: &str, path_field: &str, read: impl Fn(&Value) -> Option<T>) -> Option<Count<T>> {
+    fn count<T>(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        field: &str,
+        path_field: &str,
+        read: impl Fn(&Value) -> Option<T>,
+    ) -> Option<Count<T>> {
         if let Some(p) = self.reference(obj, at, path_field) {
             return Some(Count::Path(p));
         }
@@ -159,10 +229,12 @@ impl Builder<'_> {
         match read(v) {
             Some(x) => Some(Count::Fixed(x)),
             None => {
-                self.schema(&format!("{at}/{field}"), format!("{field} has an invalid value: {v}"));
+                self.schema(
+                    &format!("{at}/{field}"),
+                    format!("{field} has an invalid value: {v}"),
+                );
                 None
             }
         }
     }
 }
-

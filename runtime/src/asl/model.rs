@@ -5,10 +5,10 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
 use crate::engine::error::ErrorName;
+use crate::path::Path;
 use crate::path::intrinsic::Call;
 use crate::path::reference::ResultTarget;
 use crate::path::template::Template;
-use crate::path::Path;
 
 /// Index of a state in [`StateMachine::states`]. Names are unique machine-wide.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,6 +57,9 @@ pub struct StateNode {
     pub kind: State,
 }
 
+// States are built once per definition and kept in one Vec, so variant sizes cost nothing
+// on the hot path; boxing them would add a pointer chase per transition.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum State {
     Pass(Pass),
@@ -296,7 +299,11 @@ pub enum Operand {
 
 #[derive(Debug, Clone)]
 pub enum Test {
-    Compare { family: Family, comparator: Comparator, operand: Operand },
+    Compare {
+        family: Family,
+        comparator: Comparator,
+        operand: Operand,
+    },
     Matches(crate::engine::glob::Glob),
     Is(TypeTest, bool),
 }

@@ -53,7 +53,12 @@ impl Source {
                     message: e.to_string(),
                 })?;
                 let mut positions = HashMap::new();
-                let mut scan = JsonScan { s: text.as_bytes(), i: 0, line: 1, col: 1 };
+                let mut scan = JsonScan {
+                    s: text.as_bytes(),
+                    i: 0,
+                    line: 1,
+                    col: 1,
+                };
                 scan.value(String::new(), &mut positions);
                 Ok(Source { value, positions })
             }
@@ -174,11 +179,9 @@ impl JsonScan<'_> {
                 self.string();
             }
             _ => {
-                while self
-                    .s
-                    .get(self.i)
-                    .is_some_and(|c| !matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
-                {
+                while self.s.get(self.i).is_some_and(|c| {
+                    !matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+                }) {
                     self.bump();
                 }
             }
@@ -245,11 +248,16 @@ fn scalar(text: &str, style: TScalarStyle) -> Value {
     if let Ok(i) = text.parse::<i64>() {
         return Value::from(i);
     }
-    if text.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == '.')
+    if text
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || c == '-' || c == '+' || c == '.')
         && let Ok(f) = text.parse::<f64>()
         && f.is_finite()
     {
-        return Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null);
+        return Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null);
     }
     Value::String(text.to_string())
 }
@@ -326,11 +334,13 @@ fn parse_yaml(text: &str) -> Result<Source, SyntaxError> {
         error: None,
         documents: 0,
     };
-    Parser::new_from_str(text).load(&mut b, true).map_err(|e| SyntaxError {
-        line: e.marker().line(),
-        column: e.marker().col() + 1,
-        message: e.info().to_string(),
-    })?;
+    Parser::new_from_str(text)
+        .load(&mut b, true)
+        .map_err(|e| SyntaxError {
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+            message: e.info().to_string(),
+        })?;
     if let Some(e) = b.error {
         return Err(e);
     }

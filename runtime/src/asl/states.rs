@@ -39,7 +39,10 @@ impl Builder<'_> {
             }
             Some(Value::String(s)) if s == "JSONata" => QueryLanguage::JsonAta,
             Some(_) => {
-                self.schema(&format!("{at}/QueryLanguage"), "QueryLanguage must be \"JSONPath\" or \"JSONata\"");
+                self.schema(
+                    &format!("{at}/QueryLanguage"),
+                    "QueryLanguage must be \"JSONPath\" or \"JSONata\"",
+                );
                 self.top_language
             }
         };
@@ -134,7 +137,12 @@ impl Builder<'_> {
         }
     }
 
-    pub(super) fn result_path(&mut self, obj: &Map<String, Value>, at: &str, field: &str) -> ResultPath {
+    pub(super) fn result_path(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        field: &str,
+    ) -> ResultPath {
         match obj.get(field) {
             None => ResultPath::Replace,
             Some(Value::Null) => ResultPath::Discard,
@@ -147,13 +155,21 @@ impl Builder<'_> {
                 }
             },
             Some(_) => {
-                self.schema(&format!("{at}/{field}"), "ResultPath must be a path string or null");
+                self.schema(
+                    &format!("{at}/{field}"),
+                    "ResultPath must be a path string or null",
+                );
                 ResultPath::Replace
             }
         }
     }
 
-    pub(super) fn template(&mut self, obj: &Map<String, Value>, at: &str, field: &str) -> Option<Template> {
+    pub(super) fn template(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        field: &str,
+    ) -> Option<Template> {
         let v = obj.get(field)?;
         match Template::compile(v) {
             Ok(t) => Some(t),
@@ -177,16 +193,27 @@ impl Builder<'_> {
         for key in fields.keys() {
             let name = key.strip_suffix(".$").unwrap_or(key);
             if !is_variable_name(name) || name.chars().count() > 80 {
-                self.schema(&format!("{p}/{}", escape(key)), format!("'{name}' is not a valid variable name"));
+                self.schema(
+                    &format!("{p}/{}", escape(key)),
+                    format!("'{name}' is not a valid variable name"),
+                );
             } else if name == "states" {
-                self.schema(&format!("{p}/{}", escape(key)), "'states' is a reserved variable name");
+                self.schema(
+                    &format!("{p}/{}", escape(key)),
+                    "'states' is a reserved variable name",
+                );
             }
         }
         self.template(obj, at, "Assign")
     }
 
     /// A Reference Path field (ItemsPath, SecondsPath, ...).
-    pub(super) fn reference(&mut self, obj: &Map<String, Value>, at: &str, field: &str) -> Option<Path> {
+    pub(super) fn reference(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        field: &str,
+    ) -> Option<Path> {
         let v = obj.get(field)?;
         let p = format!("{at}/{field}");
         let Some(s) = v.as_str() else {
@@ -196,7 +223,12 @@ impl Builder<'_> {
         match Path::parse(s) {
             Ok(path) if path.is_reference() => Some(path),
             Ok(_) => {
-                self.schema(&p, format!("{field} '{s}' must be a Reference Path (only .name, ['name'] and [n])"));
+                self.schema(
+                    &p,
+                    format!(
+                        "{field} '{s}' must be a Reference Path (only .name, ['name'] and [n])"
+                    ),
+                );
                 None
             }
             Err(e) => {
@@ -207,12 +239,22 @@ impl Builder<'_> {
     }
 
     /// Non-negative integer field with an upper bound.
-    pub(super) fn uint(&mut self, obj: &Map<String, Value>, at: &str, field: &str, min: u64, max: u64) -> Option<u64> {
+    pub(super) fn uint(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        field: &str,
+        min: u64,
+        max: u64,
+    ) -> Option<u64> {
         let v = obj.get(field)?;
         match v.as_u64() {
             Some(n) if n >= min && n <= max => Some(n),
             _ => {
-                self.schema(&format!("{at}/{field}"), format!("{field} must be an integer from {min} to {max}"));
+                self.schema(
+                    &format!("{at}/{field}"),
+                    format!("{field} must be an integer from {min} to {max}"),
+                );
                 None
             }
         }
@@ -221,11 +263,21 @@ impl Builder<'_> {
     /// Reports when both fields of an exclusive pair are present.
     pub(super) fn exclusive(&mut self, obj: &Map<String, Value>, at: &str, a: &str, b: &str) {
         if obj.contains_key(a) && obj.contains_key(b) {
-            self.schema(&format!("{at}/{b}"), format!("'{a}' and '{b}' cannot both be given"));
+            self.schema(
+                &format!("{at}/{b}"),
+                format!("'{a}' and '{b}' cannot both be given"),
+            );
         }
     }
 
-    fn seconds(&mut self, obj: &Map<String, Value>, at: &str, field: &str, path_field: &str, jp: bool) -> Option<Seconds> {
+    fn seconds(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        field: &str,
+        path_field: &str,
+        jp: bool,
+    ) -> Option<Seconds> {
         self.exclusive(obj, at, field, path_field);
         if !jp {
             return None;
@@ -233,7 +285,8 @@ impl Builder<'_> {
         if let Some(p) = self.reference(obj, at, path_field) {
             return Some(Seconds::Path(p));
         }
-        self.uint(obj, at, field, 1, MAX_SECONDS).map(Seconds::Fixed)
+        self.uint(obj, at, field, 1, MAX_SECONDS)
+            .map(Seconds::Fixed)
     }
 
     fn task(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> Task {
@@ -249,7 +302,10 @@ impl Builder<'_> {
             }
         };
         if self.machine_type == MachineType::Express
-            && (resource_uri.ends_with(".sync") || resource_uri.contains(".sync:") || resource_uri.ends_with(".waitForTaskToken") || resource_uri.contains(":activity:"))
+            && (resource_uri.ends_with(".sync")
+                || resource_uri.contains(".sync:")
+                || resource_uri.ends_with(".waitForTaskToken")
+                || resource_uri.contains(":activity:"))
         {
             self.schema(
                 &format!("{at}/Resource"),
@@ -261,12 +317,18 @@ impl Builder<'_> {
         if let (Some(Seconds::Fixed(t)), Some(Seconds::Fixed(h))) = (&timeout, &heartbeat)
             && h >= t
         {
-            self.schema(&format!("{at}/HeartbeatSeconds"), "HeartbeatSeconds must be smaller than TimeoutSeconds");
+            self.schema(
+                &format!("{at}/HeartbeatSeconds"),
+                "HeartbeatSeconds must be smaller than TimeoutSeconds",
+            );
         }
         if let Some(c) = obj.get("Credentials")
             && !c.is_object()
         {
-            self.schema(&format!("{at}/Credentials"), "Credentials must be an object");
+            self.schema(
+                &format!("{at}/Credentials"),
+                "Credentials must be an object",
+            );
         }
         Task {
             io: if jp { self.io(obj, at) } else { Io::default() },
@@ -298,7 +360,10 @@ impl Builder<'_> {
             match v.as_str().and_then(parse_timestamp) {
                 Some(t) => WaitFor::Timestamp(t),
                 None => {
-                    self.schema(&format!("{at}/Timestamp"), "Timestamp must be an RFC 3339 timestamp such as 2026-01-01T12:00:00Z");
+                    self.schema(
+                        &format!("{at}/Timestamp"),
+                        "Timestamp must be an RFC 3339 timestamp such as 2026-01-01T12:00:00Z",
+                    );
                     WaitFor::Seconds(0)
                 }
             }
@@ -312,13 +377,23 @@ impl Builder<'_> {
         }
     }
 
-    fn fail_text(&mut self, obj: &Map<String, Value>, at: &str, field: &str, path_field: &str, jp: bool) -> Option<FailText> {
+    fn fail_text(
+        &mut self,
+        obj: &Map<String, Value>,
+        at: &str,
+        field: &str,
+        path_field: &str,
+        jp: bool,
+    ) -> Option<FailText> {
         self.exclusive(obj, at, field, path_field);
         if let Some(v) = obj.get(field) {
             return match v.as_str() {
                 Some(s) => Some(FailText::Literal(s.to_string())),
                 None => {
-                    self.schema(&format!("{at}/{field}"), format!("{field} must be a string"));
+                    self.schema(
+                        &format!("{at}/{field}"),
+                        format!("{field} must be a string"),
+                    );
                     None
                 }
             };
@@ -338,7 +413,10 @@ impl Builder<'_> {
             },
             Some(_) => self.reference(obj, at, path_field).map(FailText::Path),
             None => {
-                self.schema(&p, format!("{path_field} must be a Reference Path or an intrinsic function call"));
+                self.schema(
+                    &p,
+                    format!("{path_field} must be a Reference Path or an intrinsic function call"),
+                );
                 None
             }
         }
@@ -354,7 +432,12 @@ impl Builder<'_> {
                         self.schema(&p, "A branch must be an object with StartAt and States");
                         continue;
                     };
-                    self.check_fields(b, &p, &["StartAt", "States", "Comment"], "in a Parallel branch");
+                    self.check_fields(
+                        b,
+                        &p,
+                        &["StartAt", "States", "Comment"],
+                        "in a Parallel branch",
+                    );
                     if let Some(s) = self.nested_scope(b, &p) {
                         branches.push(s);
                     }
@@ -375,9 +458,12 @@ impl Builder<'_> {
 /// Parses a Task's Resource URI.
 pub fn parse_resource(uri: &str) -> Resource {
     if let Some(name) = uri.strip_prefix("wasm:") {
-        return Resource::Wasm { name: name.to_string() };
+        return Resource::Wasm {
+            name: name.to_string(),
+        };
     }
-    if uri == "arn:aws:states:::lambda:invoke" || uri.starts_with("arn:aws:states:::lambda:invoke.") {
+    if uri == "arn:aws:states:::lambda:invoke" || uri.starts_with("arn:aws:states:::lambda:invoke.")
+    {
         return Resource::LambdaInvoke;
     }
     let parts: Vec<&str> = uri.split(':').collect();
@@ -387,7 +473,9 @@ pub fn parse_resource(uri: &str) -> Resource {
             name: parts[6].to_string(),
         };
     }
-    Resource::Other { uri: uri.to_string() }
+    Resource::Other {
+        uri: uri.to_string(),
+    }
 }
 
 /// RFC 3339 with an uppercase `T` and a `Z` or numeric offset, as AWS requires.
@@ -404,7 +492,11 @@ pub(super) fn pointer_object<'v>(root: &'v Value, pointer: &str) -> Option<&'v M
 }
 
 /// `ErrorEquals`: a non-empty array of error names.
-pub(super) fn error_names(b: &mut Builder<'_>, obj: &Map<String, Value>, at: &str) -> Vec<ErrorName> {
+pub(super) fn error_names(
+    b: &mut Builder<'_>,
+    obj: &Map<String, Value>,
+    at: &str,
+) -> Vec<ErrorName> {
     let p = format!("{at}/ErrorEquals");
     let Some(Value::Array(items)) = obj.get("ErrorEquals") else {
         b.schema(&p, "ErrorEquals must be a non-empty array of error names");
@@ -429,7 +521,9 @@ pub(super) fn error_names(b: &mut Builder<'_>, obj: &Map<String, Value>, at: &st
 
 impl Builder<'_> {
     pub(super) fn retriers(&mut self, obj: &Map<String, Value>, at: &str) -> Vec<Retrier> {
-        let Some(v) = obj.get("Retry") else { return Vec::new() };
+        let Some(v) = obj.get("Retry") else {
+            return Vec::new();
+        };
         let Some(items) = v.as_array() else {
             self.schema(&format!("{at}/Retry"), "Retry must be an array of retriers");
             return Vec::new();
@@ -441,17 +535,36 @@ impl Builder<'_> {
                 self.schema(&p, "A retrier must be an object");
                 continue;
             };
-            self.check_fields(r, &p, &["ErrorEquals", "IntervalSeconds", "MaxAttempts", "BackoffRate", "MaxDelaySeconds", "JitterStrategy", "Comment"], "in a Retrier");
+            self.check_fields(
+                r,
+                &p,
+                &[
+                    "ErrorEquals",
+                    "IntervalSeconds",
+                    "MaxAttempts",
+                    "BackoffRate",
+                    "MaxDelaySeconds",
+                    "JitterStrategy",
+                    "Comment",
+                ],
+                "in a Retrier",
+            );
             let error_equals = error_names(self, r, &p);
             if error_equals.contains(&ErrorName::All) && i + 1 != items.len() {
-                self.schema(&format!("{p}/ErrorEquals"), "A retrier with States.ALL must be the last one");
+                self.schema(
+                    &format!("{p}/ErrorEquals"),
+                    "A retrier with States.ALL must be the last one",
+                );
             }
             let backoff_rate = match r.get("BackoffRate") {
                 None => 2.0,
                 Some(v) => match v.as_f64() {
                     Some(x) if x >= 1.0 => x,
                     _ => {
-                        self.schema(&format!("{p}/BackoffRate"), "BackoffRate must be a number of at least 1.0");
+                        self.schema(
+                            &format!("{p}/BackoffRate"),
+                            "BackoffRate must be a number of at least 1.0",
+                        );
                         2.0
                     }
                 },
@@ -461,13 +574,18 @@ impl Builder<'_> {
                 Some(Value::String(s)) if s == "NONE" => Jitter::None,
                 Some(Value::String(s)) if s == "FULL" => Jitter::Full,
                 Some(_) => {
-                    self.schema(&format!("{p}/JitterStrategy"), "JitterStrategy must be \"FULL\" or \"NONE\"");
+                    self.schema(
+                        &format!("{p}/JitterStrategy"),
+                        "JitterStrategy must be \"FULL\" or \"NONE\"",
+                    );
                     Jitter::None
                 }
             };
             out.push(Retrier {
                 error_equals,
-                interval_seconds: self.uint(r, &p, "IntervalSeconds", 1, MAX_SECONDS).unwrap_or(1),
+                interval_seconds: self
+                    .uint(r, &p, "IntervalSeconds", 1, MAX_SECONDS)
+                    .unwrap_or(1),
                 max_attempts: self.uint(r, &p, "MaxAttempts", 0, MAX_SECONDS).unwrap_or(3),
                 backoff_rate,
                 max_delay_seconds: self.uint(r, &p, "MaxDelaySeconds", 1, MAX_DELAY_SECONDS),
@@ -477,8 +595,16 @@ impl Builder<'_> {
         out
     }
 
-    pub(super) fn catchers(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> Vec<Catcher> {
-        let Some(v) = obj.get("Catch") else { return Vec::new() };
+    pub(super) fn catchers(
+        &mut self,
+        id: StateId,
+        obj: &Map<String, Value>,
+        at: &str,
+        jp: bool,
+    ) -> Vec<Catcher> {
+        let Some(v) = obj.get("Catch") else {
+            return Vec::new();
+        };
         let Some(items) = v.as_array() else {
             self.schema(&format!("{at}/Catch"), "Catch must be an array of catchers");
             return Vec::new();
@@ -498,7 +624,10 @@ impl Builder<'_> {
             self.check_fields(c, &p, allowed, "in a Catcher");
             let error_equals = error_names(self, c, &p);
             if error_equals.contains(&ErrorName::All) && i + 1 != items.len() {
-                self.schema(&format!("{p}/ErrorEquals"), "A catcher with States.ALL must be the last one");
+                self.schema(
+                    &format!("{p}/ErrorEquals"),
+                    "A catcher with States.ALL must be the last one",
+                );
             }
             let next = match c.get("Next") {
                 Some(n) => self.target(id, &format!("{p}/Next"), n),
@@ -510,7 +639,11 @@ impl Builder<'_> {
             out.push(Catcher {
                 error_equals,
                 next: next.unwrap_or(id),
-                result_path: if jp { self.result_path(c, &p, "ResultPath") } else { ResultPath::Replace },
+                result_path: if jp {
+                    self.result_path(c, &p, "ResultPath")
+                } else {
+                    ResultPath::Replace
+                },
                 assign: if jp { self.assign(c, &p) } else { None },
             });
         }

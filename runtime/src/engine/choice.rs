@@ -48,7 +48,14 @@ pub fn evaluate(cond: &Condition, env: &Env<'_>) -> Result<bool, Fault> {
                 (_, None) => Ok(false),
                 (Test::Is(t, want), Some(v)) => Ok(type_test(*t, &v) == *want),
                 (Test::Matches(glob), Some(v)) => Ok(v.as_str().is_some_and(|s| glob.matches(s))),
-                (Test::Compare { family, comparator, operand }, Some(v)) => compare(*family, *comparator, &v, operand, env),
+                (
+                    Test::Compare {
+                        family,
+                        comparator,
+                        operand,
+                    },
+                    Some(v),
+                ) => compare(*family, *comparator, &v, operand, env),
             }
         }
     }
@@ -75,7 +82,13 @@ fn holds(c: Comparator, o: Ordering) -> bool {
     }
 }
 
-fn compare(family: Family, c: Comparator, v: &Value, operand: &Operand, env: &Env<'_>) -> Result<bool, Fault> {
+fn compare(
+    family: Family,
+    c: Comparator,
+    v: &Value,
+    operand: &Operand,
+    env: &Env<'_>,
+) -> Result<bool, Fault> {
     let rhs: Cow<'_, Value>;
     let rhs_value: &Value = match operand {
         Operand::Path(p) => {
@@ -84,11 +97,16 @@ fn compare(family: Family, c: Comparator, v: &Value, operand: &Operand, env: &En
         }
         Operand::String(s) => return Ok(v.as_str().is_some_and(|x| holds(c, x.cmp(s.as_str())))),
         Operand::Number(n) => {
-            return Ok(v.as_f64().is_some_and(|x| x.partial_cmp(n).is_some_and(|o| holds(c, o))));
+            return Ok(v
+                .as_f64()
+                .is_some_and(|x| x.partial_cmp(n).is_some_and(|o| holds(c, o))));
         }
         Operand::Boolean(b) => return Ok(v.as_bool() == Some(*b)),
         Operand::Timestamp(t) => {
-            return Ok(v.as_str().and_then(parse_timestamp).is_some_and(|x| holds(c, x.cmp(t))));
+            return Ok(v
+                .as_str()
+                .and_then(parse_timestamp)
+                .is_some_and(|x| holds(c, x.cmp(t))));
         }
     };
     Ok(match family {
@@ -97,11 +115,17 @@ fn compare(family: Family, c: Comparator, v: &Value, operand: &Operand, env: &En
             _ => false,
         },
         Family::Numeric => match (v, rhs_value) {
-            (Value::Number(a), Value::Number(b)) => a.as_f64().partial_cmp(&b.as_f64()).is_some_and(|o| holds(c, o)),
+            (Value::Number(a), Value::Number(b)) => a
+                .as_f64()
+                .partial_cmp(&b.as_f64())
+                .is_some_and(|o| holds(c, o)),
             _ => false,
         },
         Family::Boolean => matches!((v, rhs_value), (Value::Bool(a), Value::Bool(b)) if a == b),
-        Family::Timestamp => match (v.as_str().and_then(parse_timestamp), rhs_value.as_str().and_then(parse_timestamp)) {
+        Family::Timestamp => match (
+            v.as_str().and_then(parse_timestamp),
+            rhs_value.as_str().and_then(parse_timestamp),
+        ) {
             (Some(a), Some(b)) => holds(c, a.cmp(&b)),
             _ => false,
         },

@@ -43,7 +43,9 @@ impl Clock for VirtualClock {
     }
 
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'static, ()> {
-        let ahead = (deadline - self.now()).num_microseconds().unwrap_or(i64::MAX / 4);
+        let ahead = (deadline - self.now())
+            .num_microseconds()
+            .unwrap_or(i64::MAX / 4);
         if ahead > 0 {
             self.offset_us.fetch_add(ahead, Ordering::Relaxed);
         }

@@ -93,6 +93,13 @@ impl From<AslError> for Halt {
     }
 }
 
+/// A state being run, with the id of its `*StateEntered` event (cited in error causes).
+#[derive(Clone, Copy)]
+struct Entered<'m> {
+    node: &'m StateNode,
+    id: u64,
+}
+
 /// The retryable work of a Task, Parallel or Map state.
 #[derive(Clone, Copy)]
 enum Work<'m> {
@@ -124,8 +131,18 @@ struct Run<'e> {
 }
 
 impl Executor {
-    pub fn new(machine: Arc<StateMachine>, invoker: Arc<dyn TaskInvoker>, clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
-        Executor { machine, invoker, clock, config }
+    pub fn new(
+        machine: Arc<StateMachine>,
+        invoker: Arc<dyn TaskInvoker>,
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+    ) -> Self {
+        Executor {
+            machine,
+            invoker,
+            clock,
+            config,
+        }
     }
 
     pub fn machine(&self) -> &StateMachine {
@@ -141,14 +158,20 @@ impl Executor {
             info,
             history: History::new(self.config.keep_history),
             transitions: &transitions,
-            deadline: self.machine.timeout_seconds.map(|t| start + chrono::Duration::seconds(t as i64)),
+            deadline: self
+                .machine
+                .timeout_seconds
+                .map(|t| start + chrono::Duration::seconds(t as i64)),
         };
-        let started = run.history.record(0, start, || EventKind::ExecutionStarted {
-            input: input.clone(),
-            role_arn: run.info.role_arn.clone(),
-        });
+        let started = run
+            .history
+            .record(0, start, || EventKind::ExecutionStarted {
+                input: input.clone(),
+                role_arn: run.info.role_arn.clone(),
+            });
         let mut prev = started;
-        let result = match step::check_size(&input, self.config.payload_limit, "(execution input)") {
+        let result = match step::check_size(&input, self.config.payload_limit, "(execution input)")
+        {
             Err(e) => Err(Halt::Failed(e)),
             Ok(()) => {
                 let mut vars = Vars::default();
@@ -156,10 +179,12 @@ impl Executor {
                 match self.machine.timeout_seconds {
                     // The clock check at each transition covers virtual time; this covers a
                     // handler that never returns.
-                    Some(t) => match tokio::time::timeout(std::time::Duration::from_secs(t), body).await {
-                        Ok(r) => r,
-                        Err(_) => Err(Halt::TimedOut),
-                    },
+                    Some(t) => {
+                        match tokio::time::timeout(std::time::Duration::from_secs(t), body).await {
+                            Ok(r) => r,
+                            Err(_) => Err(Halt::TimedOut),
+                        }
+                    }
                     None => body.await,
                 }
             }
@@ -167,18 +192,29 @@ impl Executor {
         let now = self.clock.now();
         let (status, output, error, cause) = match result {
             Ok(output) => {
-                run.history.record(prev, now, || EventKind::ExecutionSucceeded { output: output.clone() });
+                run.history
+                    .record(prev, now, || EventKind::ExecutionSucceeded {
+                        output: output.clone(),
+                    });
                 (Status::Succeeded, Some(output), None, None)
             }
             Err(Halt::Failed(e)) => {
                 let error = Some(e.name.as_str().to_string()).filter(|s| !s.is_empty());
                 let cause = e.cause.clone();
-                run.history.record(prev, now, || EventKind::ExecutionFailed { error: error.clone(), cause: cause.clone() });
+                run.history
+                    .record(prev, now, || EventKind::ExecutionFailed {
+                        error: error.clone(),
+                        cause: cause.clone(),
+                    });
                 (Status::Failed, None, error, cause)
             }
             Err(Halt::TimedOut) => {
                 let error = Some(ErrorName::Timeout.as_str().to_string());
-                run.history.record(prev, now, || EventKind::ExecutionTimedOut { error: error.clone(), cause: None });
+                run.history
+                    .record(prev, now, || EventKind::ExecutionTimedOut {
+                        error: error.clone(),
+                        cause: None,
+                    });
                 (Status::TimedOut, None, error, None)
             }
         };
@@ -223,7 +259,13 @@ impl<'e> Run<'e> {
     }
 
     /// Runs the states of one scope from `start` until one ends it.
-    fn run_scope<'a>(&'a self, start: StateId, input: Value, vars: &'a mut Vars, prev: &'a mut u64) -> BoxFuture<'a, Result<Value, Halt>> {
+    fn run_scope<'a>(
+        &'a self,
+        start: StateId,
+        input: Value,
+        vars: &'a mut Vars,
+        prev: &'a mut u64,
+    ) -> BoxFuture<'a, Result<Value, Halt>> {
         Box::pin(async move {
             let mut id = start;
             let mut input = input;
@@ -241,9 +283,16 @@ impl<'e> Run<'e> {
                 });
                 self.transitions.fetch_add(1, Ordering::Relaxed);
                 if node.language == QueryLanguage::JsonAta {
-                    return Err(Halt::Failed(Fault::Runtime("JSONata states are not supported yet by this wasmstep build".into()).into_error(&node.name, entered)));
+                    return Err(Halt::Failed(
+                        Fault::Runtime(
+                            "JSONata states are not supported yet by this wasmstep build".into(),
+                        )
+                        .into_error(&node.name, entered),
+                    ));
                 }
-                let f = self.run_state(node, input, vars, prev, entered, now).await?;
+                let f = self
+                    .run_state(node, input, vars, prev, entered, now)
+                    .await?;
                 let (next, outcome) = match f {
                     Flow::Next(n, o) => (Some(n), o),
                     Flow::End(o) => (None, o),
@@ -270,12 +319,23 @@ impl<'e> Run<'e> {
         })
     }
 
-    async fn run_state(&self, node: &StateNode, input: Value, vars: &mut Vars, prev: &mut u64, entered: u64, now: DateTime<Utc>) -> Result<Flow, Halt> {
+    async fn run_state(
+        &self,
+        node: &StateNode,
+        input: Value,
+        vars: &mut Vars,
+        prev: &mut u64,
+        entered: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Flow, Halt> {
         let name = node.name.as_str();
         let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
         let ctx = ContextObject::new(&self.info, name, now);
         match &node.kind {
-            State::Pass(p) => Ok(flow(p.next, step::pass(p, input, &ctx, vars).map_err(fault)?)),
+            State::Pass(p) => Ok(flow(
+                p.next,
+                step::pass(p, input, &ctx, vars).map_err(fault)?,
+            )),
             State::Choice(c) => {
                 let (next, o) = step::choice(c, input, &ctx, vars).map_err(fault)?;
                 Ok(Flow::Next(next, o))
@@ -296,9 +356,51 @@ impl<'e> Run<'e> {
                     cause,
                 }))
             }
-            State::Task(t) => self.with_recovery(node, Work::Task(t), &t.retry, &t.catch, t.next, input, vars, prev, entered, now).await,
-            State::Parallel(p) => self.with_recovery(node, Work::Parallel(p), &p.retry, &p.catch, p.next, input, vars, prev, entered, now).await,
-            State::Map(m) => self.with_recovery(node, Work::Map(m), &m.retry, &m.catch, m.next, input, vars, prev, entered, now).await,
+            State::Task(t) => {
+                self.with_recovery(
+                    node,
+                    Work::Task(t),
+                    &t.retry,
+                    &t.catch,
+                    t.next,
+                    input,
+                    vars,
+                    prev,
+                    entered,
+                    now,
+                )
+                .await
+            }
+            State::Parallel(p) => {
+                self.with_recovery(
+                    node,
+                    Work::Parallel(p),
+                    &p.retry,
+                    &p.catch,
+                    p.next,
+                    input,
+                    vars,
+                    prev,
+                    entered,
+                    now,
+                )
+                .await
+            }
+            State::Map(m) => {
+                self.with_recovery(
+                    node,
+                    Work::Map(m),
+                    &m.retry,
+                    &m.catch,
+                    m.next,
+                    input,
+                    vars,
+                    prev,
+                    entered,
+                    now,
+                )
+                .await
+            }
         }
     }
 
@@ -323,24 +425,44 @@ impl<'e> Run<'e> {
         loop {
             let ctx = ContextObject::new(&self.info, &node.name, now).with_retry_count(retry_count);
             let attempt = match work {
-                Work::Task(t) => self.task_attempt(node, t, &ctx, &input, vars, prev, entered).await,
-                Work::Parallel(p) => self.parallel_attempt(node, p, &ctx, &input, vars, prev, entered).await,
-                Work::Map(m) => self.map_attempt(node, m, &ctx, &input, vars, prev, entered).await,
+                Work::Task(t) => {
+                    self.task_attempt(Entered { node, id: entered }, t, &ctx, &input, vars, prev)
+                        .await
+                }
+                Work::Parallel(p) => {
+                    self.parallel_attempt(
+                        Entered { node, id: entered },
+                        p,
+                        &ctx,
+                        &input,
+                        vars,
+                        prev,
+                    )
+                    .await
+                }
+                Work::Map(m) => {
+                    self.map_attempt(Entered { node, id: entered }, m, &ctx, &input, vars, prev)
+                        .await
+                }
             };
             let err = match attempt {
                 Ok(o) => return Ok(flow(next, o)),
                 Err(Halt::TimedOut) => return Err(Halt::TimedOut),
                 Err(Halt::Failed(e)) => e,
             };
-            match step::recover(retry, &mut counters, catch, &err, |d| rand::rng().random_range(0.0..=d)) {
+            match step::recover(retry, &mut counters, catch, &err, |d| {
+                rand::rng().random_range(0.0..=d)
+            }) {
                 Recovery::Retry(delay) => {
-                    let until = self.clock().now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                    let until =
+                        self.clock().now() + chrono::Duration::from_std(delay).unwrap_or_default();
                     self.sleep_until(until).await?;
                     retry_count += 1;
                 }
                 Recovery::Catch(i) => {
                     let c = &catch[i];
-                    let o = step::catch_output(c, input, &err, &ctx, vars).map_err(|f| Halt::Failed(f.into_error(&node.name, entered)))?;
+                    let o = step::catch_output(c, input, &err, &ctx, vars)
+                        .map_err(|f| Halt::Failed(f.into_error(&node.name, entered)))?;
                     return Ok(Flow::Next(c.next, o));
                 }
                 Recovery::Fail => return Err(Halt::Failed(err)),
@@ -348,41 +470,73 @@ impl<'e> Run<'e> {
         }
     }
 
-    fn seconds(&self, s: &Option<Seconds>, field: &str, env: &Env<'_>) -> Result<Option<u64>, Fault> {
+    fn seconds(
+        &self,
+        s: &Option<Seconds>,
+        field: &str,
+        env: &Env<'_>,
+    ) -> Result<Option<u64>, Fault> {
         match s {
             None => Ok(None),
             Some(Seconds::Fixed(n)) => Ok(Some(*n)),
             Some(Seconds::Path(p)) => {
-                let v = p.value(env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
+                let v = p
+                    .value(env)
+                    .map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
                 match v.as_u64() {
                     Some(n) if n > 0 => Ok(Some(n)),
-                    _ => Err(Fault::Runtime(format!("The {field}Path parameter must reference a positive integer: {} == {v}", p.text()))),
+                    _ => Err(Fault::Runtime(format!(
+                        "The {field}Path parameter must reference a positive integer: {} == {v}",
+                        p.text()
+                    ))),
                 }
             }
         }
     }
 
-    async fn task_attempt(&self, node: &StateNode, t: &Task, ctx: &ContextObject<'_>, input: &Value, vars: &Vars, prev: &mut u64, entered: u64) -> Result<Outcome, Halt> {
+    async fn task_attempt(
+        &self,
+        at: Entered<'_>,
+        t: &Task,
+        ctx: &ContextObject<'_>,
+        input: &Value,
+        vars: &Vars,
+        prev: &mut u64,
+    ) -> Result<Outcome, Halt> {
+        let (node, entered) = (at.node, at.id);
         let name = node.name.as_str();
         let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
         let effective = step::effective_input(&t.io, input, ctx, vars).map_err(fault)?;
-        let env = Env { input, context: ctx, vars };
-        let timeout = self.seconds(&t.timeout, "TimeoutSeconds", &env).map_err(fault)?;
-        let heartbeat = self.seconds(&t.heartbeat, "HeartbeatSeconds", &env).map_err(fault)?;
+        let env = Env {
+            input,
+            context: ctx,
+            vars,
+        };
+        let timeout = self
+            .seconds(&t.timeout, "TimeoutSeconds", &env)
+            .map_err(fault)?;
+        let heartbeat = self
+            .seconds(&t.heartbeat, "HeartbeatSeconds", &env)
+            .map_err(fault)?;
         let (resource_type, resource) = t.resource.history_names(&t.resource_uri);
         let lambda = matches!(t.resource, Resource::LambdaFunction { .. });
         self.record(prev, || EventKind::TaskScheduled {
             lambda,
             resource_type: resource_type.clone(),
-            resource: if lambda { t.resource_uri.clone() } else { resource.clone() },
+            resource: if lambda {
+                t.resource_uri.clone()
+            } else {
+                resource.clone()
+            },
             parameters: effective.clone(),
             timeout,
             heartbeat,
         });
-        let target = task::resolve(&t.resource, &t.resource_uri, effective).map_err(|e| match e.name {
-            ErrorName::Runtime => fault(Fault::Runtime(e.cause.unwrap_or_default())),
-            _ => Halt::Failed(e),
-        })?;
+        let target =
+            task::resolve(&t.resource, &t.resource_uri, effective).map_err(|e| match e.name {
+                ErrorName::Runtime => fault(Fault::Runtime(e.cause.unwrap_or_default())),
+                _ => Halt::Failed(e),
+            })?;
         self.record(prev, || EventKind::TaskStarted {
             lambda,
             resource_type: resource_type.clone(),
@@ -398,20 +552,25 @@ impl<'e> Run<'e> {
         };
         let fut = self.ex.invoker.invoke(call);
         let result = match timeout {
-            Some(secs) => match tokio::time::timeout(std::time::Duration::from_secs(secs), fut).await {
-                Ok(r) => r,
-                Err(_) => {
-                    let e = AslError { name: ErrorName::Timeout, cause: None };
-                    self.record(prev, || EventKind::TaskTimedOut {
-                        lambda,
-                        resource_type: resource_type.clone(),
-                        resource: resource.clone(),
-                        error: e.name.to_string(),
-                        cause: None,
-                    });
-                    return Err(Halt::Failed(e));
+            Some(secs) => {
+                match tokio::time::timeout(std::time::Duration::from_secs(secs), fut).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        let e = AslError {
+                            name: ErrorName::Timeout,
+                            cause: None,
+                        };
+                        self.record(prev, || EventKind::TaskTimedOut {
+                            lambda,
+                            resource_type: resource_type.clone(),
+                            resource: resource.clone(),
+                            error: e.name.to_string(),
+                            cause: None,
+                        });
+                        return Err(Halt::Failed(e));
+                    }
                 }
-            },
+            }
             None => fut.await,
         };
         let failed = |e: AslError, prev: &mut u64| {
@@ -426,13 +585,19 @@ impl<'e> Run<'e> {
         };
         let value = match result {
             Ok(v) => v,
-            Err(InvokeError::NoSuchHandler) => return Err(failed(task::missing_function(&target.handler), prev)),
+            Err(InvokeError::NoSuchHandler) => {
+                return Err(failed(task::missing_function(&target.handler), prev));
+            }
             Err(InvokeError::Failed(e)) => return Err(failed(e, prev)),
         };
         if let Err(e) = step::check_size(&value, self.ex.config.payload_limit, name) {
             return Err(failed(e, prev));
         }
-        let value = if target.envelope { task::envelope(value) } else { value };
+        let value = if target.envelope {
+            task::envelope(value)
+        } else {
+            value
+        };
         self.record(prev, || EventKind::TaskSucceeded {
             lambda,
             resource_type: resource_type.clone(),
@@ -442,7 +607,16 @@ impl<'e> Run<'e> {
         step::finish(&t.io, input.clone(), value, ctx, vars).map_err(fault)
     }
 
-    async fn parallel_attempt(&self, node: &StateNode, p: &Parallel, ctx: &ContextObject<'_>, input: &Value, vars: &Vars, prev: &mut u64, entered: u64) -> Result<Outcome, Halt> {
+    async fn parallel_attempt(
+        &self,
+        at: Entered<'_>,
+        p: &Parallel,
+        ctx: &ContextObject<'_>,
+        input: &Value,
+        vars: &Vars,
+        prev: &mut u64,
+    ) -> Result<Outcome, Halt> {
+        let (node, entered) = (at.node, at.id);
         let fault = |f: Fault| Halt::Failed(f.into_error(&node.name, entered));
         let effective = step::effective_input(&p.io, input, ctx, vars).map_err(fault)?;
         let started = self.record(prev, || EventKind::ParallelStateStarted);
@@ -451,7 +625,8 @@ impl<'e> Run<'e> {
             let mut branch_vars = vars.child();
             async move {
                 let mut bprev = started;
-                self.run_scope(b.start, effective, &mut branch_vars, &mut bprev).await
+                self.run_scope(b.start, effective, &mut branch_vars, &mut bprev)
+                    .await
             }
         });
         match try_join_all(branches).await {
@@ -466,14 +641,33 @@ impl<'e> Run<'e> {
         }
     }
 
-    async fn map_attempt(&self, node: &StateNode, m: &MapState, ctx: &ContextObject<'_>, input: &Value, vars: &Vars, prev: &mut u64, entered: u64) -> Result<Outcome, Halt> {
+    async fn map_attempt(
+        &self,
+        at: Entered<'_>,
+        m: &MapState,
+        ctx: &ContextObject<'_>,
+        input: &Value,
+        vars: &Vars,
+        prev: &mut u64,
+    ) -> Result<Outcome, Halt> {
+        let (node, entered) = (at.node, at.id);
         let name = node.name.as_str();
         let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
         let effective = step::select(&m.io.input_path, input, ctx, vars).map_err(fault)?;
         let items = step::map_items(m, &effective, ctx, vars).map_err(fault)?;
-        let max = step::map_count(&m.max_concurrency, "MaxConcurrency", &effective, ctx, vars).map_err(fault)?;
-        let tolerated_count = step::map_count(&m.tolerated_failure_count, "ToleratedFailureCount", &effective, ctx, vars).map_err(fault)?;
-        let tolerated_pct = step::map_percentage(&m.tolerated_failure_percentage, &effective, ctx, vars).map_err(fault)?;
+        let max = step::map_count(&m.max_concurrency, "MaxConcurrency", &effective, ctx, vars)
+            .map_err(fault)?;
+        let tolerated_count = step::map_count(
+            &m.tolerated_failure_count,
+            "ToleratedFailureCount",
+            &effective,
+            ctx,
+            vars,
+        )
+        .map_err(fault)?;
+        let tolerated_pct =
+            step::map_percentage(&m.tolerated_failure_percentage, &effective, ctx, vars)
+                .map_err(fault)?;
         let cap = match m.mode {
             MapMode::Inline => INLINE_MAP_CONCURRENCY,
             MapMode::Distributed => DISTRIBUTED_MAP_CONCURRENCY,
@@ -488,13 +682,16 @@ impl<'e> Run<'e> {
             inputs.push(match &m.item_selector {
                 None => item.clone(),
                 Some(t) => {
-                    let item_ctx = ContextObject::new(&self.info, name, ctx.entered_time).with_map_item(i, item);
+                    let item_ctx = ContextObject::new(&self.info, name, ctx.entered_time)
+                        .with_map_item(i, item);
                     step::eval_template(t, &effective, &item_ctx, vars).map_err(fault)?
                 }
             });
         }
         drop(items);
-        let started = self.record(prev, || EventKind::MapStateStarted { length: inputs.len() });
+        let started = self.record(prev, || EventKind::MapStateStarted {
+            length: inputs.len(),
+        });
         let total = inputs.len();
         let tolerant = tolerated_count.is_some() || tolerated_pct.is_some();
         let distributed = m.mode == MapMode::Distributed;
@@ -509,20 +706,37 @@ impl<'e> Run<'e> {
             )
         });
         if let Some(arn) = &map_run_arn {
-            self.record(prev, || EventKind::MapRunStarted { map_run_arn: arn.clone() });
+            self.record(prev, || EventKind::MapRunStarted {
+                map_run_arn: arn.clone(),
+            });
         }
         let iterations = stream::iter(inputs.into_iter().enumerate()).map(|(index, item)| {
-            let mut item_vars = if distributed { Vars::default() } else { vars.child() };
+            let mut item_vars = if distributed {
+                Vars::default()
+            } else {
+                vars.child()
+            };
             async move {
                 let r = if distributed {
                     self.child_execution(m, label, item, &mut item_vars).await
                 } else {
                     let mut iprev = started;
-                    self.record(&mut iprev, || EventKind::MapIterationStarted { name: name.to_string(), index });
-                    let r = self.run_scope(m.processor.start, item, &mut item_vars, &mut iprev).await;
+                    self.record(&mut iprev, || EventKind::MapIterationStarted {
+                        name: name.to_string(),
+                        index,
+                    });
+                    let r = self
+                        .run_scope(m.processor.start, item, &mut item_vars, &mut iprev)
+                        .await;
                     match &r {
-                        Ok(_) => self.record(&mut iprev, || EventKind::MapIterationSucceeded { name: name.to_string(), index }),
-                        Err(_) => self.record(&mut iprev, || EventKind::MapIterationFailed { name: name.to_string(), index }),
+                        Ok(_) => self.record(&mut iprev, || EventKind::MapIterationSucceeded {
+                            name: name.to_string(),
+                            index,
+                        }),
+                        Err(_) => self.record(&mut iprev, || EventKind::MapIterationFailed {
+                            name: name.to_string(),
+                            index,
+                        }),
                     };
                     r
                 };
@@ -534,12 +748,16 @@ impl<'e> Run<'e> {
                 }
             }
         });
-        let outcomes: Result<Vec<Result<Value, AslError>>, Halt> = iterations.buffered(concurrency).try_collect().await;
+        let outcomes: Result<Vec<Result<Value, AslError>>, Halt> =
+            iterations.buffered(concurrency).try_collect().await;
         let outcomes = match outcomes {
             Ok(o) => o,
             Err(h) => {
                 if let (Some(_), Halt::Failed(e)) = (&map_run_arn, &h) {
-                    self.record(prev, || EventKind::MapRunFailed { error: Some(e.name.to_string()), cause: e.cause.clone() });
+                    self.record(prev, || EventKind::MapRunFailed {
+                        error: Some(e.name.to_string()),
+                        cause: e.cause.clone(),
+                    });
                 }
                 self.record(prev, || EventKind::MapStateFailed);
                 return Err(h);
@@ -547,16 +765,26 @@ impl<'e> Run<'e> {
         };
         let failures = outcomes.iter().filter(|o| o.is_err()).count();
         let over_count = tolerated_count.is_some_and(|c| failures as u64 > c);
-        let over_pct = tolerated_pct.is_some_and(|p| total > 0 && (failures as f64 * 100.0 / total as f64) > p);
+        let over_pct = tolerated_pct
+            .is_some_and(|p| total > 0 && (failures as f64 * 100.0 / total as f64) > p);
         if over_count || over_pct {
-            let e = AslError::new(ErrorName::ExceedToleratedFailureThreshold, "The specified tolerated failure threshold was exceeded");
+            let e = AslError::new(
+                ErrorName::ExceedToleratedFailureThreshold,
+                "The specified tolerated failure threshold was exceeded",
+            );
             if map_run_arn.is_some() {
-                self.record(prev, || EventKind::MapRunFailed { error: Some(e.name.to_string()), cause: e.cause.clone() });
+                self.record(prev, || EventKind::MapRunFailed {
+                    error: Some(e.name.to_string()),
+                    cause: e.cause.clone(),
+                });
             }
             self.record(prev, || EventKind::MapStateFailed);
             return Err(Halt::Failed(e));
         }
-        let results: Vec<Value> = outcomes.into_iter().map(|o| o.unwrap_or_else(|e| e.output())).collect();
+        let results: Vec<Value> = outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|e| e.output()))
+            .collect();
         if map_run_arn.is_some() {
             self.record(prev, || EventKind::MapRunSucceeded);
         }
@@ -566,11 +794,21 @@ impl<'e> Run<'e> {
 
     /// A Distributed Map item runs as a child execution: its own history and context, and no
     /// access to the parent's variables.
-    async fn child_execution(&self, m: &MapState, label: &str, item: Value, vars: &mut Vars) -> Result<Value, Halt> {
+    async fn child_execution(
+        &self,
+        m: &MapState,
+        label: &str,
+        item: Value,
+        vars: &mut Vars,
+    ) -> Result<Value, Halt> {
         let child_id = uuid::Uuid::new_v4().to_string();
         let sm = &self.info.state_machine_name;
         let info = ExecutionInfo {
-            id: format!("arn:aws:states:{}:{}:execution:{sm}/{label}:{child_id}", super::REGION, super::ACCOUNT),
+            id: format!(
+                "arn:aws:states:{}:{}:execution:{sm}/{label}:{child_id}",
+                super::REGION,
+                super::ACCOUNT
+            ),
             name: child_id,
             input: Arc::new(item.clone()),
             start_time: iso(self.clock().now()),
@@ -587,7 +825,9 @@ impl<'e> Run<'e> {
             deadline: self.deadline,
         };
         let mut prev = 0;
-        child.run_scope(m.processor.start, item, vars, &mut prev).await
+        child
+            .run_scope(m.processor.start, item, vars, &mut prev)
+            .await
     }
 }
 

@@ -97,7 +97,9 @@ impl ErrorName {
         match self {
             ErrorName::All => true,
             ErrorName::TaskFailed => !matches!(raised, ErrorName::Timeout),
-            ErrorName::Timeout => matches!(raised, ErrorName::Timeout | ErrorName::HeartbeatTimeout),
+            ErrorName::Timeout => {
+                matches!(raised, ErrorName::Timeout | ErrorName::HeartbeatTimeout)
+            }
             name => name == raised,
         }
     }

@@ -27,7 +27,11 @@ impl Glob {
                             "invalid escape '\\{other}' in StringMatches pattern '{pattern}': only '\\*' and '\\\\' are allowed"
                         ));
                     }
-                    None => return Err(format!("StringMatches pattern '{pattern}' ends with a dangling '\\'")),
+                    None => {
+                        return Err(format!(
+                            "StringMatches pattern '{pattern}' ends with a dangling '\\'"
+                        ));
+                    }
                 },
                 '*' => {
                     if !lit.is_empty() {
@@ -54,12 +58,17 @@ impl Glob {
 fn match_from(pieces: &[Piece], s: &str) -> bool {
     match pieces.split_first() {
         None => s.is_empty(),
-        Some((Piece::Lit(l), rest)) => s.strip_prefix(l.as_str()).is_some_and(|r| match_from(rest, r)),
+        Some((Piece::Lit(l), rest)) => s
+            .strip_prefix(l.as_str())
+            .is_some_and(|r| match_from(rest, r)),
         Some((Piece::Star, rest)) => {
             if rest.is_empty() {
                 return true;
             }
-            s.char_indices().map(|(i, _)| i).chain([s.len()]).any(|i| match_from(rest, &s[i..]))
+            s.char_indices()
+                .map(|(i, _)| i)
+                .chain([s.len()])
+                .any(|i| match_from(rest, &s[i..]))
         }
     }
 }

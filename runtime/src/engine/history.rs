@@ -12,33 +12,105 @@ use crate::path::to_json_text;
 /// What happened. Data fields hold JSON values; they become JSON text when serialized.
 #[derive(Debug, Clone)]
 pub enum EventKind {
-    ExecutionStarted { input: Value, role_arn: String },
-    ExecutionSucceeded { output: Value },
-    ExecutionFailed { error: Option<String>, cause: Option<String> },
-    ExecutionTimedOut { error: Option<String>, cause: Option<String> },
-    ExecutionAborted { error: Option<String>, cause: Option<String> },
-    StateEntered { state_type: StateType, name: String, input: Value },
-    StateExited { state_type: StateType, name: String, output: Value, assigned: Vec<(String, Value)> },
-    StateAborted { state_type: StateType },
+    ExecutionStarted {
+        input: Value,
+        role_arn: String,
+    },
+    ExecutionSucceeded {
+        output: Value,
+    },
+    ExecutionFailed {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    ExecutionTimedOut {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    ExecutionAborted {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    StateEntered {
+        state_type: StateType,
+        name: String,
+        input: Value,
+    },
+    StateExited {
+        state_type: StateType,
+        name: String,
+        output: Value,
+        assigned: Vec<(String, Value)>,
+    },
+    StateAborted {
+        state_type: StateType,
+    },
     ParallelStateStarted,
     ParallelStateSucceeded,
     ParallelStateFailed,
-    MapStateStarted { length: usize },
+    MapStateStarted {
+        length: usize,
+    },
     MapStateSucceeded,
     MapStateFailed,
-    MapIterationStarted { name: String, index: usize },
-    MapIterationSucceeded { name: String, index: usize },
-    MapIterationFailed { name: String, index: usize },
-    MapIterationAborted { name: String, index: usize },
-    MapRunStarted { map_run_arn: String },
+    MapIterationStarted {
+        name: String,
+        index: usize,
+    },
+    MapIterationSucceeded {
+        name: String,
+        index: usize,
+    },
+    MapIterationFailed {
+        name: String,
+        index: usize,
+    },
+    MapIterationAborted {
+        name: String,
+        index: usize,
+    },
+    MapRunStarted {
+        map_run_arn: String,
+    },
     MapRunSucceeded,
-    MapRunFailed { error: Option<String>, cause: Option<String> },
+    MapRunFailed {
+        error: Option<String>,
+        cause: Option<String>,
+    },
     /// `Task*` events (`lambda` = false) or the legacy `LambdaFunction*` ones.
-    TaskScheduled { lambda: bool, resource_type: String, resource: String, parameters: Value, timeout: Option<u64>, heartbeat: Option<u64> },
-    TaskStarted { lambda: bool, resource_type: String, resource: String },
-    TaskSucceeded { lambda: bool, resource_type: String, resource: String, output: Value },
-    TaskFailed { lambda: bool, resource_type: String, resource: String, error: String, cause: Option<String> },
-    TaskTimedOut { lambda: bool, resource_type: String, resource: String, error: String, cause: Option<String> },
+    TaskScheduled {
+        lambda: bool,
+        resource_type: String,
+        resource: String,
+        parameters: Value,
+        timeout: Option<u64>,
+        heartbeat: Option<u64>,
+    },
+    TaskStarted {
+        lambda: bool,
+        resource_type: String,
+        resource: String,
+    },
+    TaskSucceeded {
+        lambda: bool,
+        resource_type: String,
+        resource: String,
+        output: Value,
+    },
+    TaskFailed {
+        lambda: bool,
+        resource_type: String,
+        resource: String,
+        error: String,
+        cause: Option<String>,
+    },
+    TaskTimedOut {
+        lambda: bool,
+        resource_type: String,
+        resource: String,
+        error: String,
+        cause: Option<String>,
+    },
     WaitStateAborted,
 }
 
@@ -65,7 +137,13 @@ impl HistoryEvent {
     /// The event type name, e.g. `PassStateEntered`.
     pub fn type_name(&self) -> String {
         use EventKind::*;
-        let lambda_or_task = |lambda: bool, what: &str| if lambda { format!("LambdaFunction{what}") } else { format!("Task{what}") };
+        let lambda_or_task = |lambda: bool, what: &str| {
+            if lambda {
+                format!("LambdaFunction{what}")
+            } else {
+                format!("Task{what}")
+            }
+        };
         match &self.kind {
             ExecutionStarted { .. } => "ExecutionStarted".into(),
             ExecutionSucceeded { .. } => "ExecutionSucceeded".into(),
@@ -110,37 +188,83 @@ impl HistoryEvent {
                 "executionSucceededEventDetails",
                 json!({"output": data(output), "outputDetails": {"truncated": false}}),
             ),
-            ExecutionFailed { error, cause } => ("executionFailedEventDetails", error_details(error, cause)),
-            ExecutionTimedOut { error, cause } => ("executionTimedOutEventDetails", error_details(error, cause)),
-            ExecutionAborted { error, cause } => ("executionAbortedEventDetails", error_details(error, cause)),
+            ExecutionFailed { error, cause } => {
+                ("executionFailedEventDetails", error_details(error, cause))
+            }
+            ExecutionTimedOut { error, cause } => {
+                ("executionTimedOutEventDetails", error_details(error, cause))
+            }
+            ExecutionAborted { error, cause } => {
+                ("executionAbortedEventDetails", error_details(error, cause))
+            }
             StateEntered { name, input, .. } => (
                 "stateEnteredEventDetails",
                 json!({"name": name, "input": data(input), "inputDetails": {"truncated": false}}),
             ),
-            StateExited { name, output, assigned, .. } => {
+            StateExited {
+                name,
+                output,
+                assigned,
+                ..
+            } => {
                 let mut d = json!({"name": name, "output": data(output), "outputDetails": {"truncated": false}});
                 if !assigned.is_empty() {
-                    let vars: Map<String, Value> = assigned.iter().map(|(k, v)| (k.clone(), Value::String(data(v)))).collect();
+                    let vars: Map<String, Value> = assigned
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::String(data(v))))
+                        .collect();
                     d["assignedVariables"] = Value::Object(vars);
                     d["assignedVariablesDetails"] = json!({"truncated": false});
                 }
                 ("stateExitedEventDetails", d)
             }
-            MapStateStarted { length } => ("mapStateStartedEventDetails", json!({"length": length})),
-            MapIterationStarted { name, index } => ("mapIterationStartedEventDetails", json!({"name": name, "index": index})),
-            MapIterationSucceeded { name, index } => ("mapIterationSucceededEventDetails", json!({"name": name, "index": index})),
-            MapIterationFailed { name, index } => ("mapIterationFailedEventDetails", json!({"name": name, "index": index})),
-            MapIterationAborted { name, index } => ("mapIterationAbortedEventDetails", json!({"name": name, "index": index})),
-            MapRunStarted { map_run_arn } => ("mapRunStartedEventDetails", json!({"mapRunArn": map_run_arn})),
-            MapRunFailed { error, cause } => ("mapRunFailedEventDetails", error_details(error, cause)),
-            TaskScheduled { lambda: true, parameters, timeout, resource, .. } => {
+            MapStateStarted { length } => {
+                ("mapStateStartedEventDetails", json!({"length": length}))
+            }
+            MapIterationStarted { name, index } => (
+                "mapIterationStartedEventDetails",
+                json!({"name": name, "index": index}),
+            ),
+            MapIterationSucceeded { name, index } => (
+                "mapIterationSucceededEventDetails",
+                json!({"name": name, "index": index}),
+            ),
+            MapIterationFailed { name, index } => (
+                "mapIterationFailedEventDetails",
+                json!({"name": name, "index": index}),
+            ),
+            MapIterationAborted { name, index } => (
+                "mapIterationAbortedEventDetails",
+                json!({"name": name, "index": index}),
+            ),
+            MapRunStarted { map_run_arn } => (
+                "mapRunStartedEventDetails",
+                json!({"mapRunArn": map_run_arn}),
+            ),
+            MapRunFailed { error, cause } => {
+                ("mapRunFailedEventDetails", error_details(error, cause))
+            }
+            TaskScheduled {
+                lambda: true,
+                parameters,
+                timeout,
+                resource,
+                ..
+            } => {
                 let mut d = json!({"resource": resource, "input": data(parameters), "inputDetails": {"truncated": false}});
                 if let Some(t) = timeout {
                     d["timeoutInSeconds"] = (*t).into();
                 }
                 ("lambdaFunctionScheduledEventDetails", d)
             }
-            TaskScheduled { lambda: false, resource_type, resource, parameters, timeout, heartbeat } => {
+            TaskScheduled {
+                lambda: false,
+                resource_type,
+                resource,
+                parameters,
+                timeout,
+                heartbeat,
+            } => {
                 let mut d = json!({"resourceType": resource_type, "resource": resource, "region": crate::engine::REGION, "parameters": data(parameters)});
                 if let Some(t) = timeout {
                     d["timeoutInSeconds"] = (*t).into();
@@ -151,24 +275,68 @@ impl HistoryEvent {
                 ("taskScheduledEventDetails", d)
             }
             TaskStarted { lambda: true, .. } => ("", Value::Null),
-            TaskStarted { resource_type, resource, .. } => ("taskStartedEventDetails", json!({"resourceType": resource_type, "resource": resource})),
-            TaskSucceeded { lambda: true, output, .. } => (
+            TaskStarted {
+                resource_type,
+                resource,
+                ..
+            } => (
+                "taskStartedEventDetails",
+                json!({"resourceType": resource_type, "resource": resource}),
+            ),
+            TaskSucceeded {
+                lambda: true,
+                output,
+                ..
+            } => (
                 "lambdaFunctionSucceededEventDetails",
                 json!({"output": data(output), "outputDetails": {"truncated": false}}),
             ),
-            TaskSucceeded { resource_type, resource, output, .. } => (
+            TaskSucceeded {
+                resource_type,
+                resource,
+                output,
+                ..
+            } => (
                 "taskSucceededEventDetails",
                 json!({"resourceType": resource_type, "resource": resource, "output": data(output), "outputDetails": {"truncated": false}}),
             ),
-            TaskFailed { lambda: true, error, cause, .. } => ("lambdaFunctionFailedEventDetails", error_details(&Some(error.clone()), cause)),
-            TaskFailed { resource_type, resource, error, cause, .. } => {
+            TaskFailed {
+                lambda: true,
+                error,
+                cause,
+                ..
+            } => (
+                "lambdaFunctionFailedEventDetails",
+                error_details(&Some(error.clone()), cause),
+            ),
+            TaskFailed {
+                resource_type,
+                resource,
+                error,
+                cause,
+                ..
+            } => {
                 let mut d = error_details(&Some(error.clone()), cause);
                 d["resourceType"] = resource_type.clone().into();
                 d["resource"] = resource.clone().into();
                 ("taskFailedEventDetails", d)
             }
-            TaskTimedOut { lambda: true, error, cause, .. } => ("lambdaFunctionTimedOutEventDetails", error_details(&Some(error.clone()), cause)),
-            TaskTimedOut { resource_type, resource, error, cause, .. } => {
+            TaskTimedOut {
+                lambda: true,
+                error,
+                cause,
+                ..
+            } => (
+                "lambdaFunctionTimedOutEventDetails",
+                error_details(&Some(error.clone()), cause),
+            ),
+            TaskTimedOut {
+                resource_type,
+                resource,
+                error,
+                cause,
+                ..
+            } => {
                 let mut d = error_details(&Some(error.clone()), cause);
                 d["resourceType"] = resource_type.clone().into();
                 d["resource"] = resource.clone().into();
@@ -206,7 +374,12 @@ impl History {
     }
 
     /// Records an event after `previous` and returns its id. `make` runs only when events are kept.
-    pub fn record(&self, previous: u64, now: DateTime<Utc>, make: impl FnOnce() -> EventKind) -> u64 {
+    pub fn record(
+        &self,
+        previous: u64,
+        now: DateTime<Utc>,
+        make: impl FnOnce() -> EventKind,
+    ) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Some(events) = &self.events {
             let ev = HistoryEvent {

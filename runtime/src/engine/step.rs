@@ -29,7 +29,9 @@ impl Fault {
         match self {
             Fault::Runtime(msg) => AslError::new(
                 ErrorName::Runtime,
-                format!("An error occurred while executing the state '{state}' (entered at the event id #{entered_event}). {msg}"),
+                format!(
+                    "An error occurred while executing the state '{state}' (entered at the event id #{entered_event}). {msg}"
+                ),
             ),
             Fault::Error(e) => e,
         }
@@ -52,47 +54,89 @@ pub struct Outcome {
 fn template_fault(e: TemplateError, input: &Value) -> Fault {
     match &e {
         TemplateError::PathMiss { .. } => Fault::Runtime(e.message(input)),
-        TemplateError::Intrinsic { .. } => Fault::Error(AslError::new(ErrorName::IntrinsicFailure, e.message(input))),
+        TemplateError::Intrinsic { .. } => {
+            Fault::Error(AslError::new(ErrorName::IntrinsicFailure, e.message(input)))
+        }
     }
 }
 
-pub fn eval_template(t: &Template, input: &Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Value, Fault> {
-    let env = Env { input, context: ctx, vars };
+pub fn eval_template(
+    t: &Template,
+    input: &Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Value, Fault> {
+    let env = Env {
+        input,
+        context: ctx,
+        vars,
+    };
     t.eval(&env).map_err(|e| template_fault(e, input))
 }
 
 /// InputPath/OutputPath over a borrowed document.
-pub fn select<'v>(sel: &Select, doc: &'v Value, ctx: &'v ContextObject<'v>, vars: &'v Vars) -> Result<Cow<'v, Value>, Fault> {
+pub fn select<'v>(
+    sel: &Select,
+    doc: &'v Value,
+    ctx: &'v ContextObject<'v>,
+    vars: &'v Vars,
+) -> Result<Cow<'v, Value>, Fault> {
     match sel {
         Select::Whole => Ok(Cow::Borrowed(doc)),
         Select::Empty => Ok(Cow::Owned(Value::Object(Map::new()))),
         Select::Path(p) => {
-            let env = Env { input: doc, context: ctx, vars };
+            let env = Env {
+                input: doc,
+                context: ctx,
+                vars,
+            };
             lookup(p, &env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))
         }
     }
 }
 
 /// InputPath/OutputPath over an owned document (no clone for `$`).
-pub fn select_owned(sel: &Select, doc: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Value, Fault> {
+pub fn select_owned(
+    sel: &Select,
+    doc: Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Value, Fault> {
     match sel {
         Select::Whole => Ok(doc),
         Select::Empty => Ok(Value::Object(Map::new())),
         Select::Path(p) => {
-            let env = Env { input: &doc, context: ctx, vars };
-            p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))
+            let env = Env {
+                input: &doc,
+                context: ctx,
+                vars,
+            };
+            p.value(&env)
+                .map_err(|miss| Fault::Runtime(p.miss_message(&miss)))
         }
     }
 }
 
 /// InputPath then Parameters: the effective input.
-pub fn effective_input(io: &Io, input: &Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Value, Fault> {
+pub fn effective_input(
+    io: &Io,
+    input: &Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Value, Fault> {
     let selected = match &io.input_path {
         Select::Whole => Cow::Borrowed(input),
         Select::Empty => Cow::Owned(Value::Object(Map::new())),
         Select::Path(p) => {
-            let env = Env { input, context: ctx, vars };
-            Cow::Owned(p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?)
+            let env = Env {
+                input,
+                context: ctx,
+                vars,
+            };
+            Cow::Owned(
+                p.value(&env)
+                    .map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?,
+            )
         }
     };
     match &io.parameters {
@@ -102,8 +146,15 @@ pub fn effective_input(io: &Io, input: &Value, ctx: &ContextObject<'_>, vars: &V
 }
 
 /// Evaluates a JSONPath `Assign` with `$` bound to `input`.
-pub fn eval_assign(assign: &Option<Template>, input: &Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Vec<(String, Value)>, Fault> {
-    let Some(t) = assign else { return Ok(Vec::new()) };
+pub fn eval_assign(
+    assign: &Option<Template>,
+    input: &Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Vec<(String, Value)>, Fault> {
+    let Some(t) = assign else {
+        return Ok(Vec::new());
+    };
     match eval_template(t, input, ctx, vars)? {
         Value::Object(m) => Ok(m.into_iter().collect()),
         _ => Ok(Vec::new()),
@@ -121,7 +172,13 @@ fn apply_result_path(rp: &ResultPath, input: Value, result: Value) -> Result<Val
 }
 
 /// ResultSelector, ResultPath, OutputPath and Assign, after the state's work produced `result`.
-pub fn finish(io: &Io, input: Value, result: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Outcome, Fault> {
+pub fn finish(
+    io: &Io,
+    input: Value,
+    result: Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Outcome, Fault> {
     let assigned = eval_assign(&io.assign, &result, ctx, vars)?;
     let selected = match &io.result_selector {
         Some(t) => eval_template(t, &result, ctx, vars)?,
@@ -132,7 +189,12 @@ pub fn finish(io: &Io, input: Value, result: Value, ctx: &ContextObject<'_>, var
     Ok(Outcome { output, assigned })
 }
 
-pub fn pass(state: &Pass, input: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Outcome, Fault> {
+pub fn pass(
+    state: &Pass,
+    input: Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Outcome, Fault> {
     let result = match &state.result {
         Some(r) => {
             // Result replaces the effective input, but InputPath must still resolve.
@@ -147,9 +209,18 @@ pub fn pass(state: &Pass, input: Value, ctx: &ContextObject<'_>, vars: &Vars) ->
 }
 
 /// Picks the Choice target; the output is the effective input through OutputPath.
-pub fn choice(state: &Choice, input: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<(StateId, Outcome), Fault> {
+pub fn choice(
+    state: &Choice,
+    input: Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<(StateId, Outcome), Fault> {
     let effective = select_owned(&state.io.input_path, input, ctx, vars)?;
-    let env = Env { input: &effective, context: ctx, vars };
+    let env = Env {
+        input: &effective,
+        context: ctx,
+        vars,
+    };
     let mut chosen = None;
     for rule in &state.rules {
         if evaluate(&rule.condition, &env)? {
@@ -185,17 +256,30 @@ fn show(v: &Value) -> String {
 }
 
 /// When the Wait ends, and its output.
-pub fn wait(state: &Wait, input: Value, now: DateTime<Utc>, ctx: &ContextObject<'_>, vars: &Vars) -> Result<(DateTime<Utc>, Outcome), Fault> {
+pub fn wait(
+    state: &Wait,
+    input: Value,
+    now: DateTime<Utc>,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<(DateTime<Utc>, Outcome), Fault> {
     let effective = select_owned(&state.io.input_path, input, ctx, vars)?;
     let until = {
-        let env = Env { input: &effective, context: ctx, vars };
+        let env = Env {
+            input: &effective,
+            context: ctx,
+            vars,
+        };
         match &state.wait {
             WaitFor::Seconds(s) => now + chrono::Duration::seconds(*s as i64),
             WaitFor::Timestamp(t) => t.with_timezone(&Utc),
             WaitFor::SecondsPath(p) => {
-                let v = p
-                    .value(&env)
-                    .map_err(|_| Fault::Runtime(format!("The SecondsPath parameter does not reference an input value: {}", p.text())))?;
+                let v = p.value(&env).map_err(|_| {
+                    Fault::Runtime(format!(
+                        "The SecondsPath parameter does not reference an input value: {}",
+                        p.text()
+                    ))
+                })?;
                 let secs = match v.as_i64() {
                     Some(n) if n < 0 => {
                         return Err(Fault::Runtime(format!(
@@ -219,9 +303,12 @@ pub fn wait(state: &Wait, input: Value, now: DateTime<Utc>, ctx: &ContextObject<
                 now + chrono::Duration::seconds(secs)
             }
             WaitFor::TimestampPath(p) => {
-                let v = p
-                    .value(&env)
-                    .map_err(|_| Fault::Runtime(format!("The TimestampPath parameter does not reference an input value: {}", p.text())))?;
+                let v = p.value(&env).map_err(|_| {
+                    Fault::Runtime(format!(
+                        "The TimestampPath parameter does not reference an input value: {}",
+                        p.text()
+                    ))
+                })?;
                 match v.as_str().and_then(parse_timestamp) {
                     Some(t) => t.with_timezone(&Utc),
                     None => {
@@ -243,15 +330,29 @@ pub fn wait(state: &Wait, input: Value, now: DateTime<Utc>, ctx: &ContextObject<
     Ok((until, Outcome { output, assigned }))
 }
 
-pub fn succeed(state: &Succeed, input: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Value, Fault> {
+pub fn succeed(
+    state: &Succeed,
+    input: Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Value, Fault> {
     let effective = select_owned(&state.io.input_path, input, ctx, vars)?;
     select_owned(&state.io.output_path, effective, ctx, vars)
 }
 
 /// The error a Fail state raises.
-pub fn fail(state: &Fail, input: &Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<(Option<String>, Option<String>), Fault> {
+pub fn fail(
+    state: &Fail,
+    input: &Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<(Option<String>, Option<String>), Fault> {
     let text = |t: &Option<FailText>, field: &str| -> Result<Option<String>, Fault> {
-        let env = Env { input, context: ctx, vars };
+        let env = Env {
+            input,
+            context: ctx,
+            vars,
+        };
         match t {
             None => Ok(None),
             Some(FailText::Literal(s)) => Ok(Some(s.clone())),
@@ -265,41 +366,77 @@ pub fn fail(state: &Fail, input: &Value, ctx: &ContextObject<'_>, vars: &Vars) -
             },
             Some(FailText::Call(c)) => match c.eval(&env) {
                 Ok(v) => Ok(Some(show(&v))),
-                Err(crate::path::intrinsic::CallError::PathMiss { path, .. }) => Err(Fault::Runtime(format!(
-                    "The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{}'",
-                    to_json_text(input)
-                ))),
-                Err(crate::path::intrinsic::CallError::Failure(m)) => Err(Fault::Error(AslError::new(ErrorName::IntrinsicFailure, m))),
+                Err(crate::path::intrinsic::CallError::PathMiss { path, .. }) => {
+                    Err(Fault::Runtime(format!(
+                        "The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{}'",
+                        to_json_text(input)
+                    )))
+                }
+                Err(crate::path::intrinsic::CallError::Failure(m)) => {
+                    Err(Fault::Error(AslError::new(ErrorName::IntrinsicFailure, m)))
+                }
             },
         }
     };
-    Ok((text(&state.error, "ErrorPath")?, text(&state.cause, "CausePath")?))
+    Ok((
+        text(&state.error, "ErrorPath")?,
+        text(&state.cause, "CausePath")?,
+    ))
 }
 
 /// The Map's items: ItemsPath (default `$`) over the effective input; must be an array.
-pub fn map_items(state: &MapState, effective: &Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Vec<Value>, Fault> {
+pub fn map_items(
+    state: &MapState,
+    effective: &Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Vec<Value>, Fault> {
     let items = match &state.items_path {
         None => Cow::Borrowed(effective),
         Some(p) => {
-            let env = Env { input: effective, context: ctx, vars };
-            Cow::Owned(p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?)
+            let env = Env {
+                input: effective,
+                context: ctx,
+                vars,
+            };
+            Cow::Owned(
+                p.value(&env)
+                    .map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?,
+            )
         }
     };
     match items.into_owned() {
         Value::Array(a) => Ok(a),
-        other => Err(Fault::Runtime(format!("Map state input must be an array but was: {}", to_json_text(&other)))),
+        other => Err(Fault::Runtime(format!(
+            "Map state input must be an array but was: {}",
+            to_json_text(&other)
+        ))),
     }
 }
 
 /// Reads a Map count field (MaxConcurrency, ToleratedFailureCount).
-pub fn map_count(c: &Option<Count<u64>>, field: &str, effective: &Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Option<u64>, Fault> {
+pub fn map_count(
+    c: &Option<Count<u64>>,
+    field: &str,
+    effective: &Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Option<u64>, Fault> {
     match c {
         None => Ok(None),
         Some(Count::Fixed(n)) => Ok(Some(*n)),
         Some(Count::Path(p)) => {
-            let env = Env { input: effective, context: ctx, vars };
-            let v = p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
-            let n = v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse::<i64>().ok()));
+            let env = Env {
+                input: effective,
+                context: ctx,
+                vars,
+            };
+            let v = p
+                .value(&env)
+                .map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
+            let n = v
+                .as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse::<i64>().ok()));
             match n {
                 Some(n) if n < 0 => Err(Fault::Runtime(format!("{field} cannot be negative."))),
                 Some(n) => Ok(Some(n as u64)),
@@ -313,17 +450,32 @@ pub fn map_count(c: &Option<Count<u64>>, field: &str, effective: &Value, ctx: &C
     }
 }
 
-pub fn map_percentage(c: &Option<Count<f64>>, effective: &Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Option<f64>, Fault> {
+pub fn map_percentage(
+    c: &Option<Count<f64>>,
+    effective: &Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Option<f64>, Fault> {
     match c {
         None => Ok(None),
         Some(Count::Fixed(x)) => Ok(Some(*x)),
         Some(Count::Path(p)) => {
-            let env = Env { input: effective, context: ctx, vars };
-            let v = p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
-            let x = v.as_f64().or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()));
+            let env = Env {
+                input: effective,
+                context: ctx,
+                vars,
+            };
+            let v = p
+                .value(&env)
+                .map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
+            let x = v
+                .as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()));
             match x {
                 Some(x) if (0.0..=100.0).contains(&x) => Ok(Some(x)),
-                Some(_) => Err(Fault::Runtime("ToleratedFailurePercentage must be between 0 and 100.".into())),
+                Some(_) => Err(Fault::Runtime(
+                    "ToleratedFailurePercentage must be between 0 and 100.".into(),
+                )),
                 None => Err(Fault::Runtime(format!(
                     "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {}",
                     show(&v),
@@ -343,13 +495,21 @@ pub enum Recovery {
 }
 
 /// First matching retrier decides; an exhausted one does not fall through to later ones.
-pub fn recover(retriers: &[Retrier], counters: &mut [u64], catchers: &[Catcher], err: &AslError, jitter: impl FnOnce(f64) -> f64) -> Recovery {
+pub fn recover(
+    retriers: &[Retrier],
+    counters: &mut [u64],
+    catchers: &[Catcher],
+    err: &AslError,
+    jitter: impl FnOnce(f64) -> f64,
+) -> Recovery {
     let matches = |list: &[ErrorName]| list.iter().any(|m| m.matches(&err.name));
     if let Some(i) = retriers.iter().position(|r| matches(&r.error_equals)) {
         let r = &retriers[i];
         if counters[i] < r.max_attempts {
             counters[i] += 1;
-            let mut d = r.interval_seconds as f64 * r.backoff_rate.powi((counters[i] - 1).min(i32::MAX as u64) as i32);
+            let mut d = r.interval_seconds as f64
+                * r.backoff_rate
+                    .powi((counters[i] - 1).min(i32::MAX as u64) as i32);
             if let Some(max) = r.max_delay_seconds {
                 d = d.min(max as f64);
             }
@@ -366,7 +526,13 @@ pub fn recover(retriers: &[Retrier], counters: &mut [u64], catchers: &[Catcher],
 }
 
 /// The output of a Catcher: the Error Output placed by its ResultPath, and its Assign.
-pub fn catch_output(c: &Catcher, input: Value, err: &AslError, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Outcome, Fault> {
+pub fn catch_output(
+    c: &Catcher,
+    input: Value,
+    err: &AslError,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Outcome, Fault> {
     let error_output = err.output();
     let assigned = eval_assign(&c.assign, &error_output, ctx, vars)?;
     let output = apply_result_path(&c.result_path, input, error_output)?;
@@ -378,7 +544,9 @@ pub fn check_size(output: &Value, limit: usize, state: &str) -> Result<(), AslEr
     if json_size(output) > limit {
         return Err(AslError::new(
             ErrorName::DataLimitExceeded,
-            format!("The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."),
+            format!(
+                "The state/task '{state}' returned a result with a size exceeding the maximum number of bytes service limit."
+            ),
         ));
     }
     Ok(())

@@ -55,11 +55,22 @@ pub struct Target {
 /// Resolves a Task's resource and effective input to a handler call.
 pub fn resolve(resource: &Resource, uri: &str, effective: Value) -> Result<Target, AslError> {
     match resource {
-        Resource::Wasm { name } => Ok(Target { handler: name.clone(), payload: effective, envelope: false }),
-        Resource::LambdaFunction { name, .. } => Ok(Target { handler: name.clone(), payload: effective, envelope: false }),
+        Resource::Wasm { name } => Ok(Target {
+            handler: name.clone(),
+            payload: effective,
+            envelope: false,
+        }),
+        Resource::LambdaFunction { name, .. } => Ok(Target {
+            handler: name.clone(),
+            payload: effective,
+            envelope: false,
+        }),
         Resource::LambdaInvoke => {
             let Value::Object(mut params) = effective else {
-                return Err(AslError::new(ErrorName::Runtime, "lambda:invoke needs an object with FunctionName and Payload"));
+                return Err(AslError::new(
+                    ErrorName::Runtime,
+                    "lambda:invoke needs an object with FunctionName and Payload",
+                ));
             };
             let name = match params.get("FunctionName") {
                 Some(Value::String(s)) => function_name(s),
@@ -70,12 +81,20 @@ pub fn resolve(resource: &Resource, uri: &str, effective: Value) -> Result<Targe
                     ));
                 }
             };
-            let payload = params.remove("Payload").unwrap_or(Value::Object(Default::default()));
-            Ok(Target { handler: name, payload, envelope: true })
+            let payload = params
+                .remove("Payload")
+                .unwrap_or(Value::Object(Default::default()));
+            Ok(Target {
+                handler: name,
+                payload,
+                envelope: true,
+            })
         }
         Resource::Other { .. } => Err(AslError::new(
             ErrorName::Runtime,
-            format!("wasmstep cannot call the resource '{uri}': use wasm:NAME, a Lambda function ARN or arn:aws:states:::lambda:invoke"),
+            format!(
+                "wasmstep cannot call the resource '{uri}': use wasm:NAME, a Lambda function ARN or arn:aws:states:::lambda:invoke"
+            ),
         )),
     }
 }
@@ -135,7 +154,10 @@ mod tests {
     #[test]
     fn function_names() {
         assert_eq!(function_name("add"), "add");
-        assert_eq!(function_name("arn:aws:lambda:us-east-1:1:function:add:$LATEST"), "add");
+        assert_eq!(
+            function_name("arn:aws:lambda:us-east-1:1:function:add:$LATEST"),
+            "add"
+        );
         assert_eq!(function_name("1:function:add"), "add");
     }
 }

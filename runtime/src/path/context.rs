@@ -33,7 +33,11 @@ pub struct ContextObject<'a> {
 }
 
 impl<'a> ContextObject<'a> {
-    pub fn new(execution: &'a ExecutionInfo, state_name: &'a str, entered_time: DateTime<Utc>) -> Self {
+    pub fn new(
+        execution: &'a ExecutionInfo,
+        state_name: &'a str,
+        entered_time: DateTime<Utc>,
+    ) -> Self {
         ContextObject {
             execution,
             state_name,
@@ -75,7 +79,10 @@ impl<'a> ContextObject<'a> {
         execution.insert("RoleArn".into(), e.role_arn.clone().into());
         execution.insert("RedriveCount".into(), e.redrive_count.into());
         let mut state = Map::new();
-        state.insert("EnteredTime".into(), crate::engine::clock::iso(self.entered_time).into());
+        state.insert(
+            "EnteredTime".into(),
+            crate::engine::clock::iso(self.entered_time).into(),
+        );
         state.insert("Name".into(), self.state_name.into());
         if let Some(n) = self.retry_count {
             state.insert("RetryCount".into(), n.into());

@@ -111,7 +111,10 @@ impl Func {
             } else {
                 format!("{min} to {max}")
             };
-            return Err(format!("{} takes {expected} argument(s), but was given {n}", self.name()));
+            return Err(format!(
+                "{} takes {expected} argument(s), but was given {n}",
+                self.name()
+            ));
         }
         Ok(())
     }
@@ -128,9 +131,15 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn want_str<'v>(f: Func, i: usize, v: &'v Value) -> Result<&'v str, String> {
-    v.as_str()
-        .ok_or_else(|| format!("{}: argument {} must be a string, but was {}", f.name(), i + 1, type_name(v)))
+fn want_str(f: Func, i: usize, v: &Value) -> Result<&str, String> {
+    v.as_str().ok_or_else(|| {
+        format!(
+            "{}: argument {} must be a string, but was {}",
+            f.name(),
+            i + 1,
+            type_name(v)
+        )
+    })
 }
 
 fn want_array(f: Func, i: usize, v: Value) -> Result<Vec<Value>, String> {
@@ -147,9 +156,14 @@ fn want_array(f: Func, i: usize, v: Value) -> Result<Vec<Value>, String> {
 
 /// An integer argument; non-integers round half up, as AWS does (Java's Math.round).
 fn want_int(f: Func, i: usize, v: &Value) -> Result<i64, String> {
-    let x = v
-        .as_f64()
-        .ok_or_else(|| format!("{}: argument {} must be a number, but was {}", f.name(), i + 1, type_name(v)))?;
+    let x = v.as_f64().ok_or_else(|| {
+        format!(
+            "{}: argument {} must be a number, but was {}",
+            f.name(),
+            i + 1,
+            type_name(v)
+        )
+    })?;
     Ok((x + 0.5).floor() as i64)
 }
 
@@ -165,18 +179,24 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
             if s.trim().is_empty() {
                 return Ok(Value::Null);
             }
-            serde_json::from_str(s).map_err(|e| format!("{}: the string is not valid JSON: {e}", f.name()))
+            serde_json::from_str(s)
+                .map_err(|e| format!("{}: the string is not valid JSON: {e}", f.name()))
         }
         Func::JsonToString => Ok(Value::String(super::to_json_text(&args[0]))),
         Func::Array => Ok(Value::Array(args)),
         Func::ArrayPartition => {
             let size = want_int(f, 1, &args[1])?;
             if size <= 0 {
-                return Err(format!("{}: the chunk size must be positive, but was {size}", f.name()));
+                return Err(format!(
+                    "{}: the chunk size must be positive, but was {size}",
+                    f.name()
+                ));
             }
             let arr = want_array(f, 0, args.swap_remove(0))?;
             Ok(Value::Array(
-                arr.chunks(size as usize).map(|c| Value::Array(c.to_vec())).collect(),
+                arr.chunks(size as usize)
+                    .map(|c| Value::Array(c.to_vec()))
+                    .collect(),
             ))
         }
         Func::ArrayContains => {
@@ -185,7 +205,11 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
             Ok(Value::Bool(arr.iter().any(|x| json_eq(x, &needle))))
         }
         Func::ArrayRange => {
-            let (start, end, step) = (want_int(f, 0, &args[0])?, want_int(f, 1, &args[1])?, want_int(f, 2, &args[2])?);
+            let (start, end, step) = (
+                want_int(f, 0, &args[0])?,
+                want_int(f, 1, &args[1])?,
+                want_int(f, 2, &args[2])?,
+            );
             if step == 0 {
                 return Err(format!("{}: the step must not be 0", f.name()));
             }
@@ -200,7 +224,11 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
                     f.name()
                 ));
             }
-            Ok(Value::Array((0..count as i64).map(|k| Value::from(start + k * step)).collect()))
+            Ok(Value::Array(
+                (0..count as i64)
+                    .map(|k| Value::from(start + k * step))
+                    .collect(),
+            ))
         }
         Func::ArrayGetItem => {
             let index = want_int(f, 1, &args[1])?;
@@ -209,7 +237,12 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
             usize::try_from(index)
                 .ok()
                 .and_then(|i| arr.into_iter().nth(i))
-                .ok_or_else(|| format!("{}: index {index} is out of bounds for an array of length {len}", f.name()))
+                .ok_or_else(|| {
+                    format!(
+                        "{}: index {index} is out of bounds for an array of length {len}",
+                        f.name()
+                    )
+                })
         }
         Func::ArrayLength => Ok(Value::from(want_array(f, 0, args.swap_remove(0))?.len())),
         Func::ArrayUnique => {
@@ -225,7 +258,9 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
         Func::Base64Encode => {
             let s = want_str(f, 0, &args[0])?;
             check_len(f, s)?;
-            Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(s)))
+            Ok(Value::String(
+                base64::engine::general_purpose::STANDARD.encode(s),
+            ))
         }
         Func::Base64Decode => {
             let s = want_str(f, 0, &args[0])?;
@@ -250,7 +285,10 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
         }
         Func::JsonMerge => {
             if args[2] != Value::Bool(false) {
-                return Err(format!("{}: only a shallow merge is supported; the third argument must be false", f.name()));
+                return Err(format!(
+                    "{}: only a shallow merge is supported; the third argument must be false",
+                    f.name()
+                ));
             }
             let b = args.swap_remove(1);
             let a = args.swap_remove(0);
@@ -272,10 +310,15 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
         Func::MathRandom => {
             let (start, end) = (want_int(f, 0, &args[0])?, want_int(f, 1, &args[1])?);
             if start >= end {
-                return Err(format!("{}: the start ({start}) must be less than the end ({end})", f.name()));
+                return Err(format!(
+                    "{}: the start ({start}) must be less than the end ({end})",
+                    f.name()
+                ));
             }
             let n = match args.get(2) {
-                Some(seed) => StdRng::seed_from_u64(want_int(f, 2, seed)? as u64).random_range(start..end),
+                Some(seed) => {
+                    StdRng::seed_from_u64(want_int(f, 2, seed)? as u64).random_range(start..end)
+                }
                 None => rand::rng().random_range(start..end),
             };
             Ok(Value::from(n))
@@ -284,7 +327,10 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
             let (a, b) = (want_int(f, 0, &args[0])?, want_int(f, 1, &args[1])?);
             let in_range = |x: i64| i32::try_from(x).is_ok();
             if !in_range(a) || !in_range(b) {
-                return Err(format!("{}: arguments must be within the 32-bit integer range", f.name()));
+                return Err(format!(
+                    "{}: arguments must be within the 32-bit integer range",
+                    f.name()
+                ));
             }
             Ok(Value::from(a + b))
         }
@@ -409,8 +455,18 @@ mod tests {
 
     #[test]
     fn math_add_rounds_half_up() {
-        for (a, b, want) in [(1.49, 1.5, 3), (-2.5, 0.0, -2), (2.5, 0.0, 3), (-1.51, 0.0, -2), (-0.5, 0.0, 0)] {
-            assert_eq!(apply(Func::MathAdd, vec![json!(a), json!(b)]).unwrap(), json!(want), "{a}+{b}");
+        for (a, b, want) in [
+            (1.49, 1.5, 3),
+            (-2.5, 0.0, -2),
+            (2.5, 0.0, 3),
+            (-1.51, 0.0, -2),
+            (-0.5, 0.0, 0),
+        ] {
+            assert_eq!(
+                apply(Func::MathAdd, vec![json!(a), json!(b)]).unwrap(),
+                json!(want),
+                "{a}+{b}"
+            );
         }
         assert!(apply(Func::MathAdd, vec![json!(3_000_000_000i64), json!(1)]).is_err());
     }
@@ -423,14 +479,24 @@ mod tests {
 
     #[test]
     fn range_and_partition() {
-        assert_eq!(apply(Func::ArrayRange, vec![json!(0), json!(10), json!(3)]).unwrap(), json!([0, 3, 6, 9]));
+        assert_eq!(
+            apply(Func::ArrayRange, vec![json!(0), json!(10), json!(3)]).unwrap(),
+            json!([0, 3, 6, 9])
+        );
         assert!(apply(Func::ArrayRange, vec![json!(0), json!(5000), json!(1)]).is_err());
-        assert_eq!(apply(Func::ArrayPartition, vec![json!([0, 1, 2]), json!(2)]).unwrap(), json!([[0, 1], [2]]));
+        assert_eq!(
+            apply(Func::ArrayPartition, vec![json!([0, 1, 2]), json!(2)]).unwrap(),
+            json!([[0, 1], [2]])
+        );
     }
 
     #[test]
     fn format_renders_like_java() {
-        let r = apply(Func::Format, vec![json!("a={} b={}"), json!({"x": 1, "y": []}), json!(null)]).unwrap();
+        let r = apply(
+            Func::Format,
+            vec![json!("a={} b={}"), json!({"x": 1, "y": []}), json!(null)],
+        )
+        .unwrap();
         assert_eq!(r, json!("a={x=1, y=[]} b=null"));
         assert!(apply(Func::Format, vec![json!("{}")]).is_err());
     }
@@ -439,7 +505,10 @@ mod tests {
     fn hash_and_base64() {
         let r = apply(Func::Hash, vec![json!("input data"), json!("MD5")]).unwrap();
         assert_eq!(r, json!("812f45842bc6d66ee14572ce20db8e86"));
-        assert_eq!(apply(Func::Base64Encode, vec![json!("Data to encode")]).unwrap(), json!("RGF0YSB0byBlbmNvZGU="));
+        assert_eq!(
+            apply(Func::Base64Encode, vec![json!("Data to encode")]).unwrap(),
+            json!("RGF0YSB0byBlbmNvZGU=")
+        );
         assert!(apply(Func::Hash, vec![json!("x"), json!("CRC")]).is_err());
         assert!(apply(Func::Base64Decode, vec![json!("%%%")]).is_err());
     }

@@ -52,7 +52,9 @@ pub fn looks_like_call(s: &str) -> bool {
 impl Call {
     pub fn parse(text: &str) -> Result<Call, String> {
         let mut p = P { s: text, i: 0 };
-        let call = p.call(1).map_err(|e| format!("invalid intrinsic function call '{text}': {e}"))?;
+        let call = p
+            .call(1)
+            .map_err(|e| format!("invalid intrinsic function call '{text}': {e}"))?;
         p.ws();
         if p.i != text.len() {
             return Err(format!(
@@ -82,7 +84,9 @@ impl Call {
                     miss,
                 }),
                 Arg::Call(c) => c.eval(env),
-                Arg::Format(_) => Err(CallError::Failure("a format template can only be the first argument".into())),
+                Arg::Format(_) => Err(CallError::Failure(
+                    "a format template can only be the first argument".into(),
+                )),
             })
             .collect()
     }
@@ -119,7 +123,9 @@ impl P<'_> {
 
     fn call(&mut self, depth: usize) -> Result<Call, String> {
         if depth > MAX_NESTING {
-            return Err(format!("intrinsic functions may be nested at most {MAX_NESTING} levels deep"));
+            return Err(format!(
+                "intrinsic functions may be nested at most {MAX_NESTING} levels deep"
+            ));
         }
         self.ws();
         let start = self.i;
@@ -130,7 +136,8 @@ impl P<'_> {
             self.i += 1;
         }
         let name = &self.s[start..self.i];
-        let func = Func::from_name(name).ok_or_else(|| format!("unknown intrinsic function '{name}'"))?;
+        let func =
+            Func::from_name(name).ok_or_else(|| format!("unknown intrinsic function '{name}'"))?;
         self.ws();
         if self.peek() != Some('(') {
             return Err(format!("expected '(' after '{name}'"));
@@ -205,10 +212,16 @@ impl P<'_> {
                     .ok_or_else(|| format!("invalid number '{text}'"))
             }
             Some(_) => {
-                for (word, v) in [("true", Value::Bool(true)), ("false", Value::Bool(false)), ("null", Value::Null)] {
+                for (word, v) in [
+                    ("true", Value::Bool(true)),
+                    ("false", Value::Bool(false)),
+                    ("null", Value::Null),
+                ] {
                     let rest = &self.s[self.i..];
                     if rest.starts_with(word)
-                        && !rest[word.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '.' || c == '(')
+                        && !rest[word.len()..].starts_with(|c: char| {
+                            c.is_ascii_alphanumeric() || c == '.' || c == '('
+                        })
                     {
                         self.i += word.len();
                         return Ok(Arg::Literal(v));
@@ -280,7 +293,9 @@ mod tests {
 
     #[test]
     fn parses_nested_calls() {
-        let c = Call::parse("States.ArrayGetItem(States.StringSplit($$.StateMachine.Name, '-'), 0)").unwrap();
+        let c =
+            Call::parse("States.ArrayGetItem(States.StringSplit($$.StateMachine.Name, '-'), 0)")
+                .unwrap();
         assert_eq!(c.func, Func::ArrayGetItem);
         assert!(matches!(c.args[0], Arg::Call(_)));
         assert!(Call::parse("States.Nope(1)").is_err());

@@ -183,7 +183,11 @@ impl JsonPath {
 
     /// Evaluates against `root`: a definite path yields one value or a [`Miss`]; an
     /// indefinite one yields every match, in document order.
-    pub fn select<'v>(&self, root: &'v Value, filter_root: &'v Value) -> Result<Selected<'v>, Miss> {
+    pub fn select<'v>(
+        &self,
+        root: &'v Value,
+        filter_root: &'v Value,
+    ) -> Result<Selected<'v>, Miss> {
         if self.definite {
             return self.select_definite(root).map(Selected::One);
         }
@@ -297,7 +301,13 @@ fn descend<'v>(inner: &Segment, v: &'v Value, filter_root: &'v Value, out: &mut 
     }
 }
 
-fn slice<'v>(a: &'v [Value], start: Option<i64>, end: Option<i64>, step: Option<i64>, out: &mut Vec<&'v Value>) {
+fn slice<'v>(
+    a: &'v [Value],
+    start: Option<i64>,
+    end: Option<i64>,
+    step: Option<i64>,
+    out: &mut Vec<&'v Value>,
+) {
     let len = a.len() as i64;
     let norm = |x: i64| if x < 0 { (len + x).max(0) } else { x.min(len) };
     let step = step.unwrap_or(1);
@@ -312,7 +322,9 @@ fn slice<'v>(a: &'v [Value], start: Option<i64>, end: Option<i64>, step: Option<
             i += step;
         }
     } else {
-        let s = start.map(|x| if x < 0 { len + x } else { x.min(len - 1) }).unwrap_or(len - 1);
+        let s = start
+            .map(|x| if x < 0 { len + x } else { x.min(len - 1) })
+            .unwrap_or(len - 1);
         let e = end.map(|x| if x < 0 { len + x } else { x }).unwrap_or(-1);
         let mut i = s;
         while i > e && i >= 0 {
@@ -371,7 +383,10 @@ impl Parser<'_> {
             self.i += 1;
         }
         if start == self.i {
-            return Err(format!("expected a property name at position {}", start + 1));
+            return Err(format!(
+                "expected a property name at position {}",
+                start + 1
+            ));
         }
         Ok(self.src[start..self.i].to_string())
     }
@@ -496,7 +511,12 @@ impl Parser<'_> {
                     }
                 }
             }
-            _ => return Err(format!("unexpected content in brackets at position {}", self.i + 1)),
+            _ => {
+                return Err(format!(
+                    "unexpected content in brackets at position {}",
+                    self.i + 1
+                ));
+            }
         };
         self.skip_ws();
         if self.peek(0) != Some(b']') {
@@ -539,7 +559,8 @@ mod tests {
 
     #[test]
     fn definite_and_indefinite() {
-        let v = json!({"a": {"b": [1, 2, 3, 4]}, "items": [{"x": 1, "s": "a"}, {"x": 5, "s": "b"}]});
+        let v =
+            json!({"a": {"b": [1, 2, 3, 4]}, "items": [{"x": 1, "s": "a"}, {"x": 5, "s": "b"}]});
         assert_eq!(sel("$.a.b[1]", &v).unwrap(), json!(2));
         assert_eq!(sel("$.a.b[-1]", &v).unwrap(), json!(4));
         assert_eq!(sel("$.a.b[1:3]", &v).unwrap(), json!([2, 3]));
@@ -548,9 +569,15 @@ mod tests {
         assert_eq!(sel("$.items[*].x", &v).unwrap(), json!([1, 5]));
         assert_eq!(sel("$..x", &v).unwrap(), json!([1, 5]));
         assert_eq!(sel("$.items[?(@.x > 2)].s", &v).unwrap(), json!(["b"]));
-        assert_eq!(sel("$.items[?(@.s == 'a' || @.x >= 5)].x", &v).unwrap(), json!([1, 5]));
+        assert_eq!(
+            sel("$.items[?(@.s == 'a' || @.x >= 5)].x", &v).unwrap(),
+            json!([1, 5])
+        );
         assert_eq!(sel("$.items[?(@.s =~ /B/i)].x", &v).unwrap(), json!([5]));
-        assert_eq!(sel("$.items[?(@.s in ['b','c'])].x", &v).unwrap(), json!([5]));
+        assert_eq!(
+            sel("$.items[?(@.s in ['b','c'])].x", &v).unwrap(),
+            json!([5])
+        );
         assert_eq!(sel("$.a.b.length()", &v).unwrap(), json!(4));
         assert_eq!(sel("$['a']['b'][0,2]", &v).unwrap(), json!([1, 3]));
     }
@@ -559,7 +586,10 @@ mod tests {
     fn misses_name_the_missing_part() {
         let v = json!({"a": {}});
         assert_eq!(sel("$.x", &v), Err(Miss::NoResults("$['x']".into())));
-        assert_eq!(sel("$.no.such", &v), Err(Miss::MissingProperty("$['no']".into())));
+        assert_eq!(
+            sel("$.no.such", &v),
+            Err(Miss::MissingProperty("$['no']".into()))
+        );
         assert_eq!(sel("$.a.b", &v), Err(Miss::NoResults("$['a']['b']".into())));
     }
 

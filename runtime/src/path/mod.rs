@@ -53,11 +53,14 @@ impl Path {
             let end = rest.find(['.', '[']).unwrap_or(rest.len());
             let name = &rest[..end];
             if !is_variable_name(name) {
-                return Err(format!("'{text}' is not a valid path or variable reference"));
+                return Err(format!(
+                    "'{text}' is not a valid path or variable reference"
+                ));
             }
             (Root::Variable(name.to_string()), &rest[end..])
         };
-        let query = JsonPath::parse_tail(tail).map_err(|e| format!("invalid path '{text}': {e}"))?;
+        let query =
+            JsonPath::parse_tail(tail).map_err(|e| format!("invalid path '{text}': {e}"))?;
         Ok(Path {
             text: text.to_string(),
             root,
@@ -125,7 +128,9 @@ pub fn number(x: f64) -> Value {
     if x.fract() == 0.0 && x.abs() < 9.0e15 {
         Value::from(x as i64)
     } else {
-        serde_json::Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null)
+        serde_json::Number::from_f64(x)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -166,7 +171,11 @@ pub fn json_size(v: &Value) -> usize {
         Value::String(s) => str_len(s),
         Value::Array(a) => 2 + a.iter().map(json_size).sum::<usize>() + a.len().saturating_sub(1),
         Value::Object(o) => {
-            2 + o.iter().map(|(k, v)| str_len(k) + 1 + json_size(v)).sum::<usize>() + o.len().saturating_sub(1)
+            2 + o
+                .iter()
+                .map(|(k, v)| str_len(k) + 1 + json_size(v))
+                .sum::<usize>()
+                + o.len().saturating_sub(1)
         }
     }
 }

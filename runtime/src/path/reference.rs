@@ -23,7 +23,9 @@ impl ResultTarget {
     /// Accepts `$`, `$.a.b`, `$['a'][0]`; rejects `$$`, variables and anything indefinite.
     pub fn parse(text: &str) -> Result<ResultTarget, String> {
         if text.starts_with("$$") {
-            return Err(format!("ResultPath '{text}' cannot refer to the context object"));
+            return Err(format!(
+                "ResultPath '{text}' cannot refer to the context object"
+            ));
         }
         let path = Path::parse(text)?;
         if path.variable().is_some() {
@@ -108,10 +110,18 @@ mod tests {
     #[test]
     fn creates_intermediate_objects() {
         let t = ResultTarget::parse("$.a.b.c").unwrap();
-        assert_eq!(t.apply(json!({"x": 1}), json!(5)).unwrap(), json!({"x": 1, "a": {"b": {"c": 5}}}));
+        assert_eq!(
+            t.apply(json!({"x": 1}), json!(5)).unwrap(),
+            json!({"x": 1, "a": {"b": {"c": 5}}})
+        );
         let t = ResultTarget::parse("$").unwrap();
         assert_eq!(t.apply(json!({"x": 1}), json!(5)).unwrap(), json!(5));
-        assert!(ResultTarget::parse("$.x").unwrap().apply(json!("s"), json!(1)).is_err());
+        assert!(
+            ResultTarget::parse("$.x")
+                .unwrap()
+                .apply(json!("s"), json!(1))
+                .is_err()
+        );
         assert!(ResultTarget::parse("$$.x").is_err());
         assert!(ResultTarget::parse("$.a[*]").is_err());
     }

@@ -12,8 +12,14 @@ pub enum Template {
     Literal(Value),
     Object(Vec<(String, Template)>),
     Array(Vec<Template>),
-    Path { path: Path, field: String },
-    Call { call: Call, field: String },
+    Path {
+        path: Path,
+        field: String,
+    },
+    Call {
+        call: Call,
+        field: String,
+    },
 }
 
 /// A template compile error: the JSON Pointer below the template, and what is wrong.
@@ -23,7 +29,11 @@ pub type CompileError = (String, String);
 #[derive(Debug, Clone, PartialEq)]
 pub enum TemplateError {
     /// AWS: States.Runtime, "The JSONPath '$.x' specified for the field 'x.$' could not be found in the input '…'".
-    PathMiss { field: String, path: String, miss: Miss },
+    PathMiss {
+        field: String,
+        path: String,
+        miss: Miss,
+    },
     /// States.IntrinsicFailure.
     Intrinsic { field: String, message: String },
 }
@@ -36,7 +46,9 @@ impl TemplateError {
                 to_json_text(input)
             ),
             TemplateError::Intrinsic { field, message } => {
-                format!("The intrinsic function specified for the field '{field}' failed: {message}")
+                format!(
+                    "The intrinsic function specified for the field '{field}' failed: {message}"
+                )
             }
         }
     }
@@ -74,7 +86,11 @@ impl Template {
     pub fn compile(v: &Value) -> Result<Template, Vec<CompileError>> {
         let mut errors = Vec::new();
         let t = compile_at(v, "", &mut errors);
-        if errors.is_empty() { Ok(t) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(t)
+        } else {
+            Err(errors)
+        }
     }
 
     pub fn eval(&self, env: &Env<'_>) -> Result<Value, TemplateError> {
@@ -87,12 +103,18 @@ impl Template {
                 }
                 Ok(Value::Object(m))
             }
-            Template::Array(items) => items.iter().map(|t| t.eval(env)).collect::<Result<_, _>>().map(Value::Array),
-            Template::Path { path, field } => path.value(env).map_err(|miss| TemplateError::PathMiss {
-                field: field.clone(),
-                path: path.text().to_string(),
-                miss,
-            }),
+            Template::Array(items) => items
+                .iter()
+                .map(|t| t.eval(env))
+                .collect::<Result<_, _>>()
+                .map(Value::Array),
+            Template::Path { path, field } => {
+                path.value(env).map_err(|miss| TemplateError::PathMiss {
+                    field: field.clone(),
+                    path: path.text().to_string(),
+                    miss,
+                })
+            }
             Template::Call { call, field } => call.eval(env).map_err(|e| match e {
                 CallError::PathMiss { path, miss } => TemplateError::PathMiss {
                     field: field.clone(),
@@ -125,7 +147,11 @@ impl Template {
             Template::Object(f) => f.iter().for_each(|(_, t)| t.variables(out)),
             Template::Array(a) => a.iter().for_each(|t| t.variables(out)),
             Template::Path { path, .. } => out.extend(path.variable().map(str::to_string)),
-            Template::Call { call, .. } => out.extend(call.paths().iter().filter_map(|p| p.variable().map(str::to_string))),
+            Template::Call { call, .. } => out.extend(
+                call.paths()
+                    .iter()
+                    .filter_map(|p| p.variable().map(str::to_string)),
+            ),
         }
     }
 }
@@ -166,8 +192,13 @@ fn compile_at(v: &Value, at: &str, errors: &mut Vec<CompileError>) -> Template {
                     },
                     None => (k.as_str(), compile_at(child, &here, errors)),
                 };
-                if fields.iter().any(|(n, _)| n == name) || (!k.ends_with(".$") && o.contains_key(&format!("{k}.$"))) {
-                    errors.push((here, format!("The field '{name}' is given twice (once with '.$')")));
+                if fields.iter().any(|(n, _)| n == name)
+                    || (!k.ends_with(".$") && o.contains_key(&format!("{k}.$")))
+                {
+                    errors.push((
+                        here,
+                        format!("The field '{name}' is given twice (once with '.$')"),
+                    ));
                     continue;
                 }
                 fields.push((name.to_string(), t));
@@ -187,8 +218,8 @@ fn compile_at(v: &Value, at: &str, errors: &mut Vec<CompileError>) -> Template {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::path::context::{ContextObject, ExecutionInfo};
     use crate::path::Vars;
+    use crate::path::context::{ContextObject, ExecutionInfo};
     use serde_json::json;
     use std::sync::Arc;
 
@@ -219,7 +250,11 @@ mod tests {
         let mut vars = Vars::default();
         vars.assign(vec![("myvar".into(), json!([1]))]);
         let input = json!({"x": 7});
-        let env = Env { input: &input, context: &ctx, vars: &vars };
+        let env = Env {
+            input: &input,
+            context: &ctx,
+            vars: &vars,
+        };
         assert_eq!(
             t.eval(&env).unwrap(),
             json!({"a": 7, "lit": "$.notevaluated", "nested": {"b": 1, "arr": [{"c": "v=7"}]}, "v": [1]})
@@ -228,7 +263,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_templates_with_locations() {
-        let errs = Template::compile(&json!({"a.$": "nope", "b": {"c.$": 5}, "d": 1, "d.$": "$"})).unwrap_err();
+        let errs = Template::compile(&json!({"a.$": "nope", "b": {"c.$": 5}, "d": 1, "d.$": "$"}))
+            .unwrap_err();
         let at: Vec<&str> = errs.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(at, ["/a.$", "/b/c.$", "/d"]);
     }
