@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
-use futures::future::{BoxFuture, try_join_all};
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::future::BoxFuture;
 use rand::RngExt;
 use serde_json::{Value, json};
 
@@ -20,9 +19,9 @@ use crate::path::context::ExecutionInfo;
 use crate::path::{ContextObject, Env, Vars};
 
 /// Inline Map iterations AWS runs at once at most.
-const INLINE_MAP_CONCURRENCY: usize = 40;
+pub(super) const INLINE_MAP_CONCURRENCY: usize = 40;
 /// Distributed Map children run at once at most.
-const DISTRIBUTED_MAP_CONCURRENCY: usize = 10_000;
+pub(super) const DISTRIBUTED_MAP_CONCURRENCY: usize = 10_000;
 
 /// How executions run.
 #[derive(Debug, Clone)]
@@ -78,11 +77,11 @@ pub struct Executor {
     machine: Arc<StateMachine>,
     invoker: Arc<dyn TaskInvoker>,
     clock: Arc<dyn Clock>,
-    config: EngineConfig,
+    pub(super) config: EngineConfig,
 }
 
 /// Why a scope stopped without an output.
-enum Halt {
+pub(super) enum Halt {
     Failed(AslError),
     TimedOut,
 }
@@ -95,9 +94,9 @@ impl From<AslError> for Halt {
 
 /// A state being run, with the id of its `*StateEntered` event (cited in error causes).
 #[derive(Clone, Copy)]
-struct Entered<'m> {
-    node: &'m StateNode,
-    id: u64,
+pub(super) struct Entered<'m> {
+    pub(super) node: &'m StateNode,
+    pub(super) id: u64,
 }
 
 /// The retryable work of a Task, Parallel or Map state.
@@ -122,12 +121,12 @@ fn flow(t: Transition, o: Outcome) -> Flow {
 }
 
 /// One running execution (or a Distributed Map child execution).
-struct Run<'e> {
-    ex: &'e Executor,
-    info: ExecutionInfo,
-    history: History,
-    transitions: &'e AtomicU64,
-    deadline: Option<DateTime<Utc>>,
+pub(super) struct Run<'e> {
+    pub(super) ex: &'e Executor,
+    pub(super) info: ExecutionInfo,
+    pub(super) history: History,
+    pub(super) transitions: &'e AtomicU64,
+    pub(super) deadline: Option<DateTime<Utc>>,
 }
 
 impl Executor {
@@ -230,11 +229,11 @@ impl Executor {
 }
 
 impl<'e> Run<'e> {
-    fn clock(&self) -> &dyn Clock {
+    pub(super) fn clock(&self) -> &dyn Clock {
         &*self.ex.clock
     }
 
-    fn record(&self, prev: &mut u64, make: impl FnOnce() -> EventKind) -> u64 {
+    pub(super) fn record(&self, prev: &mut u64, make: impl FnOnce() -> EventKind) -> u64 {
         let id = self.history.record(*prev, self.clock().now(), make);
         *prev = id;
         id
@@ -259,7 +258,7 @@ impl<'e> Run<'e> {
     }
 
     /// Runs the states of one scope from `start` until one ends it.
-    fn run_scope<'a>(
+    pub(super) fn run_scope<'a>(
         &'a self,
         start: StateId,
         input: Value,
@@ -605,229 +604,6 @@ impl<'e> Run<'e> {
             output: value.clone(),
         });
         step::finish(&t.io, input.clone(), value, ctx, vars).map_err(fault)
-    }
-
-    async fn parallel_attempt(
-        &self,
-        at: Entered<'_>,
-        p: &Parallel,
-        ctx: &ContextObject<'_>,
-        input: &Value,
-        vars: &Vars,
-        prev: &mut u64,
-    ) -> Result<Outcome, Halt> {
-        let (node, entered) = (at.node, at.id);
-        let fault = |f: Fault| Halt::Failed(f.into_error(&node.name, entered));
-        let effective = step::effective_input(&p.io, input, ctx, vars).map_err(fault)?;
-        let started = self.record(prev, || EventKind::ParallelStateStarted);
-        let branches = p.branches.iter().map(|b| {
-            let effective = effective.clone();
-            let mut branch_vars = vars.child();
-            async move {
-                let mut bprev = started;
-                self.run_scope(b.start, effective, &mut branch_vars, &mut bprev)
-                    .await
-            }
-        });
-        match try_join_all(branches).await {
-            Ok(results) => {
-                self.record(prev, || EventKind::ParallelStateSucceeded);
-                step::finish(&p.io, input.clone(), Value::Array(results), ctx, vars).map_err(fault)
-            }
-            Err(h) => {
-                self.record(prev, || EventKind::ParallelStateFailed);
-                Err(h)
-            }
-        }
-    }
-
-    async fn map_attempt(
-        &self,
-        at: Entered<'_>,
-        m: &MapState,
-        ctx: &ContextObject<'_>,
-        input: &Value,
-        vars: &Vars,
-        prev: &mut u64,
-    ) -> Result<Outcome, Halt> {
-        let (node, entered) = (at.node, at.id);
-        let name = node.name.as_str();
-        let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
-        let effective = step::select(&m.io.input_path, input, ctx, vars).map_err(fault)?;
-        let items = step::map_items(m, &effective, ctx, vars).map_err(fault)?;
-        let max = step::map_count(&m.max_concurrency, "MaxConcurrency", &effective, ctx, vars)
-            .map_err(fault)?;
-        let tolerated_count = step::map_count(
-            &m.tolerated_failure_count,
-            "ToleratedFailureCount",
-            &effective,
-            ctx,
-            vars,
-        )
-        .map_err(fault)?;
-        let tolerated_pct =
-            step::map_percentage(&m.tolerated_failure_percentage, &effective, ctx, vars)
-                .map_err(fault)?;
-        let cap = match m.mode {
-            MapMode::Inline => INLINE_MAP_CONCURRENCY,
-            MapMode::Distributed => DISTRIBUTED_MAP_CONCURRENCY,
-        };
-        let concurrency = match max {
-            None | Some(0) => cap,
-            Some(n) => (n as usize).min(cap),
-        };
-        // Each item's input, built before any iteration runs (ItemSelector sees the item in $$.Map.Item).
-        let mut inputs = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            inputs.push(match &m.item_selector {
-                None => item.clone(),
-                Some(t) => {
-                    let item_ctx = ContextObject::new(&self.info, name, ctx.entered_time)
-                        .with_map_item(i, item);
-                    step::eval_template(t, &effective, &item_ctx, vars).map_err(fault)?
-                }
-            });
-        }
-        drop(items);
-        let started = self.record(prev, || EventKind::MapStateStarted {
-            length: inputs.len(),
-        });
-        let total = inputs.len();
-        let tolerant = tolerated_count.is_some() || tolerated_pct.is_some();
-        let distributed = m.mode == MapMode::Distributed;
-        let label = m.label.as_deref().unwrap_or(name);
-        let map_run_arn = distributed.then(|| {
-            format!(
-                "arn:aws:states:{}:{}:mapRun:{}/{label}:{}",
-                super::REGION,
-                super::ACCOUNT,
-                self.info.state_machine_name,
-                uuid::Uuid::new_v4()
-            )
-        });
-        if let Some(arn) = &map_run_arn {
-            self.record(prev, || EventKind::MapRunStarted {
-                map_run_arn: arn.clone(),
-            });
-        }
-        let iterations = stream::iter(inputs.into_iter().enumerate()).map(|(index, item)| {
-            let mut item_vars = if distributed {
-                Vars::default()
-            } else {
-                vars.child()
-            };
-            async move {
-                let r = if distributed {
-                    self.child_execution(m, label, item, &mut item_vars).await
-                } else {
-                    let mut iprev = started;
-                    self.record(&mut iprev, || EventKind::MapIterationStarted {
-                        name: name.to_string(),
-                        index,
-                    });
-                    let r = self
-                        .run_scope(m.processor.start, item, &mut item_vars, &mut iprev)
-                        .await;
-                    match &r {
-                        Ok(_) => self.record(&mut iprev, || EventKind::MapIterationSucceeded {
-                            name: name.to_string(),
-                            index,
-                        }),
-                        Err(_) => self.record(&mut iprev, || EventKind::MapIterationFailed {
-                            name: name.to_string(),
-                            index,
-                        }),
-                    };
-                    r
-                };
-                match r {
-                    Ok(v) => Ok(Ok(v)),
-                    // With a tolerance, failed items are counted instead of failing the Map.
-                    Err(Halt::Failed(e)) if tolerant => Ok(Err(e)),
-                    Err(h) => Err(h),
-                }
-            }
-        });
-        let outcomes: Result<Vec<Result<Value, AslError>>, Halt> =
-            iterations.buffered(concurrency).try_collect().await;
-        let outcomes = match outcomes {
-            Ok(o) => o,
-            Err(h) => {
-                if let (Some(_), Halt::Failed(e)) = (&map_run_arn, &h) {
-                    self.record(prev, || EventKind::MapRunFailed {
-                        error: Some(e.name.to_string()),
-                        cause: e.cause.clone(),
-                    });
-                }
-                self.record(prev, || EventKind::MapStateFailed);
-                return Err(h);
-            }
-        };
-        let failures = outcomes.iter().filter(|o| o.is_err()).count();
-        let over_count = tolerated_count.is_some_and(|c| failures as u64 > c);
-        let over_pct = tolerated_pct
-            .is_some_and(|p| total > 0 && (failures as f64 * 100.0 / total as f64) > p);
-        if over_count || over_pct {
-            let e = AslError::new(
-                ErrorName::ExceedToleratedFailureThreshold,
-                "The specified tolerated failure threshold was exceeded",
-            );
-            if map_run_arn.is_some() {
-                self.record(prev, || EventKind::MapRunFailed {
-                    error: Some(e.name.to_string()),
-                    cause: e.cause.clone(),
-                });
-            }
-            self.record(prev, || EventKind::MapStateFailed);
-            return Err(Halt::Failed(e));
-        }
-        let results: Vec<Value> = outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|e| e.output()))
-            .collect();
-        if map_run_arn.is_some() {
-            self.record(prev, || EventKind::MapRunSucceeded);
-        }
-        self.record(prev, || EventKind::MapStateSucceeded);
-        step::finish(&m.io, input.clone(), Value::Array(results), ctx, vars).map_err(fault)
-    }
-
-    /// A Distributed Map item runs as a child execution: its own history and context, and no
-    /// access to the parent's variables.
-    async fn child_execution(
-        &self,
-        m: &MapState,
-        label: &str,
-        item: Value,
-        vars: &mut Vars,
-    ) -> Result<Value, Halt> {
-        let child_id = uuid::Uuid::new_v4().to_string();
-        let sm = &self.info.state_machine_name;
-        let info = ExecutionInfo {
-            id: format!(
-                "arn:aws:states:{}:{}:execution:{sm}/{label}:{child_id}",
-                super::REGION,
-                super::ACCOUNT
-            ),
-            name: child_id,
-            input: Arc::new(item.clone()),
-            start_time: iso(self.clock().now()),
-            role_arn: self.info.role_arn.clone(),
-            state_machine_id: format!("{}/{label}", self.info.state_machine_id),
-            state_machine_name: self.info.state_machine_name.clone(),
-            redrive_count: 0,
-        };
-        let child = Run {
-            ex: self.ex,
-            info,
-            history: History::new(false),
-            transitions: self.transitions,
-            deadline: self.deadline,
-        };
-        let mut prev = 0;
-        child
-            .run_scope(m.processor.start, item, vars, &mut prev)
-            .await
     }
 }
 

@@ -5,6 +5,7 @@ pub mod choice;
 pub mod clock;
 pub mod driver;
 pub mod error;
+mod fanout;
 pub mod glob;
 pub mod history;
 pub mod step;
