@@ -7,6 +7,9 @@ use serde_json::{Map, Number, Value};
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+/// Deepest nesting accepted in YAML, the same limit serde_json applies to JSON.
+const MAX_DEPTH: usize = 128;
+
 /// Which syntax a definition is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Syntax {
@@ -295,6 +298,13 @@ impl MarkedEventReceiver for YamlBuilder {
             Event::Alias(id) => {
                 let v = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
                 self.push_value(v);
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.error = Some(SyntaxError {
+                    line: pos.0,
+                    column: pos.1,
+                    message: format!("the document nests deeper than {MAX_DEPTH} levels"),
+                });
             }
             Event::MappingStart(..) | Event::SequenceStart(..) => {
                 let Some(p) = self.next_pointer() else {

@@ -39,7 +39,10 @@ pub struct VirtualClock {
 
 impl Clock for VirtualClock {
     fn now(&self) -> DateTime<Utc> {
-        Utc::now() + chrono::Duration::microseconds(self.offset_us.load(Ordering::Relaxed))
+        let offset = chrono::Duration::microseconds(self.offset_us.load(Ordering::Relaxed));
+        Utc::now()
+            .checked_add_signed(offset)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'static, ()> {
@@ -47,7 +50,11 @@ impl Clock for VirtualClock {
             .num_microseconds()
             .unwrap_or(i64::MAX / 4);
         if ahead > 0 {
-            self.offset_us.fetch_add(ahead, Ordering::Relaxed);
+            let _ = self
+                .offset_us
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
+                    Some(o.saturating_add(ahead))
+                });
         }
         Box::pin(std::future::ready(()))
     }

@@ -272,6 +272,9 @@ impl<'e> Run<'e> {
                 if self.timed_out() {
                     return Err(Halt::TimedOut);
                 }
+                // A loop of Pass and Choice states never awaits anything else; this lets the
+                // runtime preempt it (timeouts, other executions) once its budget is spent.
+                tokio::task::consume_budget().await;
                 let node = self.ex.machine.state(id);
                 let st = node.kind.state_type();
                 let now = self.clock().now();

@@ -122,7 +122,15 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
 /// Parses `( expr )` starting at the opening parenthesis.
 pub(super) fn parse_filter(p: &mut Parser) -> Result<Filter, String> {
     p.i += 1; // '('
+    p.depth += 1;
+    if p.depth > super::jsonpath::MAX_FILTER_DEPTH {
+        return Err(format!(
+            "filters may be nested at most {} levels deep",
+            super::jsonpath::MAX_FILTER_DEPTH
+        ));
+    }
     let f = or(p)?;
+    p.depth -= 1;
     p.skip_ws();
     if p.peek(0) != Some(b')') {
         return Err(format!(
@@ -165,7 +173,13 @@ fn unary(p: &mut Parser) -> Result<Filter, String> {
     match p.peek(0) {
         Some(b'!') if p.peek(1) != Some(b'=') => {
             p.i += 1;
-            Ok(Filter::Not(Box::new(unary(p)?)))
+            p.depth += 1;
+            if p.depth > super::jsonpath::MAX_FILTER_DEPTH {
+                return Err("too many nested '!' in a filter".into());
+            }
+            let inner = unary(p)?;
+            p.depth -= 1;
+            Ok(Filter::Not(Box::new(inner)))
         }
         Some(b'(') => parse_filter(p),
         _ => comparison(p),
@@ -257,7 +271,7 @@ fn operand(p: &mut Parser) -> Result<Operand, String> {
                 }
                 p.i += 1;
             }
-            let path = JsonPath::parse_tail(&p.src[start..p.i])?;
+            let path = JsonPath::parse_at_depth(&p.src[start..p.i], p.depth + 1)?;
             Ok(if current {
                 Operand::Current(path)
             } else {
@@ -274,12 +288,20 @@ fn literal(p: &mut Parser) -> Result<Value, String> {
         Some(b'\'' | b'"') => Ok(Value::String(p.quoted()?)),
         Some(b'[') => {
             p.i += 1;
+            p.depth += 1;
+            if p.depth > super::jsonpath::MAX_FILTER_DEPTH {
+                return Err("list literals nested too deeply in a filter".into());
+            }
             let mut items = Vec::new();
             loop {
                 p.skip_ws();
                 if p.peek(0) == Some(b']') {
                     p.i += 1;
+                    p.depth -= 1;
                     return Ok(Value::Array(items));
+                }
+                if p.i >= p.s.len() {
+                    return Err("unterminated list in a filter".into());
                 }
                 items.push(literal(p)?);
                 p.skip_ws();

@@ -213,10 +213,12 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
             if step == 0 {
                 return Err(format!("{}: the step must not be 0", f.name()));
             }
-            let count = if (step > 0 && start > end) || (step < 0 && start < end) {
+            // i128: the arguments are arbitrary user numbers and must not overflow.
+            let (s, e, st) = (start as i128, end as i128, step as i128);
+            let count = if (st > 0 && s > e) || (st < 0 && s < e) {
                 0
             } else {
-                ((end - start) / step + 1) as usize
+                ((e - s) / st + 1) as usize
             };
             if count > MAX_RANGE_ITEMS {
                 return Err(format!(

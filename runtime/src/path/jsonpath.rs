@@ -98,10 +98,20 @@ impl JsonPath {
 
     /// Parses the part after the leading `$` (e.g. `.a[0]`).
     pub fn parse_tail(tail: &str) -> Result<Self, String> {
+        Self::parse_at_depth(tail, 0)
+    }
+
+    pub(super) fn parse_at_depth(tail: &str, depth: usize) -> Result<Self, String> {
+        if depth > MAX_FILTER_DEPTH {
+            return Err(format!(
+                "filters may be nested at most {MAX_FILTER_DEPTH} levels deep"
+            ));
+        }
         let mut p = Parser {
             s: tail.as_bytes(),
             src: tail,
             i: 0,
+            depth,
         };
         let mut segments = Vec::new();
         let mut function = None;
@@ -360,7 +370,12 @@ pub(super) struct Parser<'a> {
     pub(super) s: &'a [u8],
     pub(super) src: &'a str,
     pub(super) i: usize,
+    /// Filter nesting depth, bounded so a pathological path cannot overflow the stack.
+    pub(super) depth: usize,
 }
+
+/// Deepest nesting of parentheses and sub-paths a filter may have.
+pub(super) const MAX_FILTER_DEPTH: usize = 32;
 
 impl Parser<'_> {
     pub(super) fn peek(&self, k: usize) -> Option<u8> {
