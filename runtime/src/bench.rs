@@ -21,18 +21,14 @@ struct Expect {
 
 fn sibling(def: &Path, suffix: &str) -> Option<PathBuf> {
     let name = def.file_name()?.to_string_lossy().to_string();
-    let stem = name
-        .strip_suffix(".asl.json")
-        .or_else(|| name.strip_suffix(".json"))?;
+    let stem = name.strip_suffix(".asl.json").or_else(|| name.strip_suffix(".json"))?;
     let p = def.with_file_name(format!("{stem}{suffix}"));
     p.exists().then_some(p)
 }
 
 fn load_expect(path: &Path) -> Result<Expect, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))?;
     Ok(Expect {
         transitions: v.get("transitions_per_execution").and_then(Value::as_u64),
         pointers: v
@@ -43,21 +39,14 @@ fn load_expect(path: &Path) -> Result<Expect, String> {
     })
 }
 
-fn check(
-    expect: &Expect,
-    status: Status,
-    output: Option<&Value>,
-    transitions: u64,
-) -> Result<(), String> {
+fn check(expect: &Expect, status: Status, output: Option<&Value>, transitions: u64) -> Result<(), String> {
     if status != Status::Succeeded {
         return Err(format!("an execution ended {}", status.as_str()));
     }
     if let Some(t) = expect.transitions
         && t != transitions
     {
-        return Err(format!(
-            "an execution made {transitions} transitions, expected {t}"
-        ));
+        return Err(format!("an execution made {transitions} transitions, expected {t}"));
     }
     for (ptr, want) in &expect.pointers {
         let got = output.and_then(|o| o.pointer(ptr));
@@ -92,10 +81,7 @@ pub fn bench(args: BenchArgs) -> u8 {
             return USAGE;
         }
     };
-    let input_file = args
-        .input_file
-        .clone()
-        .or_else(|| sibling(&args.file, ".input.json"));
+    let input_file = args.input_file.clone().or_else(|| sibling(&args.file, ".input.json"));
     let input: Value = match &input_file {
         None => json!({}),
         Some(f) => match std::fs::read_to_string(f)
@@ -109,10 +95,7 @@ pub fn bench(args: BenchArgs) -> u8 {
             }
         },
     };
-    let meta = args
-        .meta
-        .clone()
-        .or_else(|| sibling(&args.file, ".meta.json"));
+    let meta = args.meta.clone().or_else(|| sibling(&args.file, ".meta.json"));
     let expect = match meta.as_deref().map(load_expect).transpose() {
         Ok(e) => Arc::new(e.unwrap_or(Expect {
             transitions: None,
@@ -134,10 +117,7 @@ pub fn bench(args: BenchArgs) -> u8 {
     let exec = Arc::new(run::executor(machine, None, &opts));
     let name = Arc::new(run::machine_name(&args.file));
     let input = Arc::new(input);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -148,15 +128,7 @@ pub fn bench(args: BenchArgs) -> u8 {
     let result = rt.block_on(async {
         measure(&exec, &name, &input, &expect, warmup, args.concurrency).await?;
         let start = Instant::now();
-        let (lat, transitions) = measure(
-            &exec,
-            &name,
-            &input,
-            &expect,
-            args.executions,
-            args.concurrency,
-        )
-        .await?;
+        let (lat, transitions) = measure(&exec, &name, &input, &expect, args.executions, args.concurrency).await?;
         Ok::<_, String>((lat, transitions, start.elapsed()))
     });
     let (mut lat, transitions, elapsed) = match result {
@@ -193,8 +165,7 @@ async fn measure(
     let mut handles = Vec::new();
     for w in 0..workers {
         let count = n / workers as u64 + u64::from((w as u64) < n % workers as u64);
-        let (exec, name, input, expect) =
-            (exec.clone(), name.clone(), input.clone(), expect.clone());
+        let (exec, name, input, expect) = (exec.clone(), name.clone(), input.clone(), expect.clone());
         handles.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(count as usize);
             let mut transitions = 0;
@@ -212,9 +183,7 @@ async fn measure(
     let mut all = Vec::new();
     let mut transitions = 0;
     for h in handles {
-        let (lat, t) = h
-            .await
-            .map_err(|e| format!("a benchmark worker stopped: {e}"))??;
+        let (lat, t) = h.await.map_err(|e| format!("a benchmark worker stopped: {e}"))??;
         all.extend(lat);
         transitions += t;
     }

@@ -25,14 +25,12 @@ pub fn read_input(args: &InputArgs) -> Result<Value, String> {
     let (text, origin) = match (&args.input, &args.input_file) {
         (Some(t), _) => (t.clone(), "--input".to_string()),
         (None, Some(f)) => (
-            std::fs::read_to_string(f)
-                .map_err(|e| format!("cannot read input file {}: {e}", f.display()))?,
+            std::fs::read_to_string(f).map_err(|e| format!("cannot read input file {}: {e}", f.display()))?,
             f.display().to_string(),
         ),
         (None, None) => return Ok(Value::Object(Default::default())),
     };
-    serde_json::from_str(&text)
-        .map_err(|e| format!("the execution input ({origin}) is not valid JSON: {e}"))
+    serde_json::from_str(&text).map_err(|e| format!("the execution input ({origin}) is not valid JSON: {e}"))
 }
 
 /// Prints why a definition did not load, one diagnostic per line, prefixed by the file.
@@ -91,10 +89,7 @@ pub fn run(args: RunArgs) -> u8 {
             keep_history: args.history,
         },
     };
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -105,11 +100,7 @@ pub fn run(args: RunArgs) -> u8 {
     let exec = run::executor(machine, None, &opts);
     let result = rt.block_on(run::run_once(&exec, &name, input, mt));
     print_line(&run::result_json(&result, args.history));
-    if result.status == Status::Succeeded {
-        0
-    } else {
-        1
-    }
+    if result.status == Status::Succeeded { 0 } else { 1 }
 }
 
 /// Prints one line to stdout; a closed pipe is not worth a panic.
@@ -134,12 +125,10 @@ pub fn validate(args: ValidateArgs) -> u8 {
             Err(e) => {
                 failed = true;
                 let diagnostics: Vec<Value> = match &e {
-                    LoadError::Io(m) => vec![
-                        serde_json::json!({"severity": "ERROR", "code": "IO_ERROR", "message": m, "location": ""}),
-                    ],
-                    LoadError::Invalid(d) => {
-                        d.diagnostics.iter().map(|x| x.to_json(None)).collect()
+                    LoadError::Io(m) => {
+                        vec![serde_json::json!({"severity": "ERROR", "code": "IO_ERROR", "message": m, "location": ""})]
                     }
+                    LoadError::Invalid(d) => d.diagnostics.iter().map(|x| x.to_json(None)).collect(),
                 };
                 if args.format == FormatArg::Text {
                     report_load_error(file, &e);
@@ -149,9 +138,7 @@ pub fn validate(args: ValidateArgs) -> u8 {
         }
     }
     if args.format == FormatArg::Json {
-        print_line(
-            &serde_json::json!({"result": if failed { "FAIL" } else { "OK" }, "files": all}),
-        );
+        print_line(&serde_json::json!({"result": if failed { "FAIL" } else { "OK" }, "files": all}));
     }
     if failed { USAGE } else { 0 }
 }

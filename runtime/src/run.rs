@@ -30,8 +30,8 @@ impl std::fmt::Display for LoadError {
 
 /// Reads and validates a definition file (JSON or YAML, by extension or content).
 pub fn load_file(path: &FsPath, machine_type: MachineType) -> Result<StateMachine, LoadError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| LoadError::Io(format!("cannot read {}: {e}", path.display())))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| LoadError::Io(format!("cannot read {}: {e}", path.display())))?;
     let syntax = Syntax::detect(&path.to_string_lossy(), &text);
     asl::load(&text, syntax, machine_type).map_err(LoadError::Invalid)
 }
@@ -88,11 +88,7 @@ impl Default for RunOptions {
 }
 
 /// An executor for `machine` with the given handlers and clock choice.
-pub fn executor(
-    machine: Arc<StateMachine>,
-    invoker: Option<Arc<dyn TaskInvoker>>,
-    opts: &RunOptions,
-) -> Executor {
+pub fn executor(machine: Arc<StateMachine>, invoker: Option<Arc<dyn TaskInvoker>>, opts: &RunOptions) -> Executor {
     let clock: Arc<dyn Clock> = if opts.skip_waits {
         Arc::new(VirtualClock::default())
     } else {
@@ -107,18 +103,8 @@ pub fn executor(
 }
 
 /// Runs one execution.
-pub async fn run_once(
-    exec: &Executor,
-    machine_name: &str,
-    input: Value,
-    machine_type: MachineType,
-) -> ExecutionResult {
-    let info = execution_info(
-        machine_name,
-        Arc::new(input.clone()),
-        &SystemClock,
-        machine_type,
-    );
+pub async fn run_once(exec: &Executor, machine_name: &str, input: Value, machine_type: MachineType) -> ExecutionResult {
+    let info = execution_info(machine_name, Arc::new(input.clone()), &SystemClock, machine_type);
     exec.execute(info, input).await
 }
 

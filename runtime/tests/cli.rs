@@ -12,9 +12,7 @@ fn bin() -> Command {
 }
 
 fn tests_dir(sub: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join(sub)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests").join(sub)
 }
 
 fn workloads() -> PathBuf {
@@ -24,12 +22,10 @@ fn workloads() -> PathBuf {
 /// The JSON object on the last line of stdout.
 fn last_line(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().last().unwrap_or_else(|| {
-        panic!(
-            "no output; stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    let line = stdout
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no output; stderr: {}", String::from_utf8_lossy(&out.stderr)));
     serde_json::from_str(line).unwrap_or_else(|e| panic!("last line is not JSON ({e}): {line}"))
 }
 
@@ -47,21 +43,13 @@ fn files_with_suffix(dir: &Path, suffix: &str) -> Vec<PathBuf> {
 fn run_cases_match_their_expected_results() {
     let dir = tests_dir("runs");
     let defs = files_with_suffix(&dir, ".asl.json");
-    assert!(
-        defs.len() >= 20,
-        "expected the run cases in {}",
-        dir.display()
-    );
+    assert!(defs.len() >= 20, "expected the run cases in {}", dir.display());
     let mut failures = Vec::new();
     for def in &defs {
-        let base = def
-            .to_string_lossy()
-            .trim_end_matches(".asl.json")
-            .to_string();
-        let expected: Value = serde_json::from_str(
-            &std::fs::read_to_string(format!("{base}.expected.json")).expect("expected file"),
-        )
-        .expect("expected JSON");
+        let base = def.to_string_lossy().trim_end_matches(".asl.json").to_string();
+        let expected: Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{base}.expected.json")).expect("expected file"))
+                .expect("expected JSON");
         let mut cmd = bin();
         cmd.arg("run")
             .arg(def)
@@ -85,12 +73,7 @@ fn run_cases_match_their_expected_results() {
             .expect("expect is an object")
             .iter()
             .filter(|(k, v)| got.get(k.as_str()).unwrap_or(&Value::Null) != *v)
-            .map(|(k, v)| {
-                format!(
-                    "{k}: got {}, want {v}",
-                    got.get(k.as_str()).unwrap_or(&Value::Null)
-                )
-            })
+            .map(|(k, v)| format!("{k}: got {}, want {v}", got.get(k.as_str()).unwrap_or(&Value::Null)))
             .collect();
         if !mismatch.is_empty() || code != want_code {
             failures.push(format!(
@@ -115,35 +98,24 @@ fn invalid_definitions_report_every_problem_with_its_location() {
     assert!(expects.len() >= 30);
     let mut failures = Vec::new();
     for exp in &expects {
-        let base = exp
-            .to_string_lossy()
-            .trim_end_matches(".expect.json")
-            .to_string();
+        let base = exp.to_string_lossy().trim_end_matches(".expect.json").to_string();
         let def = ["json", "yaml"]
             .iter()
             .map(|x| PathBuf::from(format!("{base}.asl.{x}")))
             .find(|p| p.exists())
             .expect("definition beside expectation");
-        let want: Vec<Value> =
-            serde_json::from_str(&std::fs::read_to_string(exp).expect("readable")).expect("JSON");
+        let want: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(exp).expect("readable")).expect("JSON");
         let out = bin()
             .args(["validate", "--format", "json"])
             .arg(&def)
             .output()
             .expect("runs");
         if out.status.code() != Some(2) {
-            failures.push(format!(
-                "{}: exit {:?}, want 2",
-                def.display(),
-                out.status.code()
-            ));
+            failures.push(format!("{}: exit {:?}, want 2", def.display(), out.status.code()));
             continue;
         }
         let got = last_line(&out);
-        let diags = got["files"][0]["diagnostics"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
+        let diags = got["files"][0]["diagnostics"].as_array().cloned().unwrap_or_default();
         for w in &want {
             let found = diags
                 .iter()
@@ -159,9 +131,7 @@ fn invalid_definitions_report_every_problem_with_its_location() {
             }
         }
         for d in &diags {
-            if d.get("line").and_then(Value::as_u64).is_none()
-                || d["message"].as_str().is_none_or(str::is_empty)
-            {
+            if d.get("line").and_then(Value::as_u64).is_none() || d["message"].as_str().is_none_or(str::is_empty) {
                 failures.push(format!(
                     "{}: diagnostic without line:column or message: {d}",
                     def.display()
@@ -171,10 +141,7 @@ fn invalid_definitions_report_every_problem_with_its_location() {
         // The same problems reach a `run` user on stderr, with exit code 2 and nothing on stdout.
         let run = bin().arg("run").arg(&def).output().expect("runs");
         let stderr = String::from_utf8_lossy(&run.stderr);
-        if run.status.code() != Some(2)
-            || !stderr.contains(def.to_string_lossy().as_ref())
-            || !run.stdout.is_empty()
-        {
+        if run.status.code() != Some(2) || !stderr.contains(def.to_string_lossy().as_ref()) || !run.stdout.is_empty() {
             failures.push(format!(
                 "{}: run gave exit {:?}, stderr {stderr}",
                 def.display(),
@@ -199,28 +166,14 @@ fn validate_accepts_valid_files_in_both_syntaxes() {
     let dir = tempdir("validate-ok");
     let json = dir.join("m.asl.json");
     let yaml = dir.join("m.asl.yaml");
-    std::fs::write(
-        &json,
-        r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}"#,
-    )
-    .expect("write");
+    std::fs::write(&json, r#"{"StartAt":"A","States":{"A":{"Type":"Pass","End":true}}}"#).expect("write");
     std::fs::write(
         &yaml,
         "StartAt: A\nStates:\n  A:\n    Type: Pass\n    Result: {ok: true}\n    End: true\n",
     )
     .expect("write");
-    let out = bin()
-        .arg("validate")
-        .arg(&json)
-        .arg(&yaml)
-        .output()
-        .expect("runs");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = bin().arg("validate").arg(&json).arg(&yaml).output().expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let out = bin().arg("run").arg(&yaml).output().expect("runs");
     assert_eq!(
         last_line(&out),
@@ -266,10 +219,7 @@ fn bad_input_and_usage_errors_exit_2() {
         .args(["run", &def.to_string_lossy(), "--input", "{not json"])
         .output()
         .expect("runs");
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("execution input (--input) is not valid JSON")
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("execution input (--input) is not valid JSON"));
 }
 
 #[test]
@@ -309,10 +259,7 @@ fn history_lists_events_in_order_with_aws_names() {
         assert_eq!(e["previousEventId"], i as u64);
     }
     assert_eq!(events[1]["stateEnteredEventDetails"]["name"], "T");
-    assert_eq!(
-        events[1]["stateEnteredEventDetails"]["input"],
-        r#"{"keep":1}"#
-    );
+    assert_eq!(events[1]["stateEnteredEventDetails"]["input"], r#"{"keep":1}"#);
     assert_eq!(
         events[4]["taskFailedEventDetails"]["error"],
         "Lambda.ResourceNotFoundException"
@@ -350,11 +297,7 @@ fn bench_checks_outputs_and_reports_figures() {
     // A wrong expectation makes bench fail instead of printing figures.
     let dir = tempdir("bench-bad-meta");
     let meta = dir.join("meta.json");
-    std::fs::write(
-        &meta,
-        r#"{"transitions_per_execution": 10, "expect": {"/p9": 8}}"#,
-    )
-    .expect("write");
+    std::fs::write(&meta, r#"{"transitions_per_execution": 10, "expect": {"/p9": 8}}"#).expect("write");
     let out = bin()
         .arg("bench")
         .arg(workloads().join("pass_chain_10.asl.json"))

@@ -32,9 +32,7 @@ fn floor() -> usize {
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
@@ -49,8 +47,7 @@ fn compare(case: &Value, actual: &mut Value) -> Result<(), String> {
         let Some(got) = actual.pointer(ptr) else {
             return Err(format!("missing value at {ptr}"));
         };
-        let re = Regex::new(pattern.as_str().unwrap_or_default())
-            .map_err(|e| format!("bad pattern: {e}"))?;
+        let re = Regex::new(pattern.as_str().unwrap_or_default()).map_err(|e| format!("bad pattern: {e}"))?;
         match got.as_str() {
             Some(s) if re.is_match(s) => {}
             _ => return Err(format!("{ptr}: {got} does not match {pattern}")),
@@ -78,9 +75,7 @@ fn compare(case: &Value, actual: &mut Value) -> Result<(), String> {
     {
         for doc in [&mut expected, &mut *actual] {
             if let Some(v) = doc.pointer_mut(ptr)
-                && let Some(parsed) = v
-                    .as_str()
-                    .and_then(|s| serde_json::from_str::<Value>(s).ok())
+                && let Some(parsed) = v.as_str().and_then(|s| serde_json::from_str::<Value>(s).ok())
             {
                 *v = parsed;
             }
@@ -137,12 +132,7 @@ struct Tally {
 fn conformance() {
     let dir = cases_dir();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot read the conformance cases at {}: {e}",
-                dir.display()
-            )
-        })
+        .unwrap_or_else(|e| panic!("cannot read the conformance cases at {}: {e}", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
@@ -156,8 +146,7 @@ fn conformance() {
     let mut failures = Vec::new();
     for file in &files {
         let case: Value =
-            serde_json::from_str(&std::fs::read_to_string(file).expect("readable case"))
-                .expect("case is JSON");
+            serde_json::from_str(&std::fs::read_to_string(file).expect("readable case")).expect("case is JSON");
         let features: Vec<String> = case["features"]
             .as_array()
             .into_iter()
@@ -223,10 +212,7 @@ fn conformance() {
             failures.push(format!("{id}: {e}"));
         }
     }
-    println!(
-        "{:<45} {:>7} {:>7} {:>7}",
-        "feature", "passed", "failed", "skipped"
-    );
+    println!("{:<45} {:>7} {:>7} {:>7}", "feature", "passed", "failed", "skipped");
     for (f, t) in &by_feature {
         println!("{f:<45} {:>7} {:>7} {:>7}", t.passed, t.failed, t.skipped);
     }

@@ -51,9 +51,7 @@ impl TaskInvoker for Fake {
                     if n <= fail_times {
                         custom("Flaky", &format!("attempt {n}"))
                     } else {
-                        Ok(
-                            json!({"attempt": n, "retry_count": call.context["State"]["RetryCount"]}),
-                        )
+                        Ok(json!({"attempt": n, "retry_count": call.context["State"]["RetryCount"]}))
                     }
                 }
                 "boom" => custom("Boom", "it broke"),
@@ -85,8 +83,7 @@ struct Outcome {
 }
 
 fn execute(def: Value, input: Value, fake: Arc<Fake>) -> Outcome {
-    let machine =
-        Arc::new(build(&Source::from_value(def), MachineType::Standard).expect("valid definition"));
+    let machine = Arc::new(build(&Source::from_value(def), MachineType::Standard).expect("valid definition"));
     let clock = Arc::new(VirtualClock::default());
     let exec = Executor::new(machine, fake, clock.clone(), EngineConfig::default());
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -95,12 +92,7 @@ fn execute(def: Value, input: Value, fake: Arc<Fake>) -> Outcome {
         .unwrap();
     let start = clock.now();
     let t0 = Instant::now();
-    let info = execution_info(
-        "Test",
-        Arc::new(input.clone()),
-        &*clock,
-        MachineType::Standard,
-    );
+    let info = execution_info("Test", Arc::new(input.clone()), &*clock, MachineType::Standard);
     let result = rt.block_on(exec.execute(info, input));
     Outcome {
         result,
@@ -111,9 +103,7 @@ fn execute(def: Value, input: Value, fake: Arc<Fake>) -> Outcome {
 
 fn task(resource: &str, extra: Value) -> Value {
     let mut t = json!({"Type": "Task", "Resource": resource, "End": true});
-    t.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
+    t.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
     let mut def = json!({"StartAt": "T", "States": {"T": t}});
     if extra.get("Catch").is_some() {
         def["States"]["Handled"] = json!({"Type": "Pass", "End": true});
@@ -134,24 +124,11 @@ fn retries_with_backoff_then_succeeds() {
     );
     let o = execute(def, json!({"fail_times": 2}), fake.clone());
     assert_eq!(o.result.status, Status::Succeeded, "{:?}", o.result.cause);
-    assert_eq!(
-        o.result.output,
-        Some(json!({"attempt": 3, "retry_count": 2}))
-    );
+    assert_eq!(o.result.output, Some(json!({"attempt": 3, "retry_count": 2})));
     assert_eq!(fake.calls("flaky"), 3);
     // 2 s then 4 s of (virtual) delay.
-    assert!(
-        (6.0..7.0).contains(&o.virtual_seconds),
-        "{}",
-        o.virtual_seconds
-    );
-    assert_eq!(
-        types(&o.result)
-            .iter()
-            .filter(|t| *t == "TaskFailed")
-            .count(),
-        2
-    );
+    assert!((6.0..7.0).contains(&o.virtual_seconds), "{}", o.virtual_seconds);
+    assert_eq!(types(&o.result).iter().filter(|t| *t == "TaskFailed").count(), 2);
 }
 
 #[test]
@@ -200,7 +177,8 @@ fn catch_places_error_output_with_result_path_and_assign() {
         "wasm:boom",
         json!({"Catch": [{"ErrorEquals": ["Other"], "Next": "Handled"}, {"ErrorEquals": ["States.TaskFailed"], "ResultPath": "$.err", "Assign": {"why.$": "$.Cause"}, "Next": "Handled"}]}),
     );
-    def["States"]["Handled"] = json!({"Type": "Pass", "Parameters": {"err.$": "$.err", "orig.$": "$.orig", "why.$": "$why"}, "End": true});
+    def["States"]["Handled"] =
+        json!({"Type": "Pass", "Parameters": {"err.$": "$.err", "orig.$": "$.orig", "why.$": "$why"}, "End": true});
     let o = execute(def, json!({"orig": 1}), fake);
     assert_eq!(o.result.status, Status::Succeeded, "{:?}", o.result.cause);
     assert_eq!(
@@ -260,6 +238,9 @@ fn a_failing_branch_cancels_its_siblings() {
         "the slow sibling was not cancelled: {:?}",
         o.wall
     );
+    let t = types(&o.result);
+    assert!(t.contains(&"TaskStateAborted".to_string()), "{t:?}");
+    assert!(t.contains(&"ParallelStateFailed".to_string()), "{t:?}");
 }
 
 #[test]

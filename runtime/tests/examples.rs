@@ -31,15 +31,9 @@ fn examples_produce_their_expected_results() {
             .collect();
         inputs.sort();
         for input in inputs {
-            let expected_file = PathBuf::from(
-                input
-                    .to_string_lossy()
-                    .replace(".input.json", ".expected.json"),
-            );
-            let want: Value = serde_json::from_str(
-                &std::fs::read_to_string(&expected_file).expect("expected file"),
-            )
-            .expect("expected JSON");
+            let expected_file = PathBuf::from(input.to_string_lossy().replace(".input.json", ".expected.json"));
+            let want: Value = serde_json::from_str(&std::fs::read_to_string(&expected_file).expect("expected file"))
+                .expect("expected JSON");
             let out = Command::new(env!("CARGO_BIN_EXE_wasmstep"))
                 .arg("run")
                 .arg(&def)

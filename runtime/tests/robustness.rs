@@ -57,8 +57,7 @@ fn definitions() -> Vec<String> {
         .filter_map(|e| e.ok())
         .map(|e| {
             let case: Value =
-                serde_json::from_str(&std::fs::read_to_string(e.path()).expect("readable"))
-                    .expect("JSON");
+                serde_json::from_str(&std::fs::read_to_string(e.path()).expect("readable")).expect("JSON");
             serde_json::to_string_pretty(&case["definition"]).expect("serializable")
         })
         .collect();
@@ -86,10 +85,7 @@ fn mutated_definitions_never_panic() {
             }
         }
     }
-    assert!(
-        rejected > 1000,
-        "the mutations should mostly be rejected ({rejected})"
-    );
+    assert!(rejected > 1000, "the mutations should mostly be rejected ({rejected})");
     // Whatever still builds must run to an end (or be stopped) without panicking.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -125,11 +121,7 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert!(Path::parse(&deep_filter).is_err());
     let deep_not = format!("$.a[?({}@.x)]", "!".repeat(10_000));
     assert!(Path::parse(&deep_not).is_err());
-    let deep_list = format!(
-        "$.a[?(@.x in {}1{})]",
-        "[".repeat(10_000),
-        "]".repeat(10_000)
-    );
+    let deep_list = format!("$.a[?(@.x in {}1{})]", "[".repeat(10_000), "]".repeat(10_000));
     assert!(Path::parse(&deep_list).is_err());
 }
 
@@ -179,12 +171,7 @@ fn an_endless_loop_is_stopped_by_the_execution_timeout() {
         .build()
         .expect("runtime");
     let t0 = Instant::now();
-    let r = rt.block_on(run::run_once(
-        &exec,
-        "Loop",
-        json!({}),
-        MachineType::Standard,
-    ));
+    let r = rt.block_on(run::run_once(&exec, "Loop", json!({}), MachineType::Standard));
     assert_eq!(r.status.as_str(), "TIMED_OUT");
     assert!(t0.elapsed() < Duration::from_secs(10));
     assert!(r.transitions > 1000);

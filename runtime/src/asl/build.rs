@@ -37,11 +37,8 @@ pub fn build(src: &Source, machine_type: MachineType) -> Result<StateMachine, In
     {
         return Ok(m);
     }
-    b.diags
-        .sort_by_key(|d| d.position.unwrap_or((usize::MAX, 0)));
-    Err(InvalidDefinition {
-        diagnostics: b.diags,
-    })
+    b.diags.sort_by_key(|d| d.position.unwrap_or((usize::MAX, 0)));
+    Err(InvalidDefinition { diagnostics: b.diags })
 }
 
 /// One `States` object found in the definition.
@@ -87,13 +84,7 @@ impl Builder<'_> {
     }
 
     /// Reports fields that are not in `allowed`, suggesting the closest allowed one.
-    pub fn check_fields(
-        &mut self,
-        obj: &Map<String, Value>,
-        at: &str,
-        allowed: &[&str],
-        what: &str,
-    ) {
+    pub fn check_fields(&mut self, obj: &Map<String, Value>, at: &str, allowed: &[&str], what: &str) {
         for key in obj.keys() {
             if !allowed.contains(&key.as_str()) {
                 let hint = closest(key, allowed)
@@ -130,10 +121,7 @@ impl Builder<'_> {
             None => {}
             Some(Value::String(s)) if s == "JSONPath" => {}
             Some(Value::String(s)) if s == "JSONata" => self.top_language = QueryLanguage::JsonAta,
-            Some(_) => self.schema(
-                "/QueryLanguage",
-                "QueryLanguage must be \"JSONPath\" or \"JSONata\"",
-            ),
+            Some(_) => self.schema("/QueryLanguage", "QueryLanguage must be \"JSONPath\" or \"JSONata\""),
         }
         match root.get("Version") {
             None => {}
@@ -183,10 +171,7 @@ impl Builder<'_> {
         let states = match obj.get("States") {
             Some(Value::Object(s)) if !s.is_empty() => s,
             Some(Value::Object(_)) => {
-                self.schema(
-                    &format!("{at}/States"),
-                    "States must hold at least one state",
-                );
+                self.schema(&format!("{at}/States"), "States must hold at least one state");
                 return None;
             }
             Some(_) => {
@@ -286,10 +271,7 @@ impl Builder<'_> {
     /// Resolves a transition target within the scope of state `from`.
     pub fn target(&mut self, from: StateId, pointer: &str, value: &Value) -> Option<StateId> {
         let Some(name) = value.as_str() else {
-            self.schema(
-                pointer,
-                "A transition target must be a state name (a string)",
-            );
+            self.schema(pointer, "A transition target must be a state name (a string)");
             return None;
         };
         let scope = self.slots[from.0 as usize].scope;
@@ -308,20 +290,13 @@ impl Builder<'_> {
     }
 
     /// `Next` xor `End: true`.
-    pub fn transition(
-        &mut self,
-        from: StateId,
-        obj: &Map<String, Value>,
-        at: &str,
-    ) -> Option<Transition> {
+    pub fn transition(&mut self, from: StateId, obj: &Map<String, Value>, at: &str) -> Option<Transition> {
         match (obj.get("Next"), obj.get("End")) {
             (Some(_), Some(_)) => {
                 self.schema(at, "A state cannot have both 'Next' and 'End'");
                 None
             }
-            (Some(n), None) => self
-                .target(from, &format!("{at}/Next"), n)
-                .map(Transition::Next),
+            (Some(n), None) => self.target(from, &format!("{at}/Next"), n).map(Transition::Next),
             (None, Some(Value::Bool(true))) => Some(Transition::End),
             (None, Some(_)) => {
                 self.schema(
@@ -414,11 +389,7 @@ fn distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
         }
         prev = cur;
     }

@@ -12,18 +12,8 @@ use crate::path::Path;
 /// and whether its value is a path.
 const OPERATORS: &[(&str, Family, Comparator, bool)] = &[
     ("StringEquals", Family::String, Comparator::Equals, false),
-    (
-        "StringLessThan",
-        Family::String,
-        Comparator::LessThan,
-        false,
-    ),
-    (
-        "StringGreaterThan",
-        Family::String,
-        Comparator::GreaterThan,
-        false,
-    ),
+    ("StringLessThan", Family::String, Comparator::LessThan, false),
+    ("StringGreaterThan", Family::String, Comparator::GreaterThan, false),
     (
         "StringLessThanEquals",
         Family::String,
@@ -37,18 +27,8 @@ const OPERATORS: &[(&str, Family, Comparator, bool)] = &[
         false,
     ),
     ("StringEqualsPath", Family::String, Comparator::Equals, true),
-    (
-        "StringLessThanPath",
-        Family::String,
-        Comparator::LessThan,
-        true,
-    ),
-    (
-        "StringGreaterThanPath",
-        Family::String,
-        Comparator::GreaterThan,
-        true,
-    ),
+    ("StringLessThanPath", Family::String, Comparator::LessThan, true),
+    ("StringGreaterThanPath", Family::String, Comparator::GreaterThan, true),
     (
         "StringLessThanEqualsPath",
         Family::String,
@@ -62,18 +42,8 @@ const OPERATORS: &[(&str, Family, Comparator, bool)] = &[
         true,
     ),
     ("NumericEquals", Family::Numeric, Comparator::Equals, false),
-    (
-        "NumericLessThan",
-        Family::Numeric,
-        Comparator::LessThan,
-        false,
-    ),
-    (
-        "NumericGreaterThan",
-        Family::Numeric,
-        Comparator::GreaterThan,
-        false,
-    ),
+    ("NumericLessThan", Family::Numeric, Comparator::LessThan, false),
+    ("NumericGreaterThan", Family::Numeric, Comparator::GreaterThan, false),
     (
         "NumericLessThanEquals",
         Family::Numeric,
@@ -86,24 +56,9 @@ const OPERATORS: &[(&str, Family, Comparator, bool)] = &[
         Comparator::GreaterThanEquals,
         false,
     ),
-    (
-        "NumericEqualsPath",
-        Family::Numeric,
-        Comparator::Equals,
-        true,
-    ),
-    (
-        "NumericLessThanPath",
-        Family::Numeric,
-        Comparator::LessThan,
-        true,
-    ),
-    (
-        "NumericGreaterThanPath",
-        Family::Numeric,
-        Comparator::GreaterThan,
-        true,
-    ),
+    ("NumericEqualsPath", Family::Numeric, Comparator::Equals, true),
+    ("NumericLessThanPath", Family::Numeric, Comparator::LessThan, true),
+    ("NumericGreaterThanPath", Family::Numeric, Comparator::GreaterThan, true),
     (
         "NumericLessThanEqualsPath",
         Family::Numeric,
@@ -117,24 +72,9 @@ const OPERATORS: &[(&str, Family, Comparator, bool)] = &[
         true,
     ),
     ("BooleanEquals", Family::Boolean, Comparator::Equals, false),
-    (
-        "BooleanEqualsPath",
-        Family::Boolean,
-        Comparator::Equals,
-        true,
-    ),
-    (
-        "TimestampEquals",
-        Family::Timestamp,
-        Comparator::Equals,
-        false,
-    ),
-    (
-        "TimestampLessThan",
-        Family::Timestamp,
-        Comparator::LessThan,
-        false,
-    ),
+    ("BooleanEqualsPath", Family::Boolean, Comparator::Equals, true),
+    ("TimestampEquals", Family::Timestamp, Comparator::Equals, false),
+    ("TimestampLessThan", Family::Timestamp, Comparator::LessThan, false),
     (
         "TimestampGreaterThan",
         Family::Timestamp,
@@ -153,18 +93,8 @@ const OPERATORS: &[(&str, Family, Comparator, bool)] = &[
         Comparator::GreaterThanEquals,
         false,
     ),
-    (
-        "TimestampEqualsPath",
-        Family::Timestamp,
-        Comparator::Equals,
-        true,
-    ),
-    (
-        "TimestampLessThanPath",
-        Family::Timestamp,
-        Comparator::LessThan,
-        true,
-    ),
+    ("TimestampEqualsPath", Family::Timestamp, Comparator::Equals, true),
+    ("TimestampLessThanPath", Family::Timestamp, Comparator::LessThan, true),
     (
         "TimestampGreaterThanPath",
         Family::Timestamp,
@@ -195,19 +125,11 @@ const TYPE_TESTS: &[(&str, TypeTest)] = &[
 ];
 
 fn is_operator(k: &str) -> bool {
-    k == "StringMatches"
-        || OPERATORS.iter().any(|o| o.0 == k)
-        || TYPE_TESTS.iter().any(|t| t.0 == k)
+    k == "StringMatches" || OPERATORS.iter().any(|o| o.0 == k) || TYPE_TESTS.iter().any(|t| t.0 == k)
 }
 
 impl Builder<'_> {
-    pub(super) fn choice(
-        &mut self,
-        id: StateId,
-        obj: &Map<String, Value>,
-        at: &str,
-        jp: bool,
-    ) -> Choice {
+    pub(super) fn choice(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> Choice {
         let mut rules = Vec::new();
         match obj.get("Choices") {
             Some(Value::Array(items)) if !items.is_empty() => {
@@ -249,10 +171,7 @@ impl Builder<'_> {
                     }
                 }
             }
-            _ => self.schema(
-                at,
-                "A Choice state needs 'Choices': a non-empty array of rules",
-            ),
+            _ => self.schema(at, "A Choice state needs 'Choices': a non-empty array of rules"),
         }
         let default = obj
             .get("Default")
@@ -308,9 +227,7 @@ impl Builder<'_> {
                 || (top && matches!(key.as_str(), "Next" | "Assign"));
             if !ok {
                 let msg = if !top && matches!(key.as_str(), "Next" | "Assign") {
-                    format!(
-                        "'{key}' is only allowed on a top-level choice rule, not inside And/Or/Not"
-                    )
+                    format!("'{key}' is only allowed on a top-level choice rule, not inside And/Or/Not")
                 } else {
                     format!("Field '{key}' is not supported in a choice rule")
                 };
@@ -430,10 +347,7 @@ impl Builder<'_> {
                 Family::String => value.as_str().map(|s| Operand::String(s.to_string())),
                 Family::Numeric => value.as_f64().map(Operand::Number),
                 Family::Boolean => value.as_bool().map(Operand::Boolean),
-                Family::Timestamp => value
-                    .as_str()
-                    .and_then(parse_timestamp)
-                    .map(Operand::Timestamp),
+                Family::Timestamp => value.as_str().and_then(parse_timestamp).map(Operand::Timestamp),
             };
             let Some(operand) = operand else {
                 let want = match family {

@@ -60,11 +60,7 @@ impl fmt::Display for Diagnostic {
         if let Some((l, c)) = self.position {
             write!(f, "{l}:{c}: ")?;
         }
-        let at = if self.pointer.is_empty() {
-            "/"
-        } else {
-            &self.pointer
-        };
+        let at = if self.pointer.is_empty() { "/" } else { &self.pointer };
         write!(f, "{} at {at}: {}", self.code.as_str(), self.message)
     }
 }

@@ -19,15 +19,7 @@ pub fn allowed(state_type: &str, language: QueryLanguage) -> Option<&'static [&'
             "Result",
             "Assign",
         ],
-        ("Pass", JsonAta) => &[
-            "Type",
-            "Comment",
-            "QueryLanguage",
-            "Next",
-            "End",
-            "Output",
-            "Assign",
-        ],
+        ("Pass", JsonAta) => &["Type", "Comment", "QueryLanguage", "Next", "End", "Output", "Assign"],
         ("Task", JsonPath) => &[
             "Type",
             "Comment",
@@ -109,13 +101,7 @@ pub fn allowed(state_type: &str, language: QueryLanguage) -> Option<&'static [&'
             "Output",
             "Assign",
         ],
-        ("Succeed", JsonPath) => &[
-            "Type",
-            "Comment",
-            "QueryLanguage",
-            "InputPath",
-            "OutputPath",
-        ],
+        ("Succeed", JsonPath) => &["Type", "Comment", "QueryLanguage", "InputPath", "OutputPath"],
         ("Succeed", JsonAta) => &["Type", "Comment", "QueryLanguage", "Output"],
         ("Fail", JsonPath) => &[
             "Type",
@@ -218,9 +204,7 @@ mod tests {
 
     #[test]
     fn every_type_allows_the_common_fields() {
-        for t in [
-            "Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map",
-        ] {
+        for t in ["Pass", "Task", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map"] {
             for l in [QueryLanguage::JsonPath, QueryLanguage::JsonAta] {
                 let a = allowed(t, l).unwrap();
                 assert!(COMMON.iter().all(|c| a.contains(c)), "{t}");

@@ -8,19 +8,10 @@ use super::model::*;
 const MAX_LABEL: usize = 40;
 
 impl Builder<'_> {
-    pub(super) fn map(
-        &mut self,
-        id: StateId,
-        obj: &Map<String, Value>,
-        at: &str,
-        jp: bool,
-    ) -> MapState {
+    pub(super) fn map(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> MapState {
         let (processor_field, processor) = match (obj.get("ItemProcessor"), obj.get("Iterator")) {
             (Some(_), Some(_)) => {
-                self.schema(
-                    at,
-                    "'ItemProcessor' and the deprecated 'Iterator' cannot both be given",
-                );
+                self.schema(at, "'ItemProcessor' and the deprecated 'Iterator' cannot both be given");
                 ("ItemProcessor", obj.get("ItemProcessor"))
             }
             (Some(p), None) => ("ItemProcessor", Some(p)),
@@ -52,18 +43,12 @@ impl Builder<'_> {
             }
         }
         if mode == MapMode::Distributed && self.machine_type == MachineType::Express {
-            self.schema(
-                &pp,
-                "Express state machine does not support a Distributed Map",
-            );
+            self.schema(&pp, "Express state machine does not support a Distributed Map");
         }
         for (a, b) in [
             ("MaxConcurrency", "MaxConcurrencyPath"),
             ("ToleratedFailureCount", "ToleratedFailureCountPath"),
-            (
-                "ToleratedFailurePercentage",
-                "ToleratedFailurePercentagePath",
-            ),
+            ("ToleratedFailurePercentage", "ToleratedFailurePercentagePath"),
             ("ItemSelector", "Parameters"),
         ] {
             self.exclusive(obj, at, a, b);
@@ -72,10 +57,7 @@ impl Builder<'_> {
             if let Some(v) = obj.get(field)
                 && !v.is_object()
             {
-                self.schema(
-                    &format!("{at}/{field}"),
-                    format!("{field} must be an object"),
-                );
+                self.schema(&format!("{at}/{field}"), format!("{field} must be an object"));
             }
         }
         let label = match obj.get("Label") {
@@ -83,11 +65,9 @@ impl Builder<'_> {
             Some(Value::String(l))
                 if !l.is_empty()
                     && l.chars().count() <= MAX_LABEL
-                    && !l.chars().any(|c| {
-                        c.is_whitespace()
-                            || c.is_control()
-                            || "?*<>{}[]\"#%\\^|~`$&,;:/".contains(c)
-                    }) =>
+                    && !l
+                        .chars()
+                        .any(|c| c.is_whitespace() || c.is_control() || "?*<>{}[]\"#%\\^|~`$&,;:/".contains(c)) =>
             {
                 Some(l.clone())
             }
@@ -99,11 +79,7 @@ impl Builder<'_> {
                 None
             }
         };
-        let mut io = if jp {
-            self.map_io(obj, at)
-        } else {
-            Io::default()
-        };
+        let mut io = if jp { self.map_io(obj, at) } else { Io::default() };
         let item_selector = if jp {
             // The deprecated Parameters is the per-item selector in a Map state.
             io.parameters.take().or_else(|| self.item_selector(obj, at))
@@ -114,27 +90,17 @@ impl Builder<'_> {
             io,
             processor: scope.unwrap_or(Scope { start: id }),
             mode,
-            items_path: if jp {
-                self.reference(obj, at, "ItemsPath")
-            } else {
-                None
-            },
+            items_path: if jp { self.reference(obj, at, "ItemsPath") } else { None },
             item_selector,
             max_concurrency: if jp {
-                self.count(obj, at, "MaxConcurrency", "MaxConcurrencyPath", |v| {
-                    v.as_u64()
-                })
+                self.count(obj, at, "MaxConcurrency", "MaxConcurrencyPath", |v| v.as_u64())
             } else {
                 None
             },
             tolerated_failure_count: if jp {
-                self.count(
-                    obj,
-                    at,
-                    "ToleratedFailureCount",
-                    "ToleratedFailureCountPath",
-                    |v| v.as_u64(),
-                )
+                self.count(obj, at, "ToleratedFailureCount", "ToleratedFailureCountPath", |v| {
+                    v.as_u64()
+                })
             } else {
                 None
             },
@@ -167,11 +133,7 @@ impl Builder<'_> {
         }
     }
 
-    fn item_selector(
-        &mut self,
-        obj: &Map<String, Value>,
-        at: &str,
-    ) -> Option<crate::path::template::Template> {
+    fn item_selector(&mut self, obj: &Map<String, Value>, at: &str) -> Option<crate::path::template::Template> {
         self.template(obj, at, "ItemSelector")
     }
 
@@ -190,10 +152,7 @@ impl Builder<'_> {
             Some(Value::String(m)) if m == "INLINE" => MapMode::Inline,
             Some(Value::String(m)) if m == "DISTRIBUTED" => MapMode::Distributed,
             Some(_) => {
-                self.schema(
-                    &format!("{cp}/Mode"),
-                    "Mode must be \"INLINE\" or \"DISTRIBUTED\"",
-                );
+                self.schema(&format!("{cp}/Mode"), "Mode must be \"INLINE\" or \"DISTRIBUTED\"");
                 MapMode::Inline
             }
         };
@@ -229,10 +188,7 @@ impl Builder<'_> {
         match read(v) {
             Some(x) => Some(Count::Fixed(x)),
             None => {
-                self.schema(
-                    &format!("{at}/{field}"),
-                    format!("{field} has an invalid value: {v}"),
-                );
+                self.schema(&format!("{at}/{field}"), format!("{field} has an invalid value: {v}"));
                 None
             }
         }

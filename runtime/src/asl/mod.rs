@@ -17,11 +17,7 @@ pub use source::{Source, Syntax};
 use diagnostic::Code;
 
 /// Parses and validates definition text in one go; syntax errors become diagnostics too.
-pub fn load(
-    text: &str,
-    syntax: Syntax,
-    machine_type: MachineType,
-) -> Result<StateMachine, InvalidDefinition> {
+pub fn load(text: &str, syntax: Syntax, machine_type: MachineType) -> Result<StateMachine, InvalidDefinition> {
     let src = Source::parse(text, syntax).map_err(|e| InvalidDefinition {
         diagnostics: vec![Diagnostic {
             code: Code::InvalidJsonDescription,

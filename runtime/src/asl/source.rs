@@ -182,9 +182,11 @@ impl JsonScan<'_> {
                 self.string();
             }
             _ => {
-                while self.s.get(self.i).is_some_and(|c| {
-                    !matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
-                }) {
+                while self
+                    .s
+                    .get(self.i)
+                    .is_some_and(|c| !matches!(c, b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t'))
+                {
                     self.bump();
                 }
             }
@@ -258,9 +260,7 @@ fn scalar(text: &str, style: TScalarStyle) -> Value {
         && let Ok(f) = text.parse::<f64>()
         && f.is_finite()
     {
-        return Number::from_f64(f)
-            .map(Value::Number)
-            .unwrap_or(Value::Null);
+        return Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null);
     }
     Value::String(text.to_string())
 }
@@ -344,13 +344,11 @@ fn parse_yaml(text: &str) -> Result<Source, SyntaxError> {
         error: None,
         documents: 0,
     };
-    Parser::new_from_str(text)
-        .load(&mut b, true)
-        .map_err(|e| SyntaxError {
-            line: e.marker().line(),
-            column: e.marker().col() + 1,
-            message: e.info().to_string(),
-        })?;
+    Parser::new_from_str(text).load(&mut b, true).map_err(|e| SyntaxError {
+        line: e.marker().line(),
+        column: e.marker().col() + 1,
+        message: e.info().to_string(),
+    })?;
     if let Some(e) = b.error {
         return Err(e);
     }

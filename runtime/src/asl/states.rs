@@ -60,7 +60,9 @@ impl Builder<'_> {
         let Some(allowed) = fields::allowed(&type_name, language) else {
             self.schema(
                 &format!("{at}/Type"),
-                format!("'{type_name}' is not a state type; use Pass, Task, Choice, Wait, Succeed, Fail, Parallel or Map"),
+                format!(
+                    "'{type_name}' is not a state type; use Pass, Task, Choice, Wait, Succeed, Fail, Parallel or Map"
+                ),
             );
             return None;
         };
@@ -137,12 +139,7 @@ impl Builder<'_> {
         }
     }
 
-    pub(super) fn result_path(
-        &mut self,
-        obj: &Map<String, Value>,
-        at: &str,
-        field: &str,
-    ) -> ResultPath {
+    pub(super) fn result_path(&mut self, obj: &Map<String, Value>, at: &str, field: &str) -> ResultPath {
         match obj.get(field) {
             None => ResultPath::Replace,
             Some(Value::Null) => ResultPath::Discard,
@@ -155,21 +152,13 @@ impl Builder<'_> {
                 }
             },
             Some(_) => {
-                self.schema(
-                    &format!("{at}/{field}"),
-                    "ResultPath must be a path string or null",
-                );
+                self.schema(&format!("{at}/{field}"), "ResultPath must be a path string or null");
                 ResultPath::Replace
             }
         }
     }
 
-    pub(super) fn template(
-        &mut self,
-        obj: &Map<String, Value>,
-        at: &str,
-        field: &str,
-    ) -> Option<Template> {
+    pub(super) fn template(&mut self, obj: &Map<String, Value>, at: &str, field: &str) -> Option<Template> {
         let v = obj.get(field)?;
         match Template::compile(v) {
             Ok(t) => Some(t),
@@ -198,22 +187,14 @@ impl Builder<'_> {
                     format!("'{name}' is not a valid variable name"),
                 );
             } else if name == "states" {
-                self.schema(
-                    &format!("{p}/{}", escape(key)),
-                    "'states' is a reserved variable name",
-                );
+                self.schema(&format!("{p}/{}", escape(key)), "'states' is a reserved variable name");
             }
         }
         self.template(obj, at, "Assign")
     }
 
     /// A Reference Path field (ItemsPath, SecondsPath, ...).
-    pub(super) fn reference(
-        &mut self,
-        obj: &Map<String, Value>,
-        at: &str,
-        field: &str,
-    ) -> Option<Path> {
+    pub(super) fn reference(&mut self, obj: &Map<String, Value>, at: &str, field: &str) -> Option<Path> {
         let v = obj.get(field)?;
         let p = format!("{at}/{field}");
         let Some(s) = v.as_str() else {
@@ -225,9 +206,7 @@ impl Builder<'_> {
             Ok(_) => {
                 self.schema(
                     &p,
-                    format!(
-                        "{field} '{s}' must be a Reference Path (only .name, ['name'] and [n])"
-                    ),
+                    format!("{field} '{s}' must be a Reference Path (only .name, ['name'] and [n])"),
                 );
                 None
             }
@@ -239,14 +218,7 @@ impl Builder<'_> {
     }
 
     /// Non-negative integer field with an upper bound.
-    pub(super) fn uint(
-        &mut self,
-        obj: &Map<String, Value>,
-        at: &str,
-        field: &str,
-        min: u64,
-        max: u64,
-    ) -> Option<u64> {
+    pub(super) fn uint(&mut self, obj: &Map<String, Value>, at: &str, field: &str, min: u64, max: u64) -> Option<u64> {
         let v = obj.get(field)?;
         match v.as_u64() {
             Some(n) if n >= min && n <= max => Some(n),
@@ -263,10 +235,7 @@ impl Builder<'_> {
     /// Reports when both fields of an exclusive pair are present.
     pub(super) fn exclusive(&mut self, obj: &Map<String, Value>, at: &str, a: &str, b: &str) {
         if obj.contains_key(a) && obj.contains_key(b) {
-            self.schema(
-                &format!("{at}/{b}"),
-                format!("'{a}' and '{b}' cannot both be given"),
-            );
+            self.schema(&format!("{at}/{b}"), format!("'{a}' and '{b}' cannot both be given"));
         }
     }
 
@@ -285,8 +254,7 @@ impl Builder<'_> {
         if let Some(p) = self.reference(obj, at, path_field) {
             return Some(Seconds::Path(p));
         }
-        self.uint(obj, at, field, 1, MAX_SECONDS)
-            .map(Seconds::Fixed)
+        self.uint(obj, at, field, 1, MAX_SECONDS).map(Seconds::Fixed)
     }
 
     fn task(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> Task {
@@ -325,10 +293,7 @@ impl Builder<'_> {
         if let Some(c) = obj.get("Credentials")
             && !c.is_object()
         {
-            self.schema(
-                &format!("{at}/Credentials"),
-                "Credentials must be an object",
-            );
+            self.schema(&format!("{at}/Credentials"), "Credentials must be an object");
         }
         Task {
             io: if jp { self.io(obj, at) } else { Io::default() },
@@ -348,7 +313,10 @@ impl Builder<'_> {
             .filter(|f| obj.contains_key(*f))
             .collect();
         if present.len() != 1 {
-            self.schema(at, "A Wait state needs exactly one of Seconds, SecondsPath, Timestamp or TimestampPath");
+            self.schema(
+                at,
+                "A Wait state needs exactly one of Seconds, SecondsPath, Timestamp or TimestampPath",
+            );
         }
         let wait = if !jp {
             WaitFor::Seconds(0)
@@ -390,10 +358,7 @@ impl Builder<'_> {
             return match v.as_str() {
                 Some(s) => Some(FailText::Literal(s.to_string())),
                 None => {
-                    self.schema(
-                        &format!("{at}/{field}"),
-                        format!("{field} must be a string"),
-                    );
+                    self.schema(&format!("{at}/{field}"), format!("{field} must be a string"));
                     None
                 }
             };
@@ -432,12 +397,7 @@ impl Builder<'_> {
                         self.schema(&p, "A branch must be an object with StartAt and States");
                         continue;
                     };
-                    self.check_fields(
-                        b,
-                        &p,
-                        &["StartAt", "States", "Comment"],
-                        "in a Parallel branch",
-                    );
+                    self.check_fields(b, &p, &["StartAt", "States", "Comment"], "in a Parallel branch");
                     if let Some(s) = self.nested_scope(b, &p) {
                         branches.push(s);
                     }
@@ -458,12 +418,9 @@ impl Builder<'_> {
 /// Parses a Task's Resource URI.
 pub fn parse_resource(uri: &str) -> Resource {
     if let Some(name) = uri.strip_prefix("wasm:") {
-        return Resource::Wasm {
-            name: name.to_string(),
-        };
+        return Resource::Wasm { name: name.to_string() };
     }
-    if uri == "arn:aws:states:::lambda:invoke" || uri.starts_with("arn:aws:states:::lambda:invoke.")
-    {
+    if uri == "arn:aws:states:::lambda:invoke" || uri.starts_with("arn:aws:states:::lambda:invoke.") {
         return Resource::LambdaInvoke;
     }
     let parts: Vec<&str> = uri.split(':').collect();
@@ -473,9 +430,7 @@ pub fn parse_resource(uri: &str) -> Resource {
             name: parts[6].to_string(),
         };
     }
-    Resource::Other {
-        uri: uri.to_string(),
-    }
+    Resource::Other { uri: uri.to_string() }
 }
 
 /// RFC 3339 with an uppercase `T` and a `Z` or numeric offset, as AWS requires.
@@ -492,11 +447,7 @@ pub(super) fn pointer_object<'v>(root: &'v Value, pointer: &str) -> Option<&'v M
 }
 
 /// `ErrorEquals`: a non-empty array of error names.
-pub(super) fn error_names(
-    b: &mut Builder<'_>,
-    obj: &Map<String, Value>,
-    at: &str,
-) -> Vec<ErrorName> {
+pub(super) fn error_names(b: &mut Builder<'_>, obj: &Map<String, Value>, at: &str) -> Vec<ErrorName> {
     let p = format!("{at}/ErrorEquals");
     let Some(Value::Array(items)) = obj.get("ErrorEquals") else {
         b.schema(&p, "ErrorEquals must be a non-empty array of error names");
@@ -509,7 +460,10 @@ pub(super) fn error_names(
     for (i, item) in items.iter().enumerate() {
         match item.as_str().map(|s| (s, ErrorName::parse(s))) {
             Some((_, Some(n))) => names.push(n),
-            Some((s, None)) => b.schema(&format!("{p}/{i}"), format!("'{s}' is not a predefined error name (names starting with 'States.' are reserved)")),
+            Some((s, None)) => b.schema(
+                &format!("{p}/{i}"),
+                format!("'{s}' is not a predefined error name (names starting with 'States.' are reserved)"),
+            ),
             None => b.schema(&format!("{p}/{i}"), "An error name must be a string"),
         }
     }
@@ -583,9 +537,7 @@ impl Builder<'_> {
             };
             out.push(Retrier {
                 error_equals,
-                interval_seconds: self
-                    .uint(r, &p, "IntervalSeconds", 1, MAX_SECONDS)
-                    .unwrap_or(1),
+                interval_seconds: self.uint(r, &p, "IntervalSeconds", 1, MAX_SECONDS).unwrap_or(1),
                 max_attempts: self.uint(r, &p, "MaxAttempts", 0, MAX_SECONDS).unwrap_or(3),
                 backoff_rate,
                 max_delay_seconds: self.uint(r, &p, "MaxDelaySeconds", 1, MAX_DELAY_SECONDS),
@@ -595,13 +547,7 @@ impl Builder<'_> {
         out
     }
 
-    pub(super) fn catchers(
-        &mut self,
-        id: StateId,
-        obj: &Map<String, Value>,
-        at: &str,
-        jp: bool,
-    ) -> Vec<Catcher> {
+    pub(super) fn catchers(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> Vec<Catcher> {
         let Some(v) = obj.get("Catch") else {
             return Vec::new();
         };

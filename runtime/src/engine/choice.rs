@@ -82,13 +82,7 @@ fn holds(c: Comparator, o: Ordering) -> bool {
     }
 }
 
-fn compare(
-    family: Family,
-    c: Comparator,
-    v: &Value,
-    operand: &Operand,
-    env: &Env<'_>,
-) -> Result<bool, Fault> {
+fn compare(family: Family, c: Comparator, v: &Value, operand: &Operand, env: &Env<'_>) -> Result<bool, Fault> {
     let rhs: Cow<'_, Value>;
     let rhs_value: &Value = match operand {
         Operand::Path(p) => {
@@ -103,10 +97,7 @@ fn compare(
         }
         Operand::Boolean(b) => return Ok(v.as_bool() == Some(*b)),
         Operand::Timestamp(t) => {
-            return Ok(v
-                .as_str()
-                .and_then(parse_timestamp)
-                .is_some_and(|x| holds(c, x.cmp(t))));
+            return Ok(v.as_str().and_then(parse_timestamp).is_some_and(|x| holds(c, x.cmp(t))));
         }
     };
     Ok(match family {
@@ -115,10 +106,7 @@ fn compare(
             _ => false,
         },
         Family::Numeric => match (v, rhs_value) {
-            (Value::Number(a), Value::Number(b)) => a
-                .as_f64()
-                .partial_cmp(&b.as_f64())
-                .is_some_and(|o| holds(c, o)),
+            (Value::Number(a), Value::Number(b)) => a.as_f64().partial_cmp(&b.as_f64()).is_some_and(|o| holds(c, o)),
             _ => false,
         },
         Family::Boolean => matches!((v, rhs_value), (Value::Bool(a), Value::Bool(b)) if a == b),

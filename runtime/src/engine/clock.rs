@@ -46,15 +46,11 @@ impl Clock for VirtualClock {
     }
 
     fn sleep_until(&self, deadline: DateTime<Utc>) -> BoxFuture<'static, ()> {
-        let ahead = (deadline - self.now())
-            .num_microseconds()
-            .unwrap_or(i64::MAX / 4);
+        let ahead = (deadline - self.now()).num_microseconds().unwrap_or(i64::MAX / 4);
         if ahead > 0 {
             let _ = self
                 .offset_us
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
-                    Some(o.saturating_add(ahead))
-                });
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| Some(o.saturating_add(ahead)));
         }
         Box::pin(std::future::ready(()))
     }

@@ -92,6 +92,32 @@ impl From<AslError> for Halt {
     }
 }
 
+/// Records an "aborted" event if the future it lives in is dropped before `disarm`.
+pub(super) struct AbortGuard<'r, 'e> {
+    run: &'r Run<'e>,
+    previous: u64,
+    event: Option<EventKind>,
+}
+
+impl<'r, 'e> AbortGuard<'r, 'e> {
+    pub(super) fn new(run: &'r Run<'e>, previous: u64, event: Option<EventKind>) -> Self {
+        let event = event.filter(|_| run.history.keeps_events());
+        AbortGuard { run, previous, event }
+    }
+
+    pub(super) fn disarm(mut self) {
+        self.event = None;
+    }
+}
+
+impl Drop for AbortGuard<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(e) = self.event.take() {
+            self.run.history.record(self.previous, self.run.clock().now(), || e);
+        }
+    }
+}
+
 /// A state being run, with the id of its `*StateEntered` event (cited in error causes).
 #[derive(Clone, Copy)]
 pub(super) struct Entered<'m> {
@@ -162,15 +188,12 @@ impl Executor {
                 .timeout_seconds
                 .map(|t| start + chrono::Duration::seconds(t as i64)),
         };
-        let started = run
-            .history
-            .record(0, start, || EventKind::ExecutionStarted {
-                input: input.clone(),
-                role_arn: run.info.role_arn.clone(),
-            });
+        let started = run.history.record(0, start, || EventKind::ExecutionStarted {
+            input: input.clone(),
+            role_arn: run.info.role_arn.clone(),
+        });
         let mut prev = started;
-        let result = match step::check_size(&input, self.config.payload_limit, "(execution input)")
-        {
+        let result = match step::check_size(&input, self.config.payload_limit, "(execution input)") {
             Err(e) => Err(Halt::Failed(e)),
             Ok(()) => {
                 let mut vars = Vars::default();
@@ -178,12 +201,10 @@ impl Executor {
                 match self.machine.timeout_seconds {
                     // The clock check at each transition covers virtual time; this covers a
                     // handler that never returns.
-                    Some(t) => {
-                        match tokio::time::timeout(std::time::Duration::from_secs(t), body).await {
-                            Ok(r) => r,
-                            Err(_) => Err(Halt::TimedOut),
-                        }
-                    }
+                    Some(t) => match tokio::time::timeout(std::time::Duration::from_secs(t), body).await {
+                        Ok(r) => r,
+                        Err(_) => Err(Halt::TimedOut),
+                    },
                     None => body.await,
                 }
             }
@@ -192,28 +213,24 @@ impl Executor {
         let (status, output, error, cause) = match result {
             Ok(output) => {
                 run.history
-                    .record(prev, now, || EventKind::ExecutionSucceeded {
-                        output: output.clone(),
-                    });
+                    .record(prev, now, || EventKind::ExecutionSucceeded { output: output.clone() });
                 (Status::Succeeded, Some(output), None, None)
             }
             Err(Halt::Failed(e)) => {
                 let error = Some(e.name.as_str().to_string()).filter(|s| !s.is_empty());
                 let cause = e.cause.clone();
-                run.history
-                    .record(prev, now, || EventKind::ExecutionFailed {
-                        error: error.clone(),
-                        cause: cause.clone(),
-                    });
+                run.history.record(prev, now, || EventKind::ExecutionFailed {
+                    error: error.clone(),
+                    cause: cause.clone(),
+                });
                 (Status::Failed, None, error, cause)
             }
             Err(Halt::TimedOut) => {
                 let error = Some(ErrorName::Timeout.as_str().to_string());
-                run.history
-                    .record(prev, now, || EventKind::ExecutionTimedOut {
-                        error: error.clone(),
-                        cause: None,
-                    });
+                run.history.record(prev, now, || EventKind::ExecutionTimedOut {
+                    error: error.clone(),
+                    cause: None,
+                });
                 (Status::TimedOut, None, error, None)
             }
         };
@@ -286,15 +303,20 @@ impl<'e> Run<'e> {
                 self.transitions.fetch_add(1, Ordering::Relaxed);
                 if node.language == QueryLanguage::JsonAta {
                     return Err(Halt::Failed(
-                        Fault::Runtime(
-                            "JSONata states are not supported yet by this wasmstep build".into(),
-                        )
-                        .into_error(&node.name, entered),
+                        Fault::Runtime("JSONata states are not supported yet by this wasmstep build".into())
+                            .into_error(&node.name, entered),
                     ));
                 }
-                let f = self
-                    .run_state(node, input, vars, prev, entered, now)
-                    .await?;
+                // Dropped mid-state (a sibling branch failed, the execution timed out): say so.
+                let aborted = matches!(
+                    st,
+                    StateType::Task | StateType::Wait | StateType::Parallel | StateType::Map
+                )
+                .then_some(EventKind::StateAborted { state_type: st });
+                let guard = AbortGuard::new(self, entered, aborted);
+                let f = self.run_state(node, input, vars, prev, entered, now).await;
+                guard.disarm();
+                let f = f?;
                 let (next, outcome) = match f {
                     Flow::Next(n, o) => (Some(n), o),
                     Flow::End(o) => (None, o),
@@ -334,10 +356,7 @@ impl<'e> Run<'e> {
         let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
         let ctx = ContextObject::new(&self.info, name, now);
         match &node.kind {
-            State::Pass(p) => Ok(flow(
-                p.next,
-                step::pass(p, input, &ctx, vars).map_err(fault)?,
-            )),
+            State::Pass(p) => Ok(flow(p.next, step::pass(p, input, &ctx, vars).map_err(fault)?)),
             State::Choice(c) => {
                 let (next, o) = step::choice(c, input, &ctx, vars).map_err(fault)?;
                 Ok(Flow::Next(next, o))
@@ -432,15 +451,8 @@ impl<'e> Run<'e> {
                         .await
                 }
                 Work::Parallel(p) => {
-                    self.parallel_attempt(
-                        Entered { node, id: entered },
-                        p,
-                        &ctx,
-                        &input,
-                        vars,
-                        prev,
-                    )
-                    .await
+                    self.parallel_attempt(Entered { node, id: entered }, p, &ctx, &input, vars, prev)
+                        .await
                 }
                 Work::Map(m) => {
                     self.map_attempt(Entered { node, id: entered }, m, &ctx, &input, vars, prev)
@@ -452,12 +464,9 @@ impl<'e> Run<'e> {
                 Err(Halt::TimedOut) => return Err(Halt::TimedOut),
                 Err(Halt::Failed(e)) => e,
             };
-            match step::recover(retry, &mut counters, catch, &err, |d| {
-                rand::rng().random_range(0.0..=d)
-            }) {
+            match step::recover(retry, &mut counters, catch, &err, |d| rand::rng().random_range(0.0..=d)) {
                 Recovery::Retry(delay) => {
-                    let until =
-                        self.clock().now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                    let until = self.clock().now() + chrono::Duration::from_std(delay).unwrap_or_default();
                     self.sleep_until(until).await?;
                     retry_count += 1;
                 }
@@ -472,19 +481,12 @@ impl<'e> Run<'e> {
         }
     }
 
-    fn seconds(
-        &self,
-        s: &Option<Seconds>,
-        field: &str,
-        env: &Env<'_>,
-    ) -> Result<Option<u64>, Fault> {
+    fn seconds(&self, s: &Option<Seconds>, field: &str, env: &Env<'_>) -> Result<Option<u64>, Fault> {
         match s {
             None => Ok(None),
             Some(Seconds::Fixed(n)) => Ok(Some(*n)),
             Some(Seconds::Path(p)) => {
-                let v = p
-                    .value(env)
-                    .map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
+                let v = p.value(env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
                 match v.as_u64() {
                     Some(n) if n > 0 => Ok(Some(n)),
                     _ => Err(Fault::Runtime(format!(
@@ -514,12 +516,8 @@ impl<'e> Run<'e> {
             context: ctx,
             vars,
         };
-        let timeout = self
-            .seconds(&t.timeout, "TimeoutSeconds", &env)
-            .map_err(fault)?;
-        let heartbeat = self
-            .seconds(&t.heartbeat, "HeartbeatSeconds", &env)
-            .map_err(fault)?;
+        let timeout = self.seconds(&t.timeout, "TimeoutSeconds", &env).map_err(fault)?;
+        let heartbeat = self.seconds(&t.heartbeat, "HeartbeatSeconds", &env).map_err(fault)?;
         let (resource_type, resource) = t.resource.history_names(&t.resource_uri);
         let lambda = matches!(t.resource, Resource::LambdaFunction { .. });
         self.record(prev, || EventKind::TaskScheduled {
@@ -534,11 +532,10 @@ impl<'e> Run<'e> {
             timeout,
             heartbeat,
         });
-        let target =
-            task::resolve(&t.resource, &t.resource_uri, effective).map_err(|e| match e.name {
-                ErrorName::Runtime => fault(Fault::Runtime(e.cause.unwrap_or_default())),
-                _ => Halt::Failed(e),
-            })?;
+        let target = task::resolve(&t.resource, &t.resource_uri, effective).map_err(|e| match e.name {
+            ErrorName::Runtime => fault(Fault::Runtime(e.cause.unwrap_or_default())),
+            _ => Halt::Failed(e),
+        })?;
         self.record(prev, || EventKind::TaskStarted {
             lambda,
             resource_type: resource_type.clone(),
@@ -554,25 +551,23 @@ impl<'e> Run<'e> {
         };
         let fut = self.ex.invoker.invoke(call);
         let result = match timeout {
-            Some(secs) => {
-                match tokio::time::timeout(std::time::Duration::from_secs(secs), fut).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        let e = AslError {
-                            name: ErrorName::Timeout,
-                            cause: None,
-                        };
-                        self.record(prev, || EventKind::TaskTimedOut {
-                            lambda,
-                            resource_type: resource_type.clone(),
-                            resource: resource.clone(),
-                            error: e.name.to_string(),
-                            cause: None,
-                        });
-                        return Err(Halt::Failed(e));
-                    }
+            Some(secs) => match tokio::time::timeout(std::time::Duration::from_secs(secs), fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    let e = AslError {
+                        name: ErrorName::Timeout,
+                        cause: None,
+                    };
+                    self.record(prev, || EventKind::TaskTimedOut {
+                        lambda,
+                        resource_type: resource_type.clone(),
+                        resource: resource.clone(),
+                        error: e.name.to_string(),
+                        cause: None,
+                    });
+                    return Err(Halt::Failed(e));
                 }
-            }
+            },
             None => fut.await,
         };
         let failed = |e: AslError, prev: &mut u64| {
@@ -595,11 +590,7 @@ impl<'e> Run<'e> {
         if let Err(e) = step::check_size(&value, self.ex.config.payload_limit, name) {
             return Err(failed(e, prev));
         }
-        let value = if target.envelope {
-            task::envelope(value)
-        } else {
-            value
-        };
+        let value = if target.envelope { task::envelope(value) } else { value };
         self.record(prev, || EventKind::TaskSucceeded {
             lambda,
             resource_type: resource_type.clone(),

@@ -8,7 +8,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
 use super::clock::iso;
-use super::driver::{DISTRIBUTED_MAP_CONCURRENCY, Entered, Halt, INLINE_MAP_CONCURRENCY, Run};
+use super::driver::{AbortGuard, DISTRIBUTED_MAP_CONCURRENCY, Entered, Halt, INLINE_MAP_CONCURRENCY, Run};
 use super::error::{AslError, ErrorName};
 use super::history::{EventKind, History};
 use super::step::{self, Fault, Outcome};
@@ -35,8 +35,7 @@ impl Run<'_> {
             let mut branch_vars = vars.child();
             async move {
                 let mut bprev = started;
-                self.run_scope(b.start, effective, &mut branch_vars, &mut bprev)
-                    .await
+                self.run_scope(b.start, effective, &mut branch_vars, &mut bprev).await
             }
         });
         match try_join_all(branches).await {
@@ -65,8 +64,7 @@ impl Run<'_> {
         let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
         let effective = step::select(&m.io.input_path, input, ctx, vars).map_err(fault)?;
         let items = step::map_items(m, &effective, ctx, vars).map_err(fault)?;
-        let max = step::map_count(&m.max_concurrency, "MaxConcurrency", &effective, ctx, vars)
-            .map_err(fault)?;
+        let max = step::map_count(&m.max_concurrency, "MaxConcurrency", &effective, ctx, vars).map_err(fault)?;
         let tolerated_count = step::map_count(
             &m.tolerated_failure_count,
             "ToleratedFailureCount",
@@ -76,8 +74,7 @@ impl Run<'_> {
         )
         .map_err(fault)?;
         let tolerated_pct =
-            step::map_percentage(&m.tolerated_failure_percentage, &effective, ctx, vars)
-                .map_err(fault)?;
+            step::map_percentage(&m.tolerated_failure_percentage, &effective, ctx, vars).map_err(fault)?;
         let cap = match m.mode {
             MapMode::Inline => INLINE_MAP_CONCURRENCY,
             MapMode::Distributed => DISTRIBUTED_MAP_CONCURRENCY,
@@ -92,16 +89,13 @@ impl Run<'_> {
             inputs.push(match &m.item_selector {
                 None => item.clone(),
                 Some(t) => {
-                    let item_ctx = ContextObject::new(&self.info, name, ctx.entered_time)
-                        .with_map_item(i, item);
+                    let item_ctx = ContextObject::new(&self.info, name, ctx.entered_time).with_map_item(i, item);
                     step::eval_template(t, &effective, &item_ctx, vars).map_err(fault)?
                 }
             });
         }
         drop(items);
-        let started = self.record(prev, || EventKind::MapStateStarted {
-            length: inputs.len(),
-        });
+        let started = self.record(prev, || EventKind::MapStateStarted { length: inputs.len() });
         let total = inputs.len();
         let tolerant = tolerated_count.is_some() || tolerated_pct.is_some();
         let distributed = m.mode == MapMode::Distributed;
@@ -121,11 +115,7 @@ impl Run<'_> {
             });
         }
         let iterations = stream::iter(inputs.into_iter().enumerate()).map(|(index, item)| {
-            let mut item_vars = if distributed {
-                Vars::default()
-            } else {
-                vars.child()
-            };
+            let mut item_vars = if distributed { Vars::default() } else { vars.child() };
             async move {
                 let r = if distributed {
                     self.child_execution(m, label, item, &mut item_vars).await
@@ -135,9 +125,18 @@ impl Run<'_> {
                         name: name.to_string(),
                         index,
                     });
+                    let guard = AbortGuard::new(
+                        self,
+                        iprev,
+                        self.history.keeps_events().then(|| EventKind::MapIterationAborted {
+                            name: name.to_string(),
+                            index,
+                        }),
+                    );
                     let r = self
                         .run_scope(m.processor.start, item, &mut item_vars, &mut iprev)
                         .await;
+                    guard.disarm();
                     match &r {
                         Ok(_) => self.record(&mut iprev, || EventKind::MapIterationSucceeded {
                             name: name.to_string(),
@@ -158,8 +157,7 @@ impl Run<'_> {
                 }
             }
         });
-        let outcomes: Result<Vec<Result<Value, AslError>>, Halt> =
-            iterations.buffered(concurrency).try_collect().await;
+        let outcomes: Result<Vec<Result<Value, AslError>>, Halt> = iterations.buffered(concurrency).try_collect().await;
         let outcomes = match outcomes {
             Ok(o) => o,
             Err(h) => {
@@ -175,8 +173,7 @@ impl Run<'_> {
         };
         let failures = outcomes.iter().filter(|o| o.is_err()).count();
         let over_count = tolerated_count.is_some_and(|c| failures as u64 > c);
-        let over_pct = tolerated_pct
-            .is_some_and(|p| total > 0 && (failures as f64 * 100.0 / total as f64) > p);
+        let over_pct = tolerated_pct.is_some_and(|p| total > 0 && (failures as f64 * 100.0 / total as f64) > p);
         if over_count || over_pct {
             let e = AslError::new(
                 ErrorName::ExceedToleratedFailureThreshold,
@@ -191,10 +188,7 @@ impl Run<'_> {
             self.record(prev, || EventKind::MapStateFailed);
             return Err(Halt::Failed(e));
         }
-        let results: Vec<Value> = outcomes
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|e| e.output()))
-            .collect();
+        let results: Vec<Value> = outcomes.into_iter().map(|o| o.unwrap_or_else(|e| e.output())).collect();
         if map_run_arn.is_some() {
             self.record(prev, || EventKind::MapRunSucceeded);
         }
@@ -204,13 +198,7 @@ impl Run<'_> {
 
     /// A Distributed Map item runs as a child execution: its own history and context, and no
     /// access to the parent's variables.
-    async fn child_execution(
-        &self,
-        m: &MapState,
-        label: &str,
-        item: Value,
-        vars: &mut Vars,
-    ) -> Result<Value, Halt> {
+    async fn child_execution(&self, m: &MapState, label: &str, item: Value, vars: &mut Vars) -> Result<Value, Halt> {
         let child_id = uuid::Uuid::new_v4().to_string();
         let sm = &self.info.state_machine_name;
         let info = ExecutionInfo {
@@ -235,8 +223,6 @@ impl Run<'_> {
             deadline: self.deadline,
         };
         let mut prev = 0;
-        child
-            .run_scope(m.processor.start, item, vars, &mut prev)
-            .await
+        child.run_scope(m.processor.start, item, vars, &mut prev).await
     }
 }

@@ -28,9 +28,7 @@ impl Glob {
                         ));
                     }
                     None => {
-                        return Err(format!(
-                            "StringMatches pattern '{pattern}' ends with a dangling '\\'"
-                        ));
+                        return Err(format!("StringMatches pattern '{pattern}' ends with a dangling '\\'"));
                     }
                 },
                 '*' => {
@@ -58,9 +56,7 @@ impl Glob {
 fn match_from(pieces: &[Piece], s: &str) -> bool {
     match pieces.split_first() {
         None => s.is_empty(),
-        Some((Piece::Lit(l), rest)) => s
-            .strip_prefix(l.as_str())
-            .is_some_and(|r| match_from(rest, r)),
+        Some((Piece::Lit(l), rest)) => s.strip_prefix(l.as_str()).is_some_and(|r| match_from(rest, r)),
         Some((Piece::Star, rest)) => {
             if rest.is_empty() {
                 return true;

@@ -111,7 +111,6 @@ pub enum EventKind {
         error: String,
         cause: Option<String>,
     },
-    WaitStateAborted,
 }
 
 #[derive(Debug, Clone)]
@@ -171,7 +170,6 @@ impl HistoryEvent {
             TaskSucceeded { lambda, .. } => lambda_or_task(*lambda, "Succeeded"),
             TaskFailed { lambda, .. } => lambda_or_task(*lambda, "Failed"),
             TaskTimedOut { lambda, .. } => lambda_or_task(*lambda, "TimedOut"),
-            WaitStateAborted => "WaitStateAborted".into(),
         }
     }
 
@@ -188,24 +186,15 @@ impl HistoryEvent {
                 "executionSucceededEventDetails",
                 json!({"output": data(output), "outputDetails": {"truncated": false}}),
             ),
-            ExecutionFailed { error, cause } => {
-                ("executionFailedEventDetails", error_details(error, cause))
-            }
-            ExecutionTimedOut { error, cause } => {
-                ("executionTimedOutEventDetails", error_details(error, cause))
-            }
-            ExecutionAborted { error, cause } => {
-                ("executionAbortedEventDetails", error_details(error, cause))
-            }
+            ExecutionFailed { error, cause } => ("executionFailedEventDetails", error_details(error, cause)),
+            ExecutionTimedOut { error, cause } => ("executionTimedOutEventDetails", error_details(error, cause)),
+            ExecutionAborted { error, cause } => ("executionAbortedEventDetails", error_details(error, cause)),
             StateEntered { name, input, .. } => (
                 "stateEnteredEventDetails",
                 json!({"name": name, "input": data(input), "inputDetails": {"truncated": false}}),
             ),
             StateExited {
-                name,
-                output,
-                assigned,
-                ..
+                name, output, assigned, ..
             } => {
                 let mut d = json!({"name": name, "output": data(output), "outputDetails": {"truncated": false}});
                 if !assigned.is_empty() {
@@ -218,32 +207,22 @@ impl HistoryEvent {
                 }
                 ("stateExitedEventDetails", d)
             }
-            MapStateStarted { length } => {
-                ("mapStateStartedEventDetails", json!({"length": length}))
+            MapStateStarted { length } => ("mapStateStartedEventDetails", json!({"length": length})),
+            MapIterationStarted { name, index } => {
+                ("mapIterationStartedEventDetails", json!({"name": name, "index": index}))
             }
-            MapIterationStarted { name, index } => (
-                "mapIterationStartedEventDetails",
-                json!({"name": name, "index": index}),
-            ),
             MapIterationSucceeded { name, index } => (
                 "mapIterationSucceededEventDetails",
                 json!({"name": name, "index": index}),
             ),
-            MapIterationFailed { name, index } => (
-                "mapIterationFailedEventDetails",
-                json!({"name": name, "index": index}),
-            ),
-            MapIterationAborted { name, index } => (
-                "mapIterationAbortedEventDetails",
-                json!({"name": name, "index": index}),
-            ),
-            MapRunStarted { map_run_arn } => (
-                "mapRunStartedEventDetails",
-                json!({"mapRunArn": map_run_arn}),
-            ),
-            MapRunFailed { error, cause } => {
-                ("mapRunFailedEventDetails", error_details(error, cause))
+            MapIterationFailed { name, index } => {
+                ("mapIterationFailedEventDetails", json!({"name": name, "index": index}))
             }
+            MapIterationAborted { name, index } => {
+                ("mapIterationAbortedEventDetails", json!({"name": name, "index": index}))
+            }
+            MapRunStarted { map_run_arn } => ("mapRunStartedEventDetails", json!({"mapRunArn": map_run_arn})),
+            MapRunFailed { error, cause } => ("mapRunFailedEventDetails", error_details(error, cause)),
             TaskScheduled {
                 lambda: true,
                 parameters,
@@ -251,7 +230,8 @@ impl HistoryEvent {
                 resource,
                 ..
             } => {
-                let mut d = json!({"resource": resource, "input": data(parameters), "inputDetails": {"truncated": false}});
+                let mut d =
+                    json!({"resource": resource, "input": data(parameters), "inputDetails": {"truncated": false}});
                 if let Some(t) = timeout {
                     d["timeoutInSeconds"] = (*t).into();
                 }
@@ -284,9 +264,7 @@ impl HistoryEvent {
                 json!({"resourceType": resource_type, "resource": resource}),
             ),
             TaskSucceeded {
-                lambda: true,
-                output,
-                ..
+                lambda: true, output, ..
             } => (
                 "lambdaFunctionSucceededEventDetails",
                 json!({"output": data(output), "outputDetails": {"truncated": false}}),
@@ -374,12 +352,7 @@ impl History {
     }
 
     /// Records an event after `previous` and returns its id. `make` runs only when events are kept.
-    pub fn record(
-        &self,
-        previous: u64,
-        now: DateTime<Utc>,
-        make: impl FnOnce() -> EventKind,
-    ) -> u64 {
+    pub fn record(&self, previous: u64, now: DateTime<Utc>, make: impl FnOnce() -> EventKind) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if let Some(events) = &self.events {
             let ev = HistoryEvent {

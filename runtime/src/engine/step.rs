@@ -54,18 +54,11 @@ pub struct Outcome {
 fn template_fault(e: TemplateError, input: &Value) -> Fault {
     match &e {
         TemplateError::PathMiss { .. } => Fault::Runtime(e.message(input)),
-        TemplateError::Intrinsic { .. } => {
-            Fault::Error(AslError::new(ErrorName::IntrinsicFailure, e.message(input)))
-        }
+        TemplateError::Intrinsic { .. } => Fault::Error(AslError::new(ErrorName::IntrinsicFailure, e.message(input))),
     }
 }
 
-pub fn eval_template(
-    t: &Template,
-    input: &Value,
-    ctx: &ContextObject<'_>,
-    vars: &Vars,
-) -> Result<Value, Fault> {
+pub fn eval_template(t: &Template, input: &Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Value, Fault> {
     let env = Env {
         input,
         context: ctx,
@@ -96,12 +89,7 @@ pub fn select<'v>(
 }
 
 /// InputPath/OutputPath over an owned document (no clone for `$`).
-pub fn select_owned(
-    sel: &Select,
-    doc: Value,
-    ctx: &ContextObject<'_>,
-    vars: &Vars,
-) -> Result<Value, Fault> {
+pub fn select_owned(sel: &Select, doc: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Value, Fault> {
     match sel {
         Select::Whole => Ok(doc),
         Select::Empty => Ok(Value::Object(Map::new())),
@@ -111,19 +99,13 @@ pub fn select_owned(
                 context: ctx,
                 vars,
             };
-            p.value(&env)
-                .map_err(|miss| Fault::Runtime(p.miss_message(&miss)))
+            p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))
         }
     }
 }
 
 /// InputPath then Parameters: the effective input.
-pub fn effective_input(
-    io: &Io,
-    input: &Value,
-    ctx: &ContextObject<'_>,
-    vars: &Vars,
-) -> Result<Value, Fault> {
+pub fn effective_input(io: &Io, input: &Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Value, Fault> {
     let selected = match &io.input_path {
         Select::Whole => Cow::Borrowed(input),
         Select::Empty => Cow::Owned(Value::Object(Map::new())),
@@ -133,10 +115,7 @@ pub fn effective_input(
                 context: ctx,
                 vars,
             };
-            Cow::Owned(
-                p.value(&env)
-                    .map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?,
-            )
+            Cow::Owned(p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?)
         }
     };
     match &io.parameters {
@@ -172,13 +151,7 @@ fn apply_result_path(rp: &ResultPath, input: Value, result: Value) -> Result<Val
 }
 
 /// ResultSelector, ResultPath, OutputPath and Assign, after the state's work produced `result`.
-pub fn finish(
-    io: &Io,
-    input: Value,
-    result: Value,
-    ctx: &ContextObject<'_>,
-    vars: &Vars,
-) -> Result<Outcome, Fault> {
+pub fn finish(io: &Io, input: Value, result: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Outcome, Fault> {
     let assigned = eval_assign(&io.assign, &result, ctx, vars)?;
     let selected = match &io.result_selector {
         Some(t) => eval_template(t, &result, ctx, vars)?,
@@ -189,12 +162,7 @@ pub fn finish(
     Ok(Outcome { output, assigned })
 }
 
-pub fn pass(
-    state: &Pass,
-    input: Value,
-    ctx: &ContextObject<'_>,
-    vars: &Vars,
-) -> Result<Outcome, Fault> {
+pub fn pass(state: &Pass, input: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Outcome, Fault> {
     let result = match &state.result {
         Some(r) => {
             // Result replaces the effective input, but InputPath must still resolve.
@@ -209,12 +177,7 @@ pub fn pass(
 }
 
 /// Picks the Choice target; the output is the effective input through OutputPath.
-pub fn choice(
-    state: &Choice,
-    input: Value,
-    ctx: &ContextObject<'_>,
-    vars: &Vars,
-) -> Result<(StateId, Outcome), Fault> {
+pub fn choice(state: &Choice, input: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<(StateId, Outcome), Fault> {
     let effective = select_owned(&state.io.input_path, input, ctx, vars)?;
     let env = Env {
         input: &effective,
@@ -330,12 +293,7 @@ pub fn wait(
     Ok((until, Outcome { output, assigned }))
 }
 
-pub fn succeed(
-    state: &Succeed,
-    input: Value,
-    ctx: &ContextObject<'_>,
-    vars: &Vars,
-) -> Result<Value, Fault> {
+pub fn succeed(state: &Succeed, input: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Value, Fault> {
     let effective = select_owned(&state.io.input_path, input, ctx, vars)?;
     select_owned(&state.io.output_path, effective, ctx, vars)
 }
@@ -366,22 +324,17 @@ pub fn fail(
             },
             Some(FailText::Call(c)) => match c.eval(&env) {
                 Ok(v) => Ok(Some(show(&v))),
-                Err(crate::path::intrinsic::CallError::PathMiss { path, .. }) => {
-                    Err(Fault::Runtime(format!(
-                        "The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{}'",
-                        to_json_text(input)
-                    )))
-                }
+                Err(crate::path::intrinsic::CallError::PathMiss { path, .. }) => Err(Fault::Runtime(format!(
+                    "The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{}'",
+                    to_json_text(input)
+                ))),
                 Err(crate::path::intrinsic::CallError::Failure(m)) => {
                     Err(Fault::Error(AslError::new(ErrorName::IntrinsicFailure, m)))
                 }
             },
         }
     };
-    Ok((
-        text(&state.error, "ErrorPath")?,
-        text(&state.cause, "CausePath")?,
-    ))
+    Ok((text(&state.error, "ErrorPath")?, text(&state.cause, "CausePath")?))
 }
 
 /// The Map's items: ItemsPath (default `$`) over the effective input; must be an array.
@@ -399,10 +352,7 @@ pub fn map_items(
                 context: ctx,
                 vars,
             };
-            Cow::Owned(
-                p.value(&env)
-                    .map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?,
-            )
+            Cow::Owned(p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?)
         }
     };
     match items.into_owned() {
@@ -431,9 +381,7 @@ pub fn map_count(
                 context: ctx,
                 vars,
             };
-            let v = p
-                .value(&env)
-                .map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
+            let v = p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
             let n = v
                 .as_i64()
                 .or_else(|| v.as_str().and_then(|s| s.trim().parse::<i64>().ok()));
@@ -465,9 +413,7 @@ pub fn map_percentage(
                 context: ctx,
                 vars,
             };
-            let v = p
-                .value(&env)
-                .map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
+            let v = p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
             let x = v
                 .as_f64()
                 .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()));
@@ -507,9 +453,7 @@ pub fn recover(
         let r = &retriers[i];
         if counters[i] < r.max_attempts {
             counters[i] += 1;
-            let mut d = r.interval_seconds as f64
-                * r.backoff_rate
-                    .powi((counters[i] - 1).min(i32::MAX as u64) as i32);
+            let mut d = r.interval_seconds as f64 * r.backoff_rate.powi((counters[i] - 1).min(i32::MAX as u64) as i32);
             if let Some(max) = r.max_delay_seconds {
                 d = d.min(max as f64);
             }

@@ -81,9 +81,7 @@ pub fn resolve(resource: &Resource, uri: &str, effective: Value) -> Result<Targe
                     ));
                 }
             };
-            let payload = params
-                .remove("Payload")
-                .unwrap_or(Value::Object(Default::default()));
+            let payload = params.remove("Payload").unwrap_or(Value::Object(Default::default()));
             Ok(Target {
                 handler: name,
                 payload,
@@ -154,10 +152,7 @@ mod tests {
     #[test]
     fn function_names() {
         assert_eq!(function_name("add"), "add");
-        assert_eq!(
-            function_name("arn:aws:lambda:us-east-1:1:function:add:$LATEST"),
-            "add"
-        );
+        assert_eq!(function_name("arn:aws:lambda:us-east-1:1:function:add:$LATEST"), "add");
         assert_eq!(function_name("1:function:add"), "add");
     }
 }

@@ -33,11 +33,7 @@ pub struct ContextObject<'a> {
 }
 
 impl<'a> ContextObject<'a> {
-    pub fn new(
-        execution: &'a ExecutionInfo,
-        state_name: &'a str,
-        entered_time: DateTime<Utc>,
-    ) -> Self {
+    pub fn new(execution: &'a ExecutionInfo, state_name: &'a str, entered_time: DateTime<Utc>) -> Self {
         ContextObject {
             execution,
             state_name,

@@ -80,12 +80,8 @@ fn compare(l: &Value, op: CompareOp, r: &Value) -> bool {
     match op {
         CompareOp::Eq => json_eq(l, r),
         CompareOp::Ne => !json_eq(l, r),
-        CompareOp::In => r
-            .as_array()
-            .is_some_and(|a| a.iter().any(|x| json_eq(l, x))),
-        CompareOp::Nin => !r
-            .as_array()
-            .is_some_and(|a| a.iter().any(|x| json_eq(l, x))),
+        CompareOp::In => r.as_array().is_some_and(|a| a.iter().any(|x| json_eq(l, x))),
+        CompareOp::Nin => !r.as_array().is_some_and(|a| a.iter().any(|x| json_eq(l, x))),
         _ => {
             let ord = match (l, r) {
                 (Value::Number(a), Value::Number(b)) => a.as_f64().partial_cmp(&b.as_f64()),
@@ -107,13 +103,9 @@ fn compare(l: &Value, op: CompareOp, r: &Value) -> bool {
 pub fn json_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
@@ -133,10 +125,7 @@ pub(super) fn parse_filter(p: &mut Parser) -> Result<Filter, String> {
     p.depth -= 1;
     p.skip_ws();
     if p.peek(0) != Some(b')') {
-        return Err(format!(
-            "expected ')' to close the filter at position {}",
-            p.i + 1
-        ));
+        return Err(format!("expected ')' to close the filter at position {}", p.i + 1));
     }
     p.i += 1;
     Ok(f)
@@ -202,12 +191,8 @@ fn comparison(p: &mut Parser) -> Result<Filter, String> {
             p.skip_ws();
             return Ok(Filter::Matches(left, regex_literal(p)?));
         }
-        _ if p.src[p.i..].starts_with("nin ") || p.src[p.i..].starts_with("nin[") => {
-            Some((CompareOp::Nin, 3))
-        }
-        _ if p.src[p.i..].starts_with("in ") || p.src[p.i..].starts_with("in[") => {
-            Some((CompareOp::In, 2))
-        }
+        _ if p.src[p.i..].starts_with("nin ") || p.src[p.i..].starts_with("nin[") => Some((CompareOp::Nin, 3)),
+        _ if p.src[p.i..].starts_with("in ") || p.src[p.i..].starts_with("in[") => Some((CompareOp::In, 2)),
         _ => None,
     };
     let Some((op, len)) = op else {
@@ -313,14 +298,10 @@ fn literal(p: &mut Parser) -> Result<Value, String> {
         Some(b'-' | b'0'..=b'9') => {
             let start = p.i;
             p.i += 1;
-            while matches!(
-                p.peek(0),
-                Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
-            ) {
+            while matches!(p.peek(0), Some(b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')) {
                 p.i += 1;
             }
-            serde_json::from_str(&p.src[start..p.i])
-                .map_err(|_| format!("invalid number '{}'", &p.src[start..p.i]))
+            serde_json::from_str(&p.src[start..p.i]).map_err(|_| format!("invalid number '{}'", &p.src[start..p.i]))
         }
         _ => {
             for (word, v) in [
@@ -333,10 +314,7 @@ fn literal(p: &mut Parser) -> Result<Value, String> {
                     return Ok(v);
                 }
             }
-            Err(format!(
-                "expected a value in the filter at position {}",
-                p.i + 1
-            ))
+            Err(format!("expected a value in the filter at position {}", p.i + 1))
         }
     }
 }

@@ -179,24 +179,18 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
             if s.trim().is_empty() {
                 return Ok(Value::Null);
             }
-            serde_json::from_str(s)
-                .map_err(|e| format!("{}: the string is not valid JSON: {e}", f.name()))
+            serde_json::from_str(s).map_err(|e| format!("{}: the string is not valid JSON: {e}", f.name()))
         }
         Func::JsonToString => Ok(Value::String(super::to_json_text(&args[0]))),
         Func::Array => Ok(Value::Array(args)),
         Func::ArrayPartition => {
             let size = want_int(f, 1, &args[1])?;
             if size <= 0 {
-                return Err(format!(
-                    "{}: the chunk size must be positive, but was {size}",
-                    f.name()
-                ));
+                return Err(format!("{}: the chunk size must be positive, but was {size}", f.name()));
             }
             let arr = want_array(f, 0, args.swap_remove(0))?;
             Ok(Value::Array(
-                arr.chunks(size as usize)
-                    .map(|c| Value::Array(c.to_vec()))
-                    .collect(),
+                arr.chunks(size as usize).map(|c| Value::Array(c.to_vec())).collect(),
             ))
         }
         Func::ArrayContains => {
@@ -227,9 +221,7 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
                 ));
             }
             Ok(Value::Array(
-                (0..count as i64)
-                    .map(|k| Value::from(start + k * step))
-                    .collect(),
+                (0..count as i64).map(|k| Value::from(start + k * step)).collect(),
             ))
         }
         Func::ArrayGetItem => {
@@ -260,9 +252,7 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
         Func::Base64Encode => {
             let s = want_str(f, 0, &args[0])?;
             check_len(f, s)?;
-            Ok(Value::String(
-                base64::engine::general_purpose::STANDARD.encode(s),
-            ))
+            Ok(Value::String(base64::engine::general_purpose::STANDARD.encode(s)))
         }
         Func::Base64Decode => {
             let s = want_str(f, 0, &args[0])?;
@@ -281,9 +271,12 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
             };
             check_len(f, &data)?;
             let alg = want_str(f, 1, &args[1])?;
-            hash(alg, data.as_bytes())
-                .map(Value::String)
-                .ok_or_else(|| format!("{}: unsupported algorithm '{alg}'; use MD5, SHA-1, SHA-256, SHA-384 or SHA-512", f.name()))
+            hash(alg, data.as_bytes()).map(Value::String).ok_or_else(|| {
+                format!(
+                    "{}: unsupported algorithm '{alg}'; use MD5, SHA-1, SHA-256, SHA-384 or SHA-512",
+                    f.name()
+                )
+            })
         }
         Func::JsonMerge => {
             if args[2] != Value::Bool(false) {
@@ -318,9 +311,7 @@ pub fn apply(f: Func, mut args: Vec<Value>) -> Result<Value, String> {
                 ));
             }
             let n = match args.get(2) {
-                Some(seed) => {
-                    StdRng::seed_from_u64(want_int(f, 2, seed)? as u64).random_range(start..end)
-                }
+                Some(seed) => StdRng::seed_from_u64(want_int(f, 2, seed)? as u64).random_range(start..end),
                 None => rand::rng().random_range(start..end),
             };
             Ok(Value::from(n))

@@ -136,8 +136,7 @@ impl P<'_> {
             self.i += 1;
         }
         let name = &self.s[start..self.i];
-        let func =
-            Func::from_name(name).ok_or_else(|| format!("unknown intrinsic function '{name}'"))?;
+        let func = Func::from_name(name).ok_or_else(|| format!("unknown intrinsic function '{name}'"))?;
         self.ws();
         if self.peek() != Some('(') {
             return Err(format!("expected '(' after '{name}'"));
@@ -219,9 +218,7 @@ impl P<'_> {
                 ] {
                     let rest = &self.s[self.i..];
                     if rest.starts_with(word)
-                        && !rest[word.len()..].starts_with(|c: char| {
-                            c.is_ascii_alphanumeric() || c == '.' || c == '('
-                        })
+                        && !rest[word.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '.' || c == '(')
                     {
                         self.i += word.len();
                         return Ok(Arg::Literal(v));
@@ -293,9 +290,7 @@ mod tests {
 
     #[test]
     fn parses_nested_calls() {
-        let c =
-            Call::parse("States.ArrayGetItem(States.StringSplit($$.StateMachine.Name, '-'), 0)")
-                .unwrap();
+        let c = Call::parse("States.ArrayGetItem(States.StringSplit($$.StateMachine.Name, '-'), 0)").unwrap();
         assert_eq!(c.func, Func::ArrayGetItem);
         assert!(matches!(c.args[0], Arg::Call(_)));
         assert!(Call::parse("States.Nope(1)").is_err());

@@ -103,9 +103,7 @@ impl JsonPath {
 
     pub(super) fn parse_at_depth(tail: &str, depth: usize) -> Result<Self, String> {
         if depth > MAX_FILTER_DEPTH {
-            return Err(format!(
-                "filters may be nested at most {MAX_FILTER_DEPTH} levels deep"
-            ));
+            return Err(format!("filters may be nested at most {MAX_FILTER_DEPTH} levels deep"));
         }
         let mut p = Parser {
             s: tail.as_bytes(),
@@ -158,11 +156,7 @@ impl JsonPath {
                 }
                 b'[' => segments.push(p.bracket()?),
                 c => {
-                    return Err(format!(
-                        "unexpected character '{}' at position {}",
-                        c as char,
-                        p.i + 1
-                    ));
+                    return Err(format!("unexpected character '{}' at position {}", c as char, p.i + 1));
                 }
             }
         }
@@ -193,11 +187,7 @@ impl JsonPath {
 
     /// Evaluates against `root`: a definite path yields one value or a [`Miss`]; an
     /// indefinite one yields every match, in document order.
-    pub fn select<'v>(
-        &self,
-        root: &'v Value,
-        filter_root: &'v Value,
-    ) -> Result<Selected<'v>, Miss> {
+    pub fn select<'v>(&self, root: &'v Value, filter_root: &'v Value) -> Result<Selected<'v>, Miss> {
         if self.definite {
             return self.select_definite(root).map(Selected::One);
         }
@@ -311,13 +301,7 @@ fn descend<'v>(inner: &Segment, v: &'v Value, filter_root: &'v Value, out: &mut 
     }
 }
 
-fn slice<'v>(
-    a: &'v [Value],
-    start: Option<i64>,
-    end: Option<i64>,
-    step: Option<i64>,
-    out: &mut Vec<&'v Value>,
-) {
+fn slice<'v>(a: &'v [Value], start: Option<i64>, end: Option<i64>, step: Option<i64>, out: &mut Vec<&'v Value>) {
     let len = a.len() as i64;
     let norm = |x: i64| if x < 0 { (len + x).max(0) } else { x.min(len) };
     let step = step.unwrap_or(1);
@@ -398,10 +382,7 @@ impl Parser<'_> {
             self.i += 1;
         }
         if start == self.i {
-            return Err(format!(
-                "expected a property name at position {}",
-                start + 1
-            ));
+            return Err(format!("expected a property name at position {}", start + 1));
         }
         Ok(self.src[start..self.i].to_string())
     }
@@ -527,10 +508,7 @@ impl Parser<'_> {
                 }
             }
             _ => {
-                return Err(format!(
-                    "unexpected content in brackets at position {}",
-                    self.i + 1
-                ));
+                return Err(format!("unexpected content in brackets at position {}", self.i + 1));
             }
         };
         self.skip_ws();
@@ -574,8 +552,7 @@ mod tests {
 
     #[test]
     fn definite_and_indefinite() {
-        let v =
-            json!({"a": {"b": [1, 2, 3, 4]}, "items": [{"x": 1, "s": "a"}, {"x": 5, "s": "b"}]});
+        let v = json!({"a": {"b": [1, 2, 3, 4]}, "items": [{"x": 1, "s": "a"}, {"x": 5, "s": "b"}]});
         assert_eq!(sel("$.a.b[1]", &v).unwrap(), json!(2));
         assert_eq!(sel("$.a.b[-1]", &v).unwrap(), json!(4));
         assert_eq!(sel("$.a.b[1:3]", &v).unwrap(), json!([2, 3]));
@@ -584,15 +561,9 @@ mod tests {
         assert_eq!(sel("$.items[*].x", &v).unwrap(), json!([1, 5]));
         assert_eq!(sel("$..x", &v).unwrap(), json!([1, 5]));
         assert_eq!(sel("$.items[?(@.x > 2)].s", &v).unwrap(), json!(["b"]));
-        assert_eq!(
-            sel("$.items[?(@.s == 'a' || @.x >= 5)].x", &v).unwrap(),
-            json!([1, 5])
-        );
+        assert_eq!(sel("$.items[?(@.s == 'a' || @.x >= 5)].x", &v).unwrap(), json!([1, 5]));
         assert_eq!(sel("$.items[?(@.s =~ /B/i)].x", &v).unwrap(), json!([5]));
-        assert_eq!(
-            sel("$.items[?(@.s in ['b','c'])].x", &v).unwrap(),
-            json!([5])
-        );
+        assert_eq!(sel("$.items[?(@.s in ['b','c'])].x", &v).unwrap(), json!([5]));
         assert_eq!(sel("$.a.b.length()", &v).unwrap(), json!(4));
         assert_eq!(sel("$['a']['b'][0,2]", &v).unwrap(), json!([1, 3]));
     }
@@ -601,10 +572,7 @@ mod tests {
     fn misses_name_the_missing_part() {
         let v = json!({"a": {}});
         assert_eq!(sel("$.x", &v), Err(Miss::NoResults("$['x']".into())));
-        assert_eq!(
-            sel("$.no.such", &v),
-            Err(Miss::MissingProperty("$['no']".into()))
-        );
+        assert_eq!(sel("$.no.such", &v), Err(Miss::MissingProperty("$['no']".into())));
         assert_eq!(sel("$.a.b", &v), Err(Miss::NoResults("$['a']['b']".into())));
     }
 

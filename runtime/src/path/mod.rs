@@ -53,14 +53,11 @@ impl Path {
             let end = rest.find(['.', '[']).unwrap_or(rest.len());
             let name = &rest[..end];
             if !is_variable_name(name) {
-                return Err(format!(
-                    "'{text}' is not a valid path or variable reference"
-                ));
+                return Err(format!("'{text}' is not a valid path or variable reference"));
             }
             (Root::Variable(name.to_string()), &rest[end..])
         };
-        let query =
-            JsonPath::parse_tail(tail).map_err(|e| format!("invalid path '{text}': {e}"))?;
+        let query = JsonPath::parse_tail(tail).map_err(|e| format!("invalid path '{text}': {e}"))?;
         Ok(Path {
             text: text.to_string(),
             root,
@@ -119,8 +116,7 @@ impl Path {
 /// Variable names: Unicode identifiers (letters, digits, `_`), not starting with a digit.
 pub fn is_variable_name(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_')
-        && chars.all(|c| c.is_alphanumeric() || c == '_')
+    matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_') && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
 /// A JSON number from an f64, written as an integer when it is one.
@@ -171,11 +167,7 @@ pub fn json_size(v: &Value) -> usize {
         Value::String(s) => str_len(s),
         Value::Array(a) => 2 + a.iter().map(json_size).sum::<usize>() + a.len().saturating_sub(1),
         Value::Object(o) => {
-            2 + o
-                .iter()
-                .map(|(k, v)| str_len(k) + 1 + json_size(v))
-                .sum::<usize>()
-                + o.len().saturating_sub(1)
+            2 + o.iter().map(|(k, v)| str_len(k) + 1 + json_size(v)).sum::<usize>() + o.len().saturating_sub(1)
         }
     }
 }

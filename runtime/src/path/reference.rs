@@ -23,9 +23,7 @@ impl ResultTarget {
     /// Accepts `$`, `$.a.b`, `$['a'][0]`; rejects `$$`, variables and anything indefinite.
     pub fn parse(text: &str) -> Result<ResultTarget, String> {
         if text.starts_with("$$") {
-            return Err(format!(
-                "ResultPath '{text}' cannot refer to the context object"
-            ));
+            return Err(format!("ResultPath '{text}' cannot refer to the context object"));
         }
         let path = Path::parse(text)?;
         if path.variable().is_some() {
@@ -116,12 +114,7 @@ mod tests {
         );
         let t = ResultTarget::parse("$").unwrap();
         assert_eq!(t.apply(json!({"x": 1}), json!(5)).unwrap(), json!(5));
-        assert!(
-            ResultTarget::parse("$.x")
-                .unwrap()
-                .apply(json!("s"), json!(1))
-                .is_err()
-        );
+        assert!(ResultTarget::parse("$.x").unwrap().apply(json!("s"), json!(1)).is_err());
         assert!(ResultTarget::parse("$$.x").is_err());
         assert!(ResultTarget::parse("$.a[*]").is_err());
     }

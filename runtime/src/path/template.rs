@@ -29,11 +29,7 @@ pub type CompileError = (String, String);
 #[derive(Debug, Clone, PartialEq)]
 pub enum TemplateError {
     /// AWS: States.Runtime, "The JSONPath '$.x' specified for the field 'x.$' could not be found in the input '…'".
-    PathMiss {
-        field: String,
-        path: String,
-        miss: Miss,
-    },
+    PathMiss { field: String, path: String, miss: Miss },
     /// States.IntrinsicFailure.
     Intrinsic { field: String, message: String },
 }
@@ -46,9 +42,7 @@ impl TemplateError {
                 to_json_text(input)
             ),
             TemplateError::Intrinsic { field, message } => {
-                format!(
-                    "The intrinsic function specified for the field '{field}' failed: {message}"
-                )
+                format!("The intrinsic function specified for the field '{field}' failed: {message}")
             }
         }
     }
@@ -61,15 +55,21 @@ fn escape_pointer(k: &str) -> String {
 /// Compiles the value of a `.$` field: a path (`$...`, `$$...`, `$var`) or an intrinsic call.
 pub fn compile_dynamic(field: &str, text: &str) -> Result<Template, String> {
     if text.starts_with('$') {
-        let path = Path::parse(text)
-            .map_err(|e| format!("The value for the field '{field}' must be a valid JSONPath or a valid intrinsic function call: {e}"))?;
+        let path = Path::parse(text).map_err(|e| {
+            format!(
+                "The value for the field '{field}' must be a valid JSONPath or a valid intrinsic function call: {e}"
+            )
+        })?;
         Ok(Template::Path {
             path,
             field: field.to_string(),
         })
     } else if looks_like_call(text) {
-        let call = Call::parse(text)
-            .map_err(|e| format!("The value for the field '{field}' must be a valid JSONPath or a valid intrinsic function call: {e}"))?;
+        let call = Call::parse(text).map_err(|e| {
+            format!(
+                "The value for the field '{field}' must be a valid JSONPath or a valid intrinsic function call: {e}"
+            )
+        })?;
         Ok(Template::Call {
             call,
             field: field.to_string(),
@@ -86,11 +86,7 @@ impl Template {
     pub fn compile(v: &Value) -> Result<Template, Vec<CompileError>> {
         let mut errors = Vec::new();
         let t = compile_at(v, "", &mut errors);
-        if errors.is_empty() {
-            Ok(t)
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(t) } else { Err(errors) }
     }
 
     pub fn eval(&self, env: &Env<'_>) -> Result<Value, TemplateError> {
@@ -108,13 +104,11 @@ impl Template {
                 .map(|t| t.eval(env))
                 .collect::<Result<_, _>>()
                 .map(Value::Array),
-            Template::Path { path, field } => {
-                path.value(env).map_err(|miss| TemplateError::PathMiss {
-                    field: field.clone(),
-                    path: path.text().to_string(),
-                    miss,
-                })
-            }
+            Template::Path { path, field } => path.value(env).map_err(|miss| TemplateError::PathMiss {
+                field: field.clone(),
+                path: path.text().to_string(),
+                miss,
+            }),
             Template::Call { call, field } => call.eval(env).map_err(|e| match e {
                 CallError::PathMiss { path, miss } => TemplateError::PathMiss {
                     field: field.clone(),
@@ -147,11 +141,9 @@ impl Template {
             Template::Object(f) => f.iter().for_each(|(_, t)| t.variables(out)),
             Template::Array(a) => a.iter().for_each(|t| t.variables(out)),
             Template::Path { path, .. } => out.extend(path.variable().map(str::to_string)),
-            Template::Call { call, .. } => out.extend(
-                call.paths()
-                    .iter()
-                    .filter_map(|p| p.variable().map(str::to_string)),
-            ),
+            Template::Call { call, .. } => {
+                out.extend(call.paths().iter().filter_map(|p| p.variable().map(str::to_string)))
+            }
         }
     }
 }
@@ -192,13 +184,8 @@ fn compile_at(v: &Value, at: &str, errors: &mut Vec<CompileError>) -> Template {
                     },
                     None => (k.as_str(), compile_at(child, &here, errors)),
                 };
-                if fields.iter().any(|(n, _)| n == name)
-                    || (!k.ends_with(".$") && o.contains_key(&format!("{k}.$")))
-                {
-                    errors.push((
-                        here,
-                        format!("The field '{name}' is given twice (once with '.$')"),
-                    ));
+                if fields.iter().any(|(n, _)| n == name) || (!k.ends_with(".$") && o.contains_key(&format!("{k}.$"))) {
+                    errors.push((here, format!("The field '{name}' is given twice (once with '.$')")));
                     continue;
                 }
                 fields.push((name.to_string(), t));
@@ -263,8 +250,7 @@ mod tests {
 
     #[test]
     fn rejects_bad_templates_with_locations() {
-        let errs = Template::compile(&json!({"a.$": "nope", "b": {"c.$": 5}, "d": 1, "d.$": "$"}))
-            .unwrap_err();
+        let errs = Template::compile(&json!({"a.$": "nope", "b": {"c.$": 5}, "d": 1, "d.$": "$"})).unwrap_err();
         let at: Vec<&str> = errs.iter().map(|(p, _)| p.as_str()).collect();
         assert_eq!(at, ["/a.$", "/b/c.$", "/d"]);
     }
