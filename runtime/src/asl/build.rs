@@ -44,6 +44,8 @@ pub fn build(src: &Source, machine_type: MachineType) -> Result<StateMachine, In
 /// One `States` object found in the definition.
 pub(super) struct ScopeInfo {
     pub pointer: String,
+    /// The enclosing scope (for a Parallel branch or Map item processor).
+    pub parent: Option<usize>,
     pub names: HashMap<String, StateId>,
     pub states: Vec<StateId>,
 }
@@ -145,7 +147,7 @@ impl Builder<'_> {
             },
         };
         // Pass 1: every state name, machine-wide, so duplicates across scopes are caught.
-        let top = self.collect_scope(root, "");
+        let top = self.collect_scope(root, "", None);
         // Pass 2: build each state with its scope's names resolved.
         let mut nodes: Vec<Option<StateNode>> = Vec::new();
         for id in 0..self.slots.len() {
@@ -158,6 +160,7 @@ impl Builder<'_> {
         }
         let states: Vec<StateNode> = nodes.into_iter().flatten().collect();
         self.check_reachability(&states, root_scope.start);
+        self.check_variable_scopes();
         Some(StateMachine {
             states,
             root: root_scope,
@@ -167,7 +170,7 @@ impl Builder<'_> {
     }
 
     /// Registers the states of a `StartAt`/`States` object and its nested scopes.
-    fn collect_scope(&mut self, obj: &Map<String, Value>, at: &str) -> Option<usize> {
+    fn collect_scope(&mut self, obj: &Map<String, Value>, at: &str, parent: Option<usize>) -> Option<usize> {
         let states = match obj.get("States") {
             Some(Value::Object(s)) if !s.is_empty() => s,
             Some(Value::Object(_)) => {
@@ -189,6 +192,7 @@ impl Builder<'_> {
         let scope = self.scopes.len();
         self.scopes.push(ScopeInfo {
             pointer: format!("{at}/States"),
+            parent,
             names: HashMap::new(),
             states: Vec::new(),
         });
@@ -223,13 +227,13 @@ impl Builder<'_> {
             if let Some(Value::Array(branches)) = state.get("Branches") {
                 for (i, b) in branches.iter().enumerate() {
                     if let Some(b) = b.as_object() {
-                        self.collect_scope(b, &format!("{pointer}/Branches/{i}"));
+                        self.collect_scope(b, &format!("{pointer}/Branches/{i}"), Some(scope));
                     }
                 }
             }
             for field in ["ItemProcessor", "Iterator"] {
                 if let Some(Value::Object(p)) = state.get(field) {
-                    self.collect_scope(p, &format!("{pointer}/{field}"));
+                    self.collect_scope(p, &format!("{pointer}/{field}"), Some(scope));
                 }
             }
         }
@@ -309,6 +313,51 @@ impl Builder<'_> {
                 self.schema(at, "The state needs either 'Next' or 'End': true");
                 None
             }
+        }
+    }
+
+    /// A Parallel branch or Map iteration may read outer variables but not assign them.
+    fn check_variable_scopes(&mut self) {
+        let src = self.src;
+        // (scope, name, pointer) of every assignment; a state's Catcher and Choice-rule Assigns
+        // write the scope the state is in.
+        let mut assigned: Vec<(usize, String, String)> = Vec::new();
+        for slot in &self.slots {
+            let Some(state) = src.value.pointer(&slot.pointer).and_then(Value::as_object) else { continue };
+            let mut blocks: Vec<(String, &Value)> = Vec::new();
+            if let Some(a) = state.get("Assign") {
+                blocks.push((format!("{}/Assign", slot.pointer), a));
+            }
+            for list in ["Choices", "Catch"] {
+                for (i, item) in state.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
+                    if let Some(a) = item.get("Assign") {
+                        blocks.push((format!("{}/{list}/{i}/Assign", slot.pointer), a));
+                    }
+                }
+            }
+            for (at, block) in blocks {
+                for key in block.as_object().into_iter().flat_map(|o| o.keys()) {
+                    let name = key.strip_suffix(".$").unwrap_or(key);
+                    assigned.push((slot.scope, name.to_string(), format!("{at}/{}", escape(key))));
+                }
+            }
+        }
+        let in_scope: HashSet<(usize, &str)> = assigned.iter().map(|(s, n, _)| (*s, n.as_str())).collect();
+        let mut problems = Vec::new();
+        for (scope, name, pointer) in &assigned {
+            let mut up = self.scopes[*scope].parent;
+            while let Some(outer) = up {
+                if in_scope.contains(&(outer, name.as_str())) {
+                    problems.push((pointer.clone(), format!(
+                        "Variable '{name}' is also assigned in an enclosing scope; a Parallel branch or Map iteration may read outer variables but not assign them"
+                    )));
+                    break;
+                }
+                up = self.scopes[outer].parent;
+            }
+        }
+        for (p, m) in problems {
+            self.schema(&p, m);
         }
     }
 
