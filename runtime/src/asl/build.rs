@@ -323,13 +323,21 @@ impl Builder<'_> {
         // write the scope the state is in.
         let mut assigned: Vec<(usize, String, String)> = Vec::new();
         for slot in &self.slots {
-            let Some(state) = src.value.pointer(&slot.pointer).and_then(Value::as_object) else { continue };
+            let Some(state) = src.value.pointer(&slot.pointer).and_then(Value::as_object) else {
+                continue;
+            };
             let mut blocks: Vec<(String, &Value)> = Vec::new();
             if let Some(a) = state.get("Assign") {
                 blocks.push((format!("{}/Assign", slot.pointer), a));
             }
             for list in ["Choices", "Catch"] {
-                for (i, item) in state.get(list).and_then(Value::as_array).into_iter().flatten().enumerate() {
+                for (i, item) in state
+                    .get(list)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .enumerate()
+                {
                     if let Some(a) = item.get("Assign") {
                         blocks.push((format!("{}/{list}/{i}/Assign", slot.pointer), a));
                     }

@@ -60,6 +60,19 @@ impl Builder<'_> {
                 self.schema(&format!("{at}/{field}"), format!("{field} must be an object"));
             }
         }
+        let resource_of = |field: &str| {
+            obj.get(field)
+                .and_then(|r| r.get("Resource"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| obj.get(field).map(|_| String::new()))
+        };
+        let item_reader = resource_of("ItemReader");
+        let result_writer = resource_of("ResultWriter");
+        let item_batcher = match obj.get("ItemBatcher").and_then(Value::as_object) {
+            Some(b) if jp => Some(self.item_batcher(b, &format!("{at}/ItemBatcher"), mode)),
+            _ => None,
+        };
         let label = match obj.get("Label") {
             None => None,
             Some(Value::String(l))
@@ -116,6 +129,9 @@ impl Builder<'_> {
                 None
             },
             label,
+            item_batcher,
+            item_reader,
+            result_writer,
             retry: self.retriers(obj, at),
             catch: self.catchers(id, obj, at, jp),
             next: self.transition(id, obj, at).unwrap_or(Transition::End),
@@ -135,6 +151,49 @@ impl Builder<'_> {
 
     fn item_selector(&mut self, obj: &Map<String, Value>, at: &str) -> Option<crate::path::template::Template> {
         self.template(obj, at, "ItemSelector")
+    }
+
+    fn item_batcher(&mut self, b: &Map<String, Value>, at: &str, mode: MapMode) -> ItemBatcher {
+        self.check_fields(
+            b,
+            at,
+            &[
+                "MaxItemsPerBatch",
+                "MaxItemsPerBatchPath",
+                "MaxInputBytesPerBatch",
+                "MaxInputBytesPerBatchPath",
+                "BatchInput",
+            ],
+            "in ItemBatcher",
+        );
+        if mode != MapMode::Distributed {
+            self.schema(
+                at,
+                "ItemBatcher is only allowed in a Distributed Map (ProcessorConfig.Mode DISTRIBUTED)",
+            );
+        }
+        for (a, p) in [
+            ("MaxItemsPerBatch", "MaxItemsPerBatchPath"),
+            ("MaxInputBytesPerBatch", "MaxInputBytesPerBatchPath"),
+        ] {
+            self.exclusive(b, at, a, p);
+        }
+        let positive = |v: &Value| v.as_u64().filter(|n| *n > 0);
+        let max_items = self.count(b, at, "MaxItemsPerBatch", "MaxItemsPerBatchPath", positive);
+        let max_bytes = self.count(b, at, "MaxInputBytesPerBatch", "MaxInputBytesPerBatchPath", |v| {
+            v.as_u64().filter(|n| *n > 0 && *n <= 256 * 1024)
+        });
+        if max_items.is_none() && max_bytes.is_none() {
+            self.schema(
+                at,
+                "ItemBatcher needs MaxItemsPerBatch or MaxInputBytesPerBatch (or their Path forms)",
+            );
+        }
+        ItemBatcher {
+            max_items,
+            max_bytes,
+            batch_input: self.template(b, at, "BatchInput"),
+        }
     }
 
     fn processor_config(&mut self, p: &Map<String, Value>, at: &str) -> MapMode {

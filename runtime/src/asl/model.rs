@@ -376,7 +376,20 @@ pub struct MapState {
     pub tolerated_failure_count: Option<Count<u64>>,
     pub tolerated_failure_percentage: Option<Count<f64>>,
     pub label: Option<String>,
+    pub item_batcher: Option<ItemBatcher>,
+    /// `ItemReader.Resource`: no reader exists yet, so running such a Map fails clearly.
+    pub item_reader: Option<String>,
+    /// `ResultWriter.Resource`, likewise.
+    pub result_writer: Option<String>,
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
     pub next: Transition,
+}
+
+/// Distributed Map batching: each child gets `{"BatchInput": ..., "Items": [...]}`.
+#[derive(Debug)]
+pub struct ItemBatcher {
+    pub max_items: Option<Count<u64>>,
+    pub max_bytes: Option<Count<u64>>,
+    pub batch_input: Option<Template>,
 }

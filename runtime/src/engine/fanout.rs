@@ -63,6 +63,21 @@ impl Run<'_> {
         let name = node.name.as_str();
         let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
         let effective = step::select(&m.io.input_path, input, ctx, vars).map_err(fault)?;
+        // No item source or result sink is wired up yet: say so rather than ignore the field.
+        if let Some(resource) = &m.item_reader {
+            return Err(Halt::Failed(AslError::new(
+                ErrorName::ItemReaderFailed,
+                format!("wasmstep has no ItemReader for '{resource}' yet; pass the items in the state input instead"),
+            )));
+        }
+        if let Some(resource) = &m.result_writer {
+            return Err(Halt::Failed(AslError::new(
+                ErrorName::ResultWriterFailed,
+                format!(
+                    "wasmstep has no ResultWriter for '{resource}' yet; the Map result is returned as the state output instead"
+                ),
+            )));
+        }
         let items = step::map_items(m, &effective, ctx, vars).map_err(fault)?;
         let max = step::map_count(&m.max_concurrency, "MaxConcurrency", &effective, ctx, vars).map_err(fault)?;
         let tolerated_count = step::map_count(
@@ -95,6 +110,10 @@ impl Run<'_> {
             });
         }
         drop(items);
+        let inputs = match &m.item_batcher {
+            Some(b) => step::batch_items(b, inputs, &effective, ctx, vars).map_err(fault)?,
+            None => inputs,
+        };
         let started = self.record(prev, || EventKind::MapStateStarted { length: inputs.len() });
         let total = inputs.len();
         let tolerant = tolerated_count.is_some() || tolerated_pct.is_some();

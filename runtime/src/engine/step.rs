@@ -495,3 +495,52 @@ pub fn check_size(output: &Value, limit: usize, state: &str) -> Result<(), AslEr
     }
     Ok(())
 }
+
+/// Groups a Distributed Map's item inputs into batches: `{"BatchInput": ..., "Items": [...]}`,
+/// each within MaxItemsPerBatch items and MaxInputBytesPerBatch bytes.
+pub fn batch_items(
+    b: &ItemBatcher,
+    items: Vec<Value>,
+    effective: &Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Vec<Value>, Fault> {
+    let max_items = map_count(&b.max_items, "MaxItemsPerBatch", effective, ctx, vars)?
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let max_bytes =
+        map_count(&b.max_bytes, "MaxInputBytesPerBatch", effective, ctx, vars)?.unwrap_or(u64::MAX) as usize;
+    let batch_input = b
+        .batch_input
+        .as_ref()
+        .map(|t| eval_template(t, effective, ctx, vars))
+        .transpose()?;
+    // `{"BatchInput":…,"Items":[]}` without the items.
+    let overhead = 12 + batch_input.as_ref().map(|v| 14 + json_size(v)).unwrap_or(0);
+    let mut batches = Vec::new();
+    let mut current: Vec<Value> = Vec::new();
+    let mut bytes = overhead;
+    for item in items {
+        let size = json_size(&item) + 1;
+        if !current.is_empty() && (current.len() as u64 >= max_items || bytes + size > max_bytes) {
+            batches.push(std::mem::take(&mut current));
+            bytes = overhead;
+        }
+        bytes += size;
+        current.push(item);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    Ok(batches
+        .into_iter()
+        .map(|items| {
+            let mut m = Map::new();
+            if let Some(bi) = &batch_input {
+                m.insert("BatchInput".into(), bi.clone());
+            }
+            m.insert("Items".into(), Value::Array(items));
+            Value::Object(m)
+        })
+        .collect())
+}
