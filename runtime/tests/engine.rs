@@ -55,6 +55,7 @@ impl TaskInvoker for Fake {
                     }
                 }
                 "boom" => custom("Boom", "it broke"),
+                "panics" => panic!("handler bug"),
                 "timeout" => Err(InvokeError::Failed(AslError {
                     name: ErrorName::Timeout,
                     cause: None,
@@ -299,4 +300,18 @@ fn distributed_map_children_cannot_read_outer_variables() {
     assert_eq!(o.result.status, Status::Failed);
     assert_eq!(o.result.error.as_deref(), Some("States.Runtime"));
     assert!(types(&o.result).contains(&"MapRunStarted".to_string()));
+}
+
+#[test]
+fn an_internal_panic_fails_only_that_execution() {
+    let fake = Arc::new(Fake::default());
+    let o = execute(task("wasm:panics", json!({})), json!({}), fake.clone());
+    assert_eq!(o.result.status, Status::Failed);
+    assert_eq!(o.result.error.as_deref(), Some("States.Runtime"));
+    assert_eq!(
+        o.result.cause.as_deref(),
+        Some("Internal error in wasmstep: handler bug")
+    );
+    let o = execute(task("wasm:echo", json!({})), json!({"next": "fine"}), fake);
+    assert_eq!(o.result.output, Some(json!({"next": "fine"})));
 }

@@ -1,10 +1,12 @@
 //! The async driver: walks states, performs what the pure step functions ask for (handler
 //! calls, timers, branches, Map iterations), applies Retry and Catch, and records history.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use rand::RngExt;
 use serde_json::{Value, json};
@@ -16,7 +18,7 @@ use super::step::{self, Fault, Outcome, Recovery};
 use super::task::{self, InvokeError, TaskCall, TaskInvoker};
 use crate::asl::model::*;
 use crate::path::context::ExecutionInfo;
-use crate::path::{ContextObject, Env, Vars};
+use crate::path::{ContextObject, Env, Vars, json_size};
 
 /// Inline Map iterations AWS runs at once at most.
 pub(super) const INLINE_MAP_CONCURRENCY: usize = 40;
@@ -193,20 +195,40 @@ impl Executor {
             role_arn: run.info.role_arn.clone(),
         });
         let mut prev = started;
-        let result = match step::check_size(&input, self.config.payload_limit, "(execution input)") {
-            Err(e) => Err(Halt::Failed(e)),
-            Ok(()) => {
-                let mut vars = Vars::default();
-                let body = run.run_scope(self.machine.root.start, input, &mut vars, &mut prev);
-                match self.machine.timeout_seconds {
-                    // The clock check at each transition covers virtual time; this covers a
-                    // handler that never returns.
-                    Some(t) => match tokio::time::timeout(std::time::Duration::from_secs(t), body).await {
-                        Ok(r) => r,
-                        Err(_) => Err(Halt::TimedOut),
-                    },
-                    None => body.await,
-                }
+        let size = json_size(&input);
+        let result = if size > self.config.payload_limit {
+            Err(Halt::Failed(AslError::new(
+                ErrorName::DataLimitExceeded,
+                format!(
+                    "The execution input has {size} bytes, over the payload limit of {} bytes.",
+                    self.config.payload_limit
+                ),
+            )))
+        } else {
+            let mut vars = Vars::default();
+            let body = run.run_scope(self.machine.root.start, input, &mut vars, &mut prev);
+            // A bug must fail this one execution (States.Runtime), never the process.
+            let body = AssertUnwindSafe(body).catch_unwind().map(|r| {
+                r.unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(Halt::Failed(AslError::new(
+                        ErrorName::Runtime,
+                        format!("Internal error in wasmstep: {what}"),
+                    )))
+                })
+            });
+            match self.machine.timeout_seconds {
+                // The clock check at each transition covers virtual time; this covers a
+                // handler that never returns.
+                Some(t) => match tokio::time::timeout(std::time::Duration::from_secs(t), body).await {
+                    Ok(r) => r,
+                    Err(_) => Err(Halt::TimedOut),
+                },
+                None => body.await,
             }
         };
         let now = self.clock.now();
