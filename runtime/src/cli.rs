@@ -23,6 +23,23 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Run a state machine many times and report throughput and latency as one JSON line.
     Bench(BenchArgs),
+    /// Evaluate one JSONata expression over a JSON document and print the result as JSON.
+    Jsonata(JsonataArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct JsonataArgs {
+    /// The expression.
+    pub expr: String,
+    /// JSON document the expression runs over (default: no input).
+    #[arg(long)]
+    pub data_file: Option<PathBuf>,
+    /// JSON object of variable bindings (`{"x": 1}` binds `$x`).
+    #[arg(long)]
+    pub bindings_file: Option<PathBuf>,
+    /// Evaluation time limit in milliseconds.
+    #[arg(long, default_value_t = 5000)]
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -3,5 +3,6 @@
 
 pub mod asl;
 pub mod engine;
+pub mod jsonata;
 pub mod path;
 pub mod run;

@@ -12,6 +12,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Run(a) => commands::run(a),
         cli::Command::Validate(a) => commands::validate(a),
         cli::Command::Bench(a) => bench::bench(a),
+        cli::Command::Jsonata(a) => commands::jsonata(a),
     };
     std::process::ExitCode::from(code)
 }

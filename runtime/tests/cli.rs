@@ -314,3 +314,51 @@ fn tempdir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&d).expect("temp dir");
     d
 }
+
+#[test]
+fn jsonata_command_prints_result_undefined_or_error() {
+    let dir = tempdir("jsonata-cli");
+    let data = dir.join("data.json");
+    let bindings = dir.join("bindings.json");
+    std::fs::write(
+        &data,
+        r#"{"orders": [{"price": 5, "qty": 2}, {"price": 1.5, "qty": 4}]}"#,
+    )
+    .expect("write");
+    std::fs::write(&bindings, r#"{"rate": 2}"#).expect("write");
+    let run = |args: &[&str]| {
+        let out = bin().arg("jsonata").args(args).output().expect("runs");
+        (out.status.code(), last_line(&out))
+    };
+    let d = data.to_string_lossy().to_string();
+    let b = bindings.to_string_lossy().to_string();
+    assert_eq!(
+        run(&[
+            "$sum(orders.(price * qty)) * $rate",
+            "--data-file",
+            &d,
+            "--bindings-file",
+            &b
+        ]),
+        (Some(0), serde_json::json!({"result": 32}))
+    );
+    assert_eq!(
+        run(&["orders.nothing", "--data-file", &d]),
+        (Some(0), serde_json::json!({"undefined": true}))
+    );
+    let (code, v) = run(&["'a' + 1"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["error"]["code"], "T2001");
+    let (code, v) = run(&["(orders"]);
+    assert_eq!(code, Some(1));
+    assert!(v["error"]["code"].as_str().is_some_and(|c| c.starts_with('S')), "{v}");
+    // Runaway recursion is an error, not a crash.
+    let (code, v) = run(&["($f := function($n){ 1 + $f($n + 1) }; $f(0))"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["error"]["code"], "U1001");
+    let out = bin()
+        .args(["jsonata", "1", "--data-file", "/no/such.json"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+}
