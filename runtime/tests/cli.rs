@@ -362,3 +362,25 @@ fn jsonata_command_prints_result_undefined_or_error() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn jsonata_failures_are_recorded_as_evaluation_failed() {
+    let def = tests_dir("runs").join("jsonata_undefined_output_field.asl.json");
+    let out = bin().arg("run").arg(&def).arg("--history").output().expect("runs");
+    let r = last_line(&out);
+    let events = r["history"].as_array().expect("history");
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().expect("type")).collect();
+    assert_eq!(
+        types,
+        [
+            "ExecutionStarted",
+            "PassStateEntered",
+            "EvaluationFailed",
+            "ExecutionFailed"
+        ]
+    );
+    let d = &events[2]["evaluationFailedEventDetails"];
+    assert_eq!(d["error"], "States.QueryEvaluationError");
+    assert_eq!(d["location"], "Output/a/b");
+    assert_eq!(d["state"], "S");
+}

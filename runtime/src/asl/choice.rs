@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::ata::Allowed;
 use super::build::Builder;
 use super::model::*;
 use super::states::parse_timestamp;
@@ -152,6 +153,7 @@ impl Builder<'_> {
                             condition,
                             next,
                             assign: self.assign(r, &p),
+                            output: None,
                         });
                     } else {
                         self.check_fields(
@@ -160,13 +162,27 @@ impl Builder<'_> {
                             &["Condition", "Next", "Output", "Assign", "Comment"],
                             "in a JSONata choice rule",
                         );
-                        if !r.contains_key("Condition") {
-                            self.schema(&p, "A JSONata choice rule needs 'Condition'");
-                        }
+                        let condition = match r.get("Condition") {
+                            Some(Value::Bool(_)) | Some(Value::String(_)) => {
+                                self.ata(r, &p, "Condition", Allowed::INPUT_ONLY)
+                            }
+                            Some(_) => {
+                                self.schema(
+                                    &format!("{p}/Condition"),
+                                    "Condition must be true, false or a {% %} expression",
+                                );
+                                None
+                            }
+                            None => {
+                                self.schema(&p, "A JSONata choice rule needs 'Condition'");
+                                None
+                            }
+                        };
                         rules.push(ChoiceRule {
-                            condition: Condition::And(Vec::new()),
+                            condition: condition.map(Condition::Expr).unwrap_or(Condition::And(Vec::new())),
                             next,
-                            assign: None,
+                            assign: self.ata_assign(r, &p, Allowed::INPUT_ONLY),
+                            output: self.ata(r, &p, "Output", Allowed::INPUT_ONLY),
                         });
                     }
                 }
@@ -191,7 +207,7 @@ impl Builder<'_> {
                     ..Io::default()
                 }
             } else {
-                Io::default()
+                self.ata_io(obj, at, false)
             },
             rules,
             default,

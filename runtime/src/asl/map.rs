@@ -2,6 +2,7 @@
 
 use serde_json::{Map, Value};
 
+use super::ata::Allowed;
 use super::build::{Builder, MachineType};
 use super::model::*;
 
@@ -92,12 +93,25 @@ impl Builder<'_> {
                 None
             }
         };
-        let mut io = if jp { self.map_io(obj, at) } else { Io::default() };
+        let mut io = if jp {
+            self.map_io(obj, at)
+        } else {
+            self.ata_io(obj, at, true)
+        };
         let item_selector = if jp {
             // The deprecated Parameters is the per-item selector in a Map state.
-            io.parameters.take().or_else(|| self.item_selector(obj, at))
+            io.parameters
+                .take()
+                .or_else(|| self.item_selector(obj, at))
+                .map(ItemSelector::Path)
         } else {
+            self.ata(obj, at, "ItemSelector", Allowed::INPUT_ONLY)
+                .map(ItemSelector::Ata)
+        };
+        let items = if jp {
             None
+        } else {
+            self.ata(obj, at, "Items", Allowed::INPUT_ONLY)
         };
         MapState {
             io,
@@ -105,17 +119,18 @@ impl Builder<'_> {
             mode,
             items_path: if jp { self.reference(obj, at, "ItemsPath") } else { None },
             item_selector,
+            items,
             max_concurrency: if jp {
                 self.count(obj, at, "MaxConcurrency", "MaxConcurrencyPath", |v| v.as_u64())
             } else {
-                None
+                self.ata_count(obj, at, "MaxConcurrency", |v| v.as_u64())
             },
             tolerated_failure_count: if jp {
                 self.count(obj, at, "ToleratedFailureCount", "ToleratedFailureCountPath", |v| {
                     v.as_u64()
                 })
             } else {
-                None
+                self.ata_count(obj, at, "ToleratedFailureCount", |v| v.as_u64())
             },
             tolerated_failure_percentage: if jp {
                 self.count(
@@ -126,7 +141,9 @@ impl Builder<'_> {
                     |v| v.as_f64().filter(|x| (0.0..=100.0).contains(x)),
                 )
             } else {
-                None
+                self.ata_count(obj, at, "ToleratedFailurePercentage", |v| {
+                    v.as_f64().filter(|x| (0.0..=100.0).contains(x))
+                })
             },
             label,
             item_batcher,
@@ -140,6 +157,9 @@ impl Builder<'_> {
 
     fn map_io(&mut self, obj: &Map<String, Value>, at: &str) -> Io {
         Io {
+            language: QueryLanguage::JsonPath,
+            arguments: None,
+            output: None,
             input_path: self.select(obj, at, "InputPath"),
             parameters: self.template(obj, at, "Parameters"),
             result_selector: self.template(obj, at, "ResultSelector"),

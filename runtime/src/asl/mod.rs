@@ -1,5 +1,6 @@
 //! The Amazon States Language: definition text -> validated, compiled [`StateMachine`].
 
+mod ata;
 pub mod build;
 mod choice;
 pub mod diagnostic;

@@ -5,6 +5,7 @@ use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
 use crate::engine::error::ErrorName;
+use crate::jsonata::template::Ata;
 use crate::path::Path;
 use crate::path::intrinsic::Call;
 use crate::path::reference::ResultTarget;
@@ -131,28 +132,43 @@ pub enum ResultPath {
     At(ResultTarget),
 }
 
-/// The JSONPath input/output pipeline of a state. Fields a state type does not have stay at
-/// their defaults.
-#[derive(Debug, Clone)]
+/// `Assign`: a payload template whose keys are variable names (JSONPath), or one
+/// JSONata-capable value per variable (JSONata).
+#[derive(Debug)]
+pub enum Assign {
+    Path(Template),
+    Ata(Vec<(String, Ata)>),
+}
+
+/// A state's input/output pipeline: the JSONPath fields, or the JSONata ones (`Arguments`,
+/// `Output`), depending on `language`. Fields a state type does not have stay at defaults.
+#[derive(Debug)]
 pub struct Io {
+    pub language: QueryLanguage,
     pub input_path: Select,
     pub parameters: Option<Template>,
     pub result_selector: Option<Template>,
     pub result_path: ResultPath,
     pub output_path: Select,
-    /// JSONPath `Assign`: a template whose keys are variable names.
-    pub assign: Option<Template>,
+    pub assign: Option<Assign>,
+    /// JSONata `Arguments`: the task input or branch input (default: the state input).
+    pub arguments: Option<Ata>,
+    /// JSONata `Output` (default: the result for Task/Map/Parallel, else the state input).
+    pub output: Option<Ata>,
 }
 
 impl Default for Io {
     fn default() -> Self {
         Io {
+            language: QueryLanguage::JsonPath,
             input_path: Select::Whole,
             parameters: None,
             result_selector: None,
             result_path: ResultPath::Replace,
             output_path: Select::Whole,
             assign: None,
+            arguments: None,
+            output: None,
         }
     }
 }
@@ -196,10 +212,12 @@ impl Resource {
 }
 
 /// A number of seconds given literally or through a reference path.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Seconds {
     Fixed(u64),
     Path(Path),
+    /// JSONata `{% %}`.
+    Expr(Ata),
 }
 
 #[derive(Debug)]
@@ -230,12 +248,14 @@ pub struct Retrier {
     pub jitter: Jitter,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Catcher {
     pub error_equals: Vec<ErrorName>,
     pub next: StateId,
     pub result_path: ResultPath,
-    pub assign: Option<Template>,
+    pub assign: Option<Assign>,
+    /// JSONata `Output` (default: the Error Output).
+    pub output: Option<Ata>,
 }
 
 #[derive(Debug)]
@@ -249,7 +269,9 @@ pub struct Choice {
 pub struct ChoiceRule {
     pub condition: Condition,
     pub next: StateId,
-    pub assign: Option<Template>,
+    pub assign: Option<Assign>,
+    /// JSONata `Output` of the rule.
+    pub output: Option<Ata>,
 }
 
 #[derive(Debug)]
@@ -257,7 +279,12 @@ pub enum Condition {
     And(Vec<Condition>),
     Or(Vec<Condition>),
     Not(Box<Condition>),
-    Test { variable: Path, test: Test },
+    Test {
+        variable: Path,
+        test: Test,
+    },
+    /// JSONata `Condition`: a boolean or `{% %}` that must evaluate to one.
+    Expr(Ata),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -314,6 +341,10 @@ pub enum WaitFor {
     SecondsPath(Path),
     Timestamp(DateTime<FixedOffset>),
     TimestampPath(Path),
+    /// JSONata `Seconds: "{% %}"`.
+    SecondsExpr(Ata),
+    /// JSONata `Timestamp: "{% %}"`.
+    TimestampExpr(Ata),
 }
 
 #[derive(Debug)]
@@ -334,6 +365,8 @@ pub enum FailText {
     Literal(String),
     Path(Path),
     Call(Call),
+    /// JSONata `{% %}`.
+    Expr(Ata),
 }
 
 #[derive(Debug)]
@@ -358,10 +391,19 @@ pub enum MapMode {
 }
 
 /// A count given literally or through a reference path.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum Count<T> {
     Fixed(T),
     Path(Path),
+    /// JSONata `{% %}`.
+    Expr(Ata),
+}
+
+/// How each Map item becomes an iteration's input.
+#[derive(Debug)]
+pub enum ItemSelector {
+    Path(Template),
+    Ata(Ata),
 }
 
 #[derive(Debug)]
@@ -371,7 +413,9 @@ pub struct MapState {
     pub processor: Scope,
     pub mode: MapMode,
     pub items_path: Option<Path>,
-    pub item_selector: Option<Template>,
+    pub item_selector: Option<ItemSelector>,
+    /// JSONata `Items` (default: the state input).
+    pub items: Option<Ata>,
     pub max_concurrency: Option<Count<u64>>,
     pub tolerated_failure_count: Option<Count<u64>>,
     pub tolerated_failure_percentage: Option<Count<f64>>,

@@ -3,6 +3,7 @@
 
 use serde_json::{Map, Value};
 
+use super::ata::Allowed;
 use super::build::{Builder, MachineType, escape};
 use super::fields;
 use super::model::*;
@@ -77,7 +78,7 @@ impl Builder<'_> {
         let jp = language == QueryLanguage::JsonPath;
         let kind = match type_name.as_str() {
             "Pass" => State::Pass(Pass {
-                io: if jp { self.io(obj, &at) } else { Io::default() },
+                io: self.state_io(obj, &at, jp, false),
                 result: obj.get("Result").cloned(),
                 next: self.next_of(id, obj, &at),
             }),
@@ -85,7 +86,7 @@ impl Builder<'_> {
             "Choice" => State::Choice(self.choice(id, obj, &at, jp)),
             "Wait" => State::Wait(self.wait(id, obj, &at, jp)),
             "Succeed" => State::Succeed(Succeed {
-                io: if jp { self.io(obj, &at) } else { Io::default() },
+                io: self.state_io(obj, &at, jp, false),
             }),
             "Fail" => State::Fail(Fail {
                 error: self.fail_text(obj, &at, "Error", "ErrorPath", jp),
@@ -107,15 +108,28 @@ impl Builder<'_> {
         self.transition(id, obj, at).unwrap_or(Transition::End)
     }
 
+    /// The pipeline fields of a state in its query language; `result` says whether the state
+    /// produces a result that JSONata `Output`/`Assign` may read as `$states.result`.
+    pub(super) fn state_io(&mut self, obj: &Map<String, Value>, at: &str, jp: bool, result: bool) -> Io {
+        if jp {
+            self.io(obj, at)
+        } else {
+            self.ata_io(obj, at, result)
+        }
+    }
+
     /// The JSONPath pipeline fields that are present on this state.
     fn io(&mut self, obj: &Map<String, Value>, at: &str) -> Io {
         Io {
+            language: QueryLanguage::JsonPath,
             input_path: self.select(obj, at, "InputPath"),
             parameters: self.template(obj, at, "Parameters"),
             result_selector: self.template(obj, at, "ResultSelector"),
             result_path: self.result_path(obj, at, "ResultPath"),
             output_path: self.select(obj, at, "OutputPath"),
             assign: self.assign(obj, at),
+            arguments: None,
+            output: None,
         }
     }
 
@@ -172,7 +186,7 @@ impl Builder<'_> {
     }
 
     /// JSONPath `Assign`: an object whose keys (without `.$`) are variable names.
-    pub(super) fn assign(&mut self, obj: &Map<String, Value>, at: &str) -> Option<Template> {
+    pub(super) fn assign(&mut self, obj: &Map<String, Value>, at: &str) -> Option<Assign> {
         let v = obj.get("Assign")?;
         let p = format!("{at}/Assign");
         let Some(fields) = v.as_object() else {
@@ -190,7 +204,7 @@ impl Builder<'_> {
                 self.schema(&format!("{p}/{}", escape(key)), "'states' is a reserved variable name");
             }
         }
-        self.template(obj, at, "Assign")
+        self.template(obj, at, "Assign").map(Assign::Path)
     }
 
     /// A Reference Path field (ItemsPath, SecondsPath, ...).
@@ -249,7 +263,7 @@ impl Builder<'_> {
     ) -> Option<Seconds> {
         self.exclusive(obj, at, field, path_field);
         if !jp {
-            return None;
+            return self.ata_seconds(obj, at, field, 1);
         }
         if let Some(p) = self.reference(obj, at, path_field) {
             return Some(Seconds::Path(p));
@@ -296,7 +310,7 @@ impl Builder<'_> {
             self.schema(&format!("{at}/Credentials"), "Credentials must be an object");
         }
         Task {
-            io: if jp { self.io(obj, at) } else { Io::default() },
+            io: self.state_io(obj, at, jp, true),
             resource_uri,
             resource,
             timeout,
@@ -319,7 +333,7 @@ impl Builder<'_> {
             );
         }
         let wait = if !jp {
-            WaitFor::Seconds(0)
+            self.ata_wait(obj, at)
         } else if let Some(p) = self.reference(obj, at, "SecondsPath") {
             WaitFor::SecondsPath(p)
         } else if let Some(p) = self.reference(obj, at, "TimestampPath") {
@@ -339,7 +353,7 @@ impl Builder<'_> {
             WaitFor::Seconds(self.uint(obj, at, "Seconds", 0, MAX_SECONDS).unwrap_or(0))
         };
         Wait {
-            io: if jp { self.io(obj, at) } else { Io::default() },
+            io: self.state_io(obj, at, jp, false),
             wait,
             next: self.next_of(id, obj, at),
         }
@@ -354,6 +368,9 @@ impl Builder<'_> {
         jp: bool,
     ) -> Option<FailText> {
         self.exclusive(obj, at, field, path_field);
+        if !jp {
+            return self.ata_fail_text(obj, at, field);
+        }
         if let Some(v) = obj.get(field) {
             return match v.as_str() {
                 Some(s) => Some(FailText::Literal(s.to_string())),
@@ -364,9 +381,6 @@ impl Builder<'_> {
             };
         }
         let v = obj.get(path_field)?;
-        if !jp {
-            return None;
-        }
         let p = format!("{at}/{path_field}");
         match v.as_str() {
             Some(s) if looks_like_call(s) => match Call::parse(s) {
@@ -406,7 +420,7 @@ impl Builder<'_> {
             _ => self.schema(at, "A Parallel state needs 'Branches': a non-empty array"),
         }
         Parallel {
-            io: if jp { self.io(obj, at) } else { Io::default() },
+            io: self.state_io(obj, at, jp, true),
             branches,
             retry: self.retriers(obj, at),
             catch: self.catchers(id, obj, at, jp),
@@ -590,7 +604,16 @@ impl Builder<'_> {
                 } else {
                     ResultPath::Replace
                 },
-                assign: if jp { self.assign(c, &p) } else { None },
+                assign: if jp {
+                    self.assign(c, &p)
+                } else {
+                    self.ata_assign(c, &p, Allowed::ERROR)
+                },
+                output: if jp {
+                    None
+                } else {
+                    self.ata(c, &p, "Output", Allowed::ERROR)
+                },
             });
         }
         out

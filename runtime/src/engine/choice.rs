@@ -37,6 +37,10 @@ pub fn evaluate(cond: &Condition, env: &Env<'_>) -> Result<bool, Fault> {
             Ok(false)
         }
         Condition::Not(c) => Ok(!evaluate(c, env)?),
+        // Built only for JSONata states, which step::choice evaluates itself.
+        Condition::Expr(_) => Err(Fault::Runtime(
+            "a JSONata Condition reached the JSONPath rule evaluator".into(),
+        )),
         Condition::Test { variable, test } => {
             let value = match lookup(variable, env) {
                 Ok(v) => Some(v),

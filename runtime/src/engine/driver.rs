@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use super::clock::{Clock, iso};
 use super::error::{AslError, ErrorName};
 use super::history::{EventKind, History, HistoryEvent};
-use super::step::{self, Fault, Outcome, Recovery};
+use super::recovery::{self, Recovery};
+use super::step::{self, Fault, Outcome};
 use super::task::{self, InvokeError, TaskCall, TaskInvoker};
 use crate::asl::model::*;
 use crate::path::context::ExecutionInfo;
@@ -268,6 +269,26 @@ impl Executor {
 }
 
 impl<'e> Run<'e> {
+    /// Turns a fault into the error that stops the state; a JSONata failure is also recorded
+    /// as an EvaluationFailed event, as AWS does.
+    pub(super) fn halt(&self, f: Fault, state: &str, entered: u64) -> Halt {
+        let location = match &f {
+            Fault::Query { location, .. } => Some(location.clone().unwrap_or_default()),
+            _ => None,
+        };
+        let e = f.into_error(state, entered);
+        if let Some(location) = location {
+            self.history
+                .record(entered, self.clock().now(), || EventKind::EvaluationFailed {
+                    error: e.name.to_string(),
+                    cause: e.cause.clone().unwrap_or_default(),
+                    location,
+                    state: state.to_string(),
+                });
+        }
+        Halt::Failed(e)
+    }
+
     pub(super) fn clock(&self) -> &dyn Clock {
         &*self.ex.clock
     }
@@ -323,12 +344,6 @@ impl<'e> Run<'e> {
                     input: input.clone(),
                 });
                 self.transitions.fetch_add(1, Ordering::Relaxed);
-                if node.language == QueryLanguage::JsonAta {
-                    return Err(Halt::Failed(
-                        Fault::Runtime("JSONata states are not supported yet by this wasmstep build".into())
-                            .into_error(&node.name, entered),
-                    ));
-                }
                 // Dropped mid-state (a sibling branch failed, the execution timed out): say so.
                 let aborted = matches!(
                     st,
@@ -375,7 +390,7 @@ impl<'e> Run<'e> {
         now: DateTime<Utc>,
     ) -> Result<Flow, Halt> {
         let name = node.name.as_str();
-        let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
+        let fault = |f: Fault| self.halt(f, name, entered);
         let ctx = ContextObject::new(&self.info, name, now);
         match &node.kind {
             State::Pass(p) => Ok(flow(p.next, step::pass(p, input, &ctx, vars).map_err(fault)?)),
@@ -486,7 +501,7 @@ impl<'e> Run<'e> {
                 Err(Halt::TimedOut) => return Err(Halt::TimedOut),
                 Err(Halt::Failed(e)) => e,
             };
-            match step::recover(retry, &mut counters, catch, &err, |d| rand::rng().random_range(0.0..=d)) {
+            match recovery::recover(retry, &mut counters, catch, &err, |d| rand::rng().random_range(0.0..=d)) {
                 Recovery::Retry(delay) => {
                     let until = self.clock().now() + chrono::Duration::from_std(delay).unwrap_or_default();
                     self.sleep_until(until).await?;
@@ -494,8 +509,8 @@ impl<'e> Run<'e> {
                 }
                 Recovery::Catch(i) => {
                     let c = &catch[i];
-                    let o = step::catch_output(c, input, &err, &ctx, vars)
-                        .map_err(|f| Halt::Failed(f.into_error(&node.name, entered)))?;
+                    let o = recovery::catch_output(c, input, &err, &ctx, vars)
+                        .map_err(|f| self.halt(f, &node.name, entered))?;
                     return Ok(Flow::Next(c.next, o));
                 }
                 Recovery::Fail => return Err(Halt::Failed(err)),
@@ -507,6 +522,10 @@ impl<'e> Run<'e> {
         match s {
             None => Ok(None),
             Some(Seconds::Fixed(n)) => Ok(Some(*n)),
+            Some(Seconds::Expr(a)) => {
+                super::ata::eval_integer(a, field, 1, &super::ata::States::new(env.input, env.context), env.vars)
+                    .map(Some)
+            }
             Some(Seconds::Path(p)) => {
                 let v = p.value(env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
                 match v.as_u64() {
@@ -531,7 +550,7 @@ impl<'e> Run<'e> {
     ) -> Result<Outcome, Halt> {
         let (node, entered) = (at.node, at.id);
         let name = node.name.as_str();
-        let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
+        let fault = |f: Fault| self.halt(f, name, entered);
         let effective = step::effective_input(&t.io, input, ctx, vars).map_err(fault)?;
         let env = Env {
             input,

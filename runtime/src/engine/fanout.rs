@@ -7,10 +7,12 @@ use futures::future::try_join_all;
 use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
+use super::ata;
 use super::clock::iso;
 use super::driver::{AbortGuard, DISTRIBUTED_MAP_CONCURRENCY, Entered, Halt, INLINE_MAP_CONCURRENCY, Run};
 use super::error::{AslError, ErrorName};
 use super::history::{EventKind, History};
+use super::items;
 use super::step::{self, Fault, Outcome};
 use crate::asl::model::*;
 use crate::path::context::ExecutionInfo;
@@ -27,7 +29,7 @@ impl Run<'_> {
         prev: &mut u64,
     ) -> Result<Outcome, Halt> {
         let (node, entered) = (at.node, at.id);
-        let fault = |f: Fault| Halt::Failed(f.into_error(&node.name, entered));
+        let fault = |f: Fault| self.halt(f, &node.name, entered);
         let effective = step::effective_input(&p.io, input, ctx, vars).map_err(fault)?;
         let started = self.record(prev, || EventKind::ParallelStateStarted);
         let branches = p.branches.iter().map(|b| {
@@ -61,7 +63,7 @@ impl Run<'_> {
     ) -> Result<Outcome, Halt> {
         let (node, entered) = (at.node, at.id);
         let name = node.name.as_str();
-        let fault = |f: Fault| Halt::Failed(f.into_error(name, entered));
+        let fault = |f: Fault| self.halt(f, name, entered);
         let effective = step::select(&m.io.input_path, input, ctx, vars).map_err(fault)?;
         // No item source or result sink is wired up yet: say so rather than ignore the field.
         if let Some(resource) = &m.item_reader {
@@ -78,9 +80,9 @@ impl Run<'_> {
                 ),
             )));
         }
-        let items = step::map_items(m, &effective, ctx, vars).map_err(fault)?;
-        let max = step::map_count(&m.max_concurrency, "MaxConcurrency", &effective, ctx, vars).map_err(fault)?;
-        let tolerated_count = step::map_count(
+        let items = items::map_items(m, &effective, ctx, vars).map_err(fault)?;
+        let max = items::map_count(&m.max_concurrency, "MaxConcurrency", &effective, ctx, vars).map_err(fault)?;
+        let tolerated_count = items::map_count(
             &m.tolerated_failure_count,
             "ToleratedFailureCount",
             &effective,
@@ -89,7 +91,7 @@ impl Run<'_> {
         )
         .map_err(fault)?;
         let tolerated_pct =
-            step::map_percentage(&m.tolerated_failure_percentage, &effective, ctx, vars).map_err(fault)?;
+            items::map_percentage(&m.tolerated_failure_percentage, &effective, ctx, vars).map_err(fault)?;
         let cap = match m.mode {
             MapMode::Inline => INLINE_MAP_CONCURRENCY,
             MapMode::Distributed => DISTRIBUTED_MAP_CONCURRENCY,
@@ -103,15 +105,19 @@ impl Run<'_> {
         for (i, item) in items.iter().enumerate() {
             inputs.push(match &m.item_selector {
                 None => item.clone(),
-                Some(t) => {
+                Some(selector) => {
                     let item_ctx = ContextObject::new(&self.info, name, ctx.entered_time).with_map_item(i, item);
-                    step::eval_template(t, &effective, &item_ctx, vars).map_err(fault)?
+                    match selector {
+                        ItemSelector::Path(t) => step::eval_template(t, &effective, &item_ctx, vars),
+                        ItemSelector::Ata(a) => ata::eval(a, "ItemSelector", &ata::States::new(input, &item_ctx), vars),
+                    }
+                    .map_err(fault)?
                 }
             });
         }
         drop(items);
         let inputs = match &m.item_batcher {
-            Some(b) => step::batch_items(b, inputs, &effective, ctx, vars).map_err(fault)?,
+            Some(b) => items::batch_items(b, inputs, &effective, ctx, vars).map_err(fault)?,
             None => inputs,
         };
         let started = self.record(prev, || EventKind::MapStateStarted { length: inputs.len() });

@@ -77,6 +77,13 @@ pub enum EventKind {
         error: Option<String>,
         cause: Option<String>,
     },
+    /// A JSONata expression failed (`location`: the field, e.g. `Output/result`).
+    EvaluationFailed {
+        error: String,
+        cause: String,
+        location: String,
+        state: String,
+    },
     /// `Task*` events (`lambda` = false) or the legacy `LambdaFunction*` ones.
     TaskScheduled {
         lambda: bool,
@@ -165,6 +172,7 @@ impl HistoryEvent {
             MapRunStarted { .. } => "MapRunStarted".into(),
             MapRunSucceeded => "MapRunSucceeded".into(),
             MapRunFailed { .. } => "MapRunFailed".into(),
+            EvaluationFailed { .. } => "EvaluationFailed".into(),
             TaskScheduled { lambda, .. } => lambda_or_task(*lambda, "Scheduled"),
             TaskStarted { lambda, .. } => lambda_or_task(*lambda, "Started"),
             TaskSucceeded { lambda, .. } => lambda_or_task(*lambda, "Succeeded"),
@@ -223,6 +231,15 @@ impl HistoryEvent {
             }
             MapRunStarted { map_run_arn } => ("mapRunStartedEventDetails", json!({"mapRunArn": map_run_arn})),
             MapRunFailed { error, cause } => ("mapRunFailedEventDetails", error_details(error, cause)),
+            EvaluationFailed {
+                error,
+                cause,
+                location,
+                state,
+            } => (
+                "evaluationFailedEventDetails",
+                json!({"error": error, "cause": cause, "location": location, "state": state}),
+            ),
             TaskScheduled {
                 lambda: true,
                 parameters,

@@ -1,6 +1,7 @@
 //! Running state machines: the pure step functions, the async driver, Retry/Catch, timers and
 //! history events.
 
+pub mod ata;
 pub mod choice;
 pub mod clock;
 pub mod driver;
@@ -8,6 +9,8 @@ pub mod error;
 mod fanout;
 pub mod glob;
 pub mod history;
+pub mod items;
+pub mod recovery;
 pub mod step;
 pub mod task;
 

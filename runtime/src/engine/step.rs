@@ -3,11 +3,11 @@
 //! except what the caller passes in.
 
 use std::borrow::Cow;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::ata::{self, States};
 use super::choice::{evaluate, lookup};
 use super::error::{AslError, ErrorName};
 use crate::asl::model::*;
@@ -20,6 +20,9 @@ use crate::path::{ContextObject, Env, Vars, json_size, to_json_text};
 pub enum Fault {
     /// States.Runtime: the driver prefixes the state name and entered event id.
     Runtime(String),
+    /// States.QueryEvaluationError from a JSONata field (`location` names it, as in the
+    /// history's EvaluationFailed event); prefixed like Runtime.
+    Query { location: Option<String>, message: String },
     /// Any other ASL error, passed on as is.
     Error(AslError),
 }
@@ -31,6 +34,12 @@ impl Fault {
                 ErrorName::Runtime,
                 format!(
                     "An error occurred while executing the state '{state}' (entered at the event id #{entered_event}). {msg}"
+                ),
+            ),
+            Fault::Query { message, .. } => AslError::new(
+                ErrorName::QueryEvaluationError,
+                format!(
+                    "An error occurred while executing the state '{state}' (entered at the event id #{entered_event}). {message}"
                 ),
             ),
             Fault::Error(e) => e,
@@ -104,8 +113,14 @@ pub fn select_owned(sel: &Select, doc: Value, ctx: &ContextObject<'_>, vars: &Va
     }
 }
 
-/// InputPath then Parameters: the effective input.
+/// InputPath then Parameters (JSONPath), or Arguments (JSONata): the effective input.
 pub fn effective_input(io: &Io, input: &Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Value, Fault> {
+    if io.language == QueryLanguage::JsonAta {
+        return match &io.arguments {
+            Some(a) => ata::eval(a, "Arguments", &States::new(input, ctx), vars),
+            None => Ok(input.clone()),
+        };
+    }
     let selected = match &io.input_path {
         Select::Whole => Cow::Borrowed(input),
         Select::Empty => Cow::Owned(Value::Object(Map::new())),
@@ -126,12 +141,12 @@ pub fn effective_input(io: &Io, input: &Value, ctx: &ContextObject<'_>, vars: &V
 
 /// Evaluates a JSONPath `Assign` with `$` bound to `input`.
 pub fn eval_assign(
-    assign: &Option<Template>,
+    assign: &Option<Assign>,
     input: &Value,
     ctx: &ContextObject<'_>,
     vars: &Vars,
 ) -> Result<Vec<(String, Value)>, Fault> {
-    let Some(t) = assign else {
+    let Some(Assign::Path(t)) = assign else {
         return Ok(Vec::new());
     };
     match eval_template(t, input, ctx, vars)? {
@@ -140,7 +155,7 @@ pub fn eval_assign(
     }
 }
 
-fn apply_result_path(rp: &ResultPath, input: Value, result: Value) -> Result<Value, Fault> {
+pub(super) fn apply_result_path(rp: &ResultPath, input: Value, result: Value) -> Result<Value, Fault> {
     match rp {
         ResultPath::Replace => Ok(result),
         ResultPath::Discard => Ok(input),
@@ -150,8 +165,37 @@ fn apply_result_path(rp: &ResultPath, input: Value, result: Value) -> Result<Val
     }
 }
 
+/// JSONata `Output` and `Assign` (evaluated side by side); the output defaults to the result,
+/// or to the state input for states without one.
+pub fn ata_outcome(
+    io: &Io,
+    input: Value,
+    result: Option<Value>,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Outcome, Fault> {
+    let (assigned, output) = {
+        let mut states = States::new(&input, ctx);
+        if let Some(r) = &result {
+            states = states.with_result(r);
+        }
+        let assigned = ata::assign(&io.assign, &states, vars)?;
+        let output = io
+            .output
+            .as_ref()
+            .map(|a| ata::eval(a, "Output", &states, vars))
+            .transpose()?;
+        (assigned, output)
+    };
+    let output = output.unwrap_or_else(|| result.unwrap_or(input));
+    Ok(Outcome { output, assigned })
+}
+
 /// ResultSelector, ResultPath, OutputPath and Assign, after the state's work produced `result`.
 pub fn finish(io: &Io, input: Value, result: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Outcome, Fault> {
+    if io.language == QueryLanguage::JsonAta {
+        return ata_outcome(io, input, Some(result), ctx, vars);
+    }
     let assigned = eval_assign(&io.assign, &result, ctx, vars)?;
     let selected = match &io.result_selector {
         Some(t) => eval_template(t, &result, ctx, vars)?,
@@ -163,6 +207,9 @@ pub fn finish(io: &Io, input: Value, result: Value, ctx: &ContextObject<'_>, var
 }
 
 pub fn pass(state: &Pass, input: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Outcome, Fault> {
+    if state.io.language == QueryLanguage::JsonAta {
+        return ata_outcome(&state.io, input, None, ctx, vars);
+    }
     let result = match &state.result {
         Some(r) => {
             // Result replaces the effective input, but InputPath must still resolve.
@@ -178,6 +225,9 @@ pub fn pass(state: &Pass, input: Value, ctx: &ContextObject<'_>, vars: &Vars) ->
 
 /// Picks the Choice target; the output is the effective input through OutputPath.
 pub fn choice(state: &Choice, input: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<(StateId, Outcome), Fault> {
+    if state.io.language == QueryLanguage::JsonAta {
+        return ata_choice(state, input, ctx, vars);
+    }
     let effective = select_owned(&state.io.input_path, input, ctx, vars)?;
     let env = Env {
         input: &effective,
@@ -208,10 +258,51 @@ pub fn choice(state: &Choice, input: Value, ctx: &ContextObject<'_>, vars: &Vars
     Ok((next, Outcome { output, assigned }))
 }
 
+/// JSONata Choice: the first rule whose Condition is true; its Output/Assign, or the state's
+/// own on the Default path.
+fn ata_choice(state: &Choice, input: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<(StateId, Outcome), Fault> {
+    let states = States::new(&input, ctx);
+    let mut chosen = None;
+    for rule in &state.rules {
+        let holds = match &rule.condition {
+            Condition::Expr(a) => ata::eval_bool(a, "Condition", &states, vars)?,
+            _ => false,
+        };
+        if holds {
+            chosen = Some((rule.next, &rule.output, &rule.assign));
+            break;
+        }
+    }
+    let (next, output, assign) = match chosen {
+        Some(c) => c,
+        None => match state.default {
+            Some(d) => (d, &state.io.output, &state.io.assign),
+            None => {
+                return Err(Fault::Error(AslError {
+                    name: ErrorName::NoChoiceMatched,
+                    cause: None,
+                }));
+            }
+        },
+    };
+    let assigned = ata::assign(assign, &states, vars)?;
+    let output = output
+        .as_ref()
+        .map(|a| ata::eval(a, "Output", &states, vars))
+        .transpose()?;
+    Ok((
+        next,
+        Outcome {
+            output: output.unwrap_or(input),
+            assigned,
+        },
+    ))
+}
+
 /// Longest wait AWS accepts (about 2^31 seconds).
 const MAX_WAIT_SECONDS: i64 = 2_147_483_647;
 
-fn show(v: &Value) -> String {
+pub(super) fn show(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => to_json_text(other),
@@ -226,6 +317,26 @@ pub fn wait(
     ctx: &ContextObject<'_>,
     vars: &Vars,
 ) -> Result<(DateTime<Utc>, Outcome), Fault> {
+    if state.io.language == QueryLanguage::JsonAta {
+        let states = States::new(&input, ctx);
+        let until = match &state.wait {
+            WaitFor::Seconds(s) => now + chrono::Duration::seconds(*s as i64),
+            WaitFor::Timestamp(t) => t.with_timezone(&Utc),
+            WaitFor::SecondsExpr(a) => {
+                let secs = ata::eval_integer(a, "Seconds", 0, &states, vars)?;
+                if secs > MAX_WAIT_SECONDS as u64 {
+                    return Err(Fault::Runtime("Wait state delay is too long.".into()));
+                }
+                now + chrono::Duration::seconds(secs as i64)
+            }
+            WaitFor::TimestampExpr(a) => ata::eval_timestamp(a, &states, vars)?,
+            WaitFor::SecondsPath(_) | WaitFor::TimestampPath(_) => now,
+        };
+        if (until - now).num_seconds() > MAX_WAIT_SECONDS {
+            return Err(Fault::Runtime("Wait state delay is too long.".into()));
+        }
+        return Ok((until, ata_outcome(&state.io, input, None, ctx, vars)?));
+    }
     let effective = select_owned(&state.io.input_path, input, ctx, vars)?;
     let until = {
         let env = Env {
@@ -236,6 +347,8 @@ pub fn wait(
         match &state.wait {
             WaitFor::Seconds(s) => now + chrono::Duration::seconds(*s as i64),
             WaitFor::Timestamp(t) => t.with_timezone(&Utc),
+            // Only JSONata states have these, and they returned above.
+            WaitFor::SecondsExpr(_) | WaitFor::TimestampExpr(_) => now,
             WaitFor::SecondsPath(p) => {
                 let v = p.value(&env).map_err(|_| {
                     Fault::Runtime(format!(
@@ -294,6 +407,9 @@ pub fn wait(
 }
 
 pub fn succeed(state: &Succeed, input: Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Value, Fault> {
+    if state.io.language == QueryLanguage::JsonAta {
+        return ata_outcome(&state.io, input, None, ctx, vars).map(|o| o.output);
+    }
     let effective = select_owned(&state.io.input_path, input, ctx, vars)?;
     select_owned(&state.io.output_path, effective, ctx, vars)
 }
@@ -322,6 +438,10 @@ pub fn fail(
                     to_json_text(input)
                 ))),
             },
+            Some(FailText::Expr(a)) => {
+                let location = if field == "ErrorPath" { "Error" } else { "Cause" };
+                ata::eval_string(a, location, &States::new(input, ctx), vars).map(Some)
+            }
             Some(FailText::Call(c)) => match c.eval(&env) {
                 Ok(v) => Ok(Some(show(&v))),
                 Err(crate::path::intrinsic::CallError::PathMiss { path, .. }) => Err(Fault::Runtime(format!(
@@ -337,152 +457,6 @@ pub fn fail(
     Ok((text(&state.error, "ErrorPath")?, text(&state.cause, "CausePath")?))
 }
 
-/// The Map's items: ItemsPath (default `$`) over the effective input; must be an array.
-pub fn map_items(
-    state: &MapState,
-    effective: &Value,
-    ctx: &ContextObject<'_>,
-    vars: &Vars,
-) -> Result<Vec<Value>, Fault> {
-    let items = match &state.items_path {
-        None => Cow::Borrowed(effective),
-        Some(p) => {
-            let env = Env {
-                input: effective,
-                context: ctx,
-                vars,
-            };
-            Cow::Owned(p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?)
-        }
-    };
-    match items.into_owned() {
-        Value::Array(a) => Ok(a),
-        other => Err(Fault::Runtime(format!(
-            "Map state input must be an array but was: {}",
-            to_json_text(&other)
-        ))),
-    }
-}
-
-/// Reads a Map count field (MaxConcurrency, ToleratedFailureCount).
-pub fn map_count(
-    c: &Option<Count<u64>>,
-    field: &str,
-    effective: &Value,
-    ctx: &ContextObject<'_>,
-    vars: &Vars,
-) -> Result<Option<u64>, Fault> {
-    match c {
-        None => Ok(None),
-        Some(Count::Fixed(n)) => Ok(Some(*n)),
-        Some(Count::Path(p)) => {
-            let env = Env {
-                input: effective,
-                context: ctx,
-                vars,
-            };
-            let v = p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
-            let n = v
-                .as_i64()
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse::<i64>().ok()));
-            match n {
-                Some(n) if n < 0 => Err(Fault::Runtime(format!("{field} cannot be negative."))),
-                Some(n) => Ok(Some(n as u64)),
-                None => Err(Fault::Runtime(format!(
-                    "The {field}Path field refers to value \"{}\" which is not a valid integer: {}",
-                    show(&v),
-                    p.text()
-                ))),
-            }
-        }
-    }
-}
-
-pub fn map_percentage(
-    c: &Option<Count<f64>>,
-    effective: &Value,
-    ctx: &ContextObject<'_>,
-    vars: &Vars,
-) -> Result<Option<f64>, Fault> {
-    match c {
-        None => Ok(None),
-        Some(Count::Fixed(x)) => Ok(Some(*x)),
-        Some(Count::Path(p)) => {
-            let env = Env {
-                input: effective,
-                context: ctx,
-                vars,
-            };
-            let v = p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
-            let x = v
-                .as_f64()
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()));
-            match x {
-                Some(x) if (0.0..=100.0).contains(&x) => Ok(Some(x)),
-                Some(_) => Err(Fault::Runtime(
-                    "ToleratedFailurePercentage must be between 0 and 100.".into(),
-                )),
-                None => Err(Fault::Runtime(format!(
-                    "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {}",
-                    show(&v),
-                    p.text()
-                ))),
-            }
-        }
-    }
-}
-
-/// What to do about an error raised by a Task, Parallel or Map state.
-#[derive(Debug, PartialEq)]
-pub enum Recovery {
-    Retry(Duration),
-    Catch(usize),
-    Fail,
-}
-
-/// First matching retrier decides; an exhausted one does not fall through to later ones.
-pub fn recover(
-    retriers: &[Retrier],
-    counters: &mut [u64],
-    catchers: &[Catcher],
-    err: &AslError,
-    jitter: impl FnOnce(f64) -> f64,
-) -> Recovery {
-    let matches = |list: &[ErrorName]| list.iter().any(|m| m.matches(&err.name));
-    if let Some(i) = retriers.iter().position(|r| matches(&r.error_equals)) {
-        let r = &retriers[i];
-        if counters[i] < r.max_attempts {
-            counters[i] += 1;
-            let mut d = r.interval_seconds as f64 * r.backoff_rate.powi((counters[i] - 1).min(i32::MAX as u64) as i32);
-            if let Some(max) = r.max_delay_seconds {
-                d = d.min(max as f64);
-            }
-            if r.jitter == Jitter::Full {
-                d = jitter(d);
-            }
-            return Recovery::Retry(Duration::from_secs_f64(d.clamp(0.0, 1.0e9)));
-        }
-    }
-    match catchers.iter().position(|c| matches(&c.error_equals)) {
-        Some(i) => Recovery::Catch(i),
-        None => Recovery::Fail,
-    }
-}
-
-/// The output of a Catcher: the Error Output placed by its ResultPath, and its Assign.
-pub fn catch_output(
-    c: &Catcher,
-    input: Value,
-    err: &AslError,
-    ctx: &ContextObject<'_>,
-    vars: &Vars,
-) -> Result<Outcome, Fault> {
-    let error_output = err.output();
-    let assigned = eval_assign(&c.assign, &error_output, ctx, vars)?;
-    let output = apply_result_path(&c.result_path, input, error_output)?;
-    Ok(Outcome { output, assigned })
-}
-
 /// States.DataLimitExceeded when a state's output is over the payload limit.
 pub fn check_size(output: &Value, limit: usize, state: &str) -> Result<(), AslError> {
     if json_size(output) > limit {
@@ -494,53 +468,4 @@ pub fn check_size(output: &Value, limit: usize, state: &str) -> Result<(), AslEr
         ));
     }
     Ok(())
-}
-
-/// Groups a Distributed Map's item inputs into batches: `{"BatchInput": ..., "Items": [...]}`,
-/// each within MaxItemsPerBatch items and MaxInputBytesPerBatch bytes.
-pub fn batch_items(
-    b: &ItemBatcher,
-    items: Vec<Value>,
-    effective: &Value,
-    ctx: &ContextObject<'_>,
-    vars: &Vars,
-) -> Result<Vec<Value>, Fault> {
-    let max_items = map_count(&b.max_items, "MaxItemsPerBatch", effective, ctx, vars)?
-        .unwrap_or(u64::MAX)
-        .max(1);
-    let max_bytes =
-        map_count(&b.max_bytes, "MaxInputBytesPerBatch", effective, ctx, vars)?.unwrap_or(u64::MAX) as usize;
-    let batch_input = b
-        .batch_input
-        .as_ref()
-        .map(|t| eval_template(t, effective, ctx, vars))
-        .transpose()?;
-    // `{"BatchInput":…,"Items":[]}` without the items.
-    let overhead = 12 + batch_input.as_ref().map(|v| 14 + json_size(v)).unwrap_or(0);
-    let mut batches = Vec::new();
-    let mut current: Vec<Value> = Vec::new();
-    let mut bytes = overhead;
-    for item in items {
-        let size = json_size(&item) + 1;
-        if !current.is_empty() && (current.len() as u64 >= max_items || bytes + size > max_bytes) {
-            batches.push(std::mem::take(&mut current));
-            bytes = overhead;
-        }
-        bytes += size;
-        current.push(item);
-    }
-    if !current.is_empty() {
-        batches.push(current);
-    }
-    Ok(batches
-        .into_iter()
-        .map(|items| {
-            let mut m = Map::new();
-            if let Some(bi) = &batch_input {
-                m.insert("BatchInput".into(), bi.clone());
-            }
-            m.insert("Items".into(), Value::Array(items));
-            Value::Object(m)
-        })
-        .collect())
 }

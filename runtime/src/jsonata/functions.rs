@@ -77,7 +77,8 @@ pub(super) fn register(ev: &mut Evaluator, expr: &Expr, forbid_eval: bool) {
                     format!("$range would produce {count} numbers; at most {MAX_RANGE} are allowed"),
                 ));
             }
-            Ok(JValue::array(
+            // A sequence, as Step Functions returns it: a single number comes back unwrapped.
+            Ok(JValue::sequence(
                 (0..count as i64).map(|k| JValue::from(start + k * step)).collect(),
             ))
         });

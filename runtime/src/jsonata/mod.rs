@@ -74,6 +74,11 @@ fn error_from(message: &str, fallback_code: &str) -> JsonataError {
         None if message.contains("Unclosed comment") => ("S0106".to_string(), format!("S0106: {message}")),
         None => (fallback_code.to_string(), message.to_string()),
     };
+    // jsonata-js (and Step Functions) print some messages without the token jsonata-core adds.
+    let message = match code.as_str() {
+        "T1006" => "T1006: Attempted to invoke a non-function".to_string(),
+        _ => message,
+    };
     // Our depth and time limits play the part of jsonata-js's "timebox", which reports U1001.
     let code = match code.as_str() {
         "D1011" | "D1012" => "U1001".to_string(),
@@ -99,6 +104,8 @@ pub struct Expr {
     ast: AstNode,
     /// `$name`s the text mentions: only these variables are bound when it runs.
     names: Vec<String>,
+    /// Which `$states` members the text reads.
+    states: template::StatesUse,
 }
 
 impl Expr {
@@ -111,11 +118,17 @@ impl Expr {
             source: source.to_string(),
             ast,
             names,
+            states: template::states_use(source),
         })
     }
 
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// Which `$states` members the expression reads.
+    pub fn states_use(&self) -> template::StatesUse {
+        self.states
     }
 
     /// True when the text mentions `$name` (a variable or function of that name).

@@ -1,0 +1,170 @@
+//! Map state items: the item list, per-item counts and limits, and Distributed Map batches.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+use super::ata::{self, States};
+use super::step::{Fault, eval_template, show};
+use crate::asl::model::*;
+use crate::path::{ContextObject, Env, Vars, json_size, to_json_text};
+
+/// The Map's items: ItemsPath (default `$`) over the effective input; must be an array.
+pub fn map_items(
+    state: &MapState,
+    effective: &Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Vec<Value>, Fault> {
+    if state.io.language == QueryLanguage::JsonAta {
+        return match &state.items {
+            Some(a) => ata::eval_array(a, "Items", &States::new(effective, ctx), vars),
+            None => match effective {
+                Value::Array(a) => Ok(a.clone()),
+                other => Err(Fault::Query {
+                    location: None,
+                    message: format!("Map state input must be an array but was: {}", to_json_text(other)),
+                }),
+            },
+        };
+    }
+    let items = match &state.items_path {
+        None => Cow::Borrowed(effective),
+        Some(p) => {
+            let env = Env {
+                input: effective,
+                context: ctx,
+                vars,
+            };
+            Cow::Owned(p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?)
+        }
+    };
+    match items.into_owned() {
+        Value::Array(a) => Ok(a),
+        other => Err(Fault::Runtime(format!(
+            "Map state input must be an array but was: {}",
+            to_json_text(&other)
+        ))),
+    }
+}
+
+/// Reads a Map count field (MaxConcurrency, ToleratedFailureCount).
+pub fn map_count(
+    c: &Option<Count<u64>>,
+    field: &str,
+    effective: &Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Option<u64>, Fault> {
+    match c {
+        None => Ok(None),
+        Some(Count::Fixed(n)) => Ok(Some(*n)),
+        Some(Count::Expr(a)) => ata::eval_integer(a, field, 0, &States::new(effective, ctx), vars).map(Some),
+        Some(Count::Path(p)) => {
+            let env = Env {
+                input: effective,
+                context: ctx,
+                vars,
+            };
+            let v = p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
+            let n = v
+                .as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse::<i64>().ok()));
+            match n {
+                Some(n) if n < 0 => Err(Fault::Runtime(format!("{field} cannot be negative."))),
+                Some(n) => Ok(Some(n as u64)),
+                None => Err(Fault::Runtime(format!(
+                    "The {field}Path field refers to value \"{}\" which is not a valid integer: {}",
+                    show(&v),
+                    p.text()
+                ))),
+            }
+        }
+    }
+}
+
+pub fn map_percentage(
+    c: &Option<Count<f64>>,
+    effective: &Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Option<f64>, Fault> {
+    match c {
+        None => Ok(None),
+        Some(Count::Fixed(x)) => Ok(Some(*x)),
+        Some(Count::Expr(a)) => {
+            ata::eval_percentage(a, "ToleratedFailurePercentage", &States::new(effective, ctx), vars).map(Some)
+        }
+        Some(Count::Path(p)) => {
+            let env = Env {
+                input: effective,
+                context: ctx,
+                vars,
+            };
+            let v = p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
+            let x = v
+                .as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()));
+            match x {
+                Some(x) if (0.0..=100.0).contains(&x) => Ok(Some(x)),
+                Some(_) => Err(Fault::Runtime(
+                    "ToleratedFailurePercentage must be between 0 and 100.".into(),
+                )),
+                None => Err(Fault::Runtime(format!(
+                    "The ToleratedFailurePercentagePath field refers to value \"{}\" which is not a valid float: {}",
+                    show(&v),
+                    p.text()
+                ))),
+            }
+        }
+    }
+}
+
+/// Groups a Distributed Map's item inputs into batches: `{"BatchInput": ..., "Items": [...]}`,
+/// each within MaxItemsPerBatch items and MaxInputBytesPerBatch bytes.
+pub fn batch_items(
+    b: &ItemBatcher,
+    items: Vec<Value>,
+    effective: &Value,
+    ctx: &ContextObject<'_>,
+    vars: &Vars,
+) -> Result<Vec<Value>, Fault> {
+    let max_items = map_count(&b.max_items, "MaxItemsPerBatch", effective, ctx, vars)?
+        .unwrap_or(u64::MAX)
+        .max(1);
+    let max_bytes =
+        map_count(&b.max_bytes, "MaxInputBytesPerBatch", effective, ctx, vars)?.unwrap_or(u64::MAX) as usize;
+    let batch_input = b
+        .batch_input
+        .as_ref()
+        .map(|t| eval_template(t, effective, ctx, vars))
+        .transpose()?;
+    // `{"BatchInput":…,"Items":[]}` without the items.
+    let overhead = 12 + batch_input.as_ref().map(|v| 14 + json_size(v)).unwrap_or(0);
+    let mut batches = Vec::new();
+    let mut current: Vec<Value> = Vec::new();
+    let mut bytes = overhead;
+    for item in items {
+        let size = json_size(&item) + 1;
+        if !current.is_empty() && (current.len() as u64 >= max_items || bytes + size > max_bytes) {
+            batches.push(std::mem::take(&mut current));
+            bytes = overhead;
+        }
+        bytes += size;
+        current.push(item);
+    }
+    if !current.is_empty() {
+        batches.push(current);
+    }
+    Ok(batches
+        .into_iter()
+        .map(|items| {
+            let mut m = Map::new();
+            if let Some(bi) = &batch_input {
+                m.insert("BatchInput".into(), bi.clone());
+            }
+            m.insert("Items".into(), Value::Array(items));
+            Value::Object(m)
+        })
+        .collect())
+}
