@@ -268,8 +268,19 @@ fn history_lists_events_in_order_with_aws_names() {
 
 #[test]
 fn bench_checks_outputs_and_reports_figures() {
-    for w in ["pass_chain_10", "choice_loop_1000", "map_inline_1000"] {
-        let def = workloads().join(format!("{w}.asl.json"));
+    let own = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/workloads");
+    for w in [
+        "pass_chain_10",
+        "choice_loop_1000",
+        "map_inline_1000",
+        "choice_loop_1000_jsonata",
+    ] {
+        let dir = if w.ends_with("jsonata") {
+            own.clone()
+        } else {
+            workloads()
+        };
+        let def = dir.join(format!("{w}.asl.json"));
         let out = bin()
             .arg("bench")
             .arg(&def)

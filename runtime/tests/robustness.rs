@@ -176,3 +176,19 @@ fn an_endless_loop_is_stopped_by_the_execution_timeout() {
     assert!(t0.elapsed() < Duration::from_secs(10));
     assert!(r.transitions > 1000);
 }
+
+#[test]
+fn deep_jsonata_recursion_on_a_small_worker_stack_is_an_error() {
+    // Daemon executions run on tokio workers (2 MiB stacks); recursion must end in an error there too.
+    let handle = std::thread::Builder::new()
+        .stack_size(2 * 1024 * 1024)
+        .spawn(|| {
+            let e = wasmstep::jsonata::Expr::parse("($f := function($n){ $n = 0 ? 0 : 1 + $f($n - 1) }; $f(100000))")
+                .expect("parses");
+            e.evaluate(None, &mut |_| None, wasmstep::jsonata::Limits::default())
+                .map(|_| ())
+        })
+        .expect("thread");
+    let r = handle.join().expect("no stack overflow");
+    assert_eq!(r.unwrap_err().code, "U1001");
+}

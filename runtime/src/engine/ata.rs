@@ -1,9 +1,12 @@
 //! Evaluating a state's JSONata fields: binds `$states` and workflow variables, and turns
 //! failures and wrong result types into `States.QueryEvaluationError` with AWS's wording.
 
+use std::cell::OnceCell;
+
 use chrono::{DateTime, Utc};
+use indexmap::IndexMap;
 use jsonata_core::value::JValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::step::Fault;
 use crate::asl::model::Assign;
@@ -12,12 +15,14 @@ use crate::jsonata::template::{Ata, type_name};
 use crate::jsonata::{Expr, Limits, to_jvalue};
 use crate::path::{ContextObject, Vars, to_json_text};
 
-/// What `$states` holds while one state runs.
+/// What `$states` holds while one state runs. Each member is converted for JSONata at most
+/// once, however many expressions of the state read it.
 pub struct States<'a> {
     pub input: &'a Value,
     pub context: &'a ContextObject<'a>,
     pub result: Option<&'a Value>,
     pub error_output: Option<&'a Value>,
+    converted: [OnceCell<JValue>; 4],
 }
 
 impl<'a> States<'a> {
@@ -27,6 +32,7 @@ impl<'a> States<'a> {
             context,
             result: None,
             error_output: None,
+            converted: Default::default(),
         }
     }
 
@@ -40,27 +46,27 @@ impl<'a> States<'a> {
         self
     }
 
-    /// `$states` for one expression: only the members it reads are converted.
+    fn member(&self, i: usize, v: &Value) -> JValue {
+        self.converted[i].get_or_init(|| to_jvalue(v)).clone()
+    }
+
+    /// `$states` for one expression: only the members it reads.
     fn value_for(&self, e: &Expr) -> JValue {
         let u = e.states_use();
-        let mut m = Map::new();
+        let mut m = IndexMap::new();
         if u.input {
-            m.insert("input".into(), self.input.clone());
+            m.insert("input".to_string(), self.member(0, self.input));
         }
         if u.context {
-            m.insert("context".into(), self.context.value().clone());
+            m.insert("context".to_string(), self.member(1, self.context.value()));
         }
-        if u.result
-            && let Some(r) = self.result
-        {
-            m.insert("result".into(), r.clone());
+        if let (true, Some(r)) = (u.result, self.result) {
+            m.insert("result".to_string(), self.member(2, r));
         }
-        if u.error_output
-            && let Some(r) = self.error_output
-        {
-            m.insert("errorOutput".into(), r.clone());
+        if let (true, Some(r)) = (u.error_output, self.error_output) {
+            m.insert("errorOutput".to_string(), self.member(3, r));
         }
-        to_jvalue(&Value::Object(m))
+        JValue::object(m)
     }
 }
 

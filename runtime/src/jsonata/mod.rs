@@ -10,9 +10,10 @@ pub mod template;
 
 use std::sync::LazyLock;
 
+use indexmap::IndexMap;
 use jsonata_core::ast::AstNode;
 use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError, EvaluatorOptions};
-use jsonata_core::value::JValue;
+use jsonata_core::value::{JArray, JValue};
 use regex::Regex;
 use serde_json::{Map, Value};
 
@@ -215,9 +216,24 @@ pub fn from_jvalue(v: &JValue) -> Option<Evaluated> {
     }
 }
 
-/// Converts JSON for binding into an expression.
+/// Converts JSON for binding into an expression, straight from the borrowed value (the
+/// `From` impl would need an owned copy first).
 pub fn to_jvalue(v: &Value) -> JValue {
-    JValue::from(v.clone())
+    match v {
+        Value::Null => JValue::Null,
+        Value::Bool(b) => JValue::Bool(*b),
+        Value::Number(n) => JValue::Number(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => JValue::string(s.as_str()),
+        Value::Array(items) => {
+            let flat = !items.iter().any(Value::is_array);
+            JValue::Array(JArray::new_flat(items.iter().map(to_jvalue).collect(), flat))
+        }
+        Value::Object(m) => JValue::object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), to_jvalue(x)))
+                .collect::<IndexMap<_, _>>(),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -254,6 +270,12 @@ mod tests {
         );
         assert_eq!(eval("$random(7) = $random(7)", json!(null)).unwrap(), Some(json!(true)));
         assert_eq!(eval("$length($uuid())", json!(null)).unwrap(), Some(json!(36)));
+    }
+
+    #[test]
+    fn conversion_matches_the_library() {
+        let v = json!({"a": [1, [2.5, "x"], {"b": null}], "c": true});
+        assert_eq!(to_jvalue(&v), JValue::from(v.clone()));
     }
 
     #[test]
