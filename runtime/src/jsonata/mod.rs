@@ -111,7 +111,14 @@ pub struct Expr {
 
 impl Expr {
     pub fn parse(source: &str) -> Result<Expr, JsonataError> {
-        let ast = jsonata_core::parser::parse(source).map_err(|e| error_from(&e.to_string(), "S0201"))?;
+        let ast = jsonata_core::parser::parse(source).map_err(|e| {
+            let mut err = error_from(&e.to_string(), "S0201");
+            // The parser names no position; an error at the end of the text is at its length.
+            if err.position.is_none() && err.message.contains("end of expression") {
+                err.position = Some(source.chars().count());
+            }
+            err
+        })?;
         let mut names: Vec<String> = VARIABLE.captures_iter(source).map(|c| c[1].to_string()).collect();
         names.sort();
         names.dedup();
