@@ -71,7 +71,7 @@ impl Builder<'_> {
         let item_reader = resource_of("ItemReader");
         let result_writer = resource_of("ResultWriter");
         let item_batcher = match obj.get("ItemBatcher").and_then(Value::as_object) {
-            Some(b) if jp => Some(self.item_batcher(b, &format!("{at}/ItemBatcher"), mode)),
+            Some(b) => Some(self.item_batcher(b, &format!("{at}/ItemBatcher"), mode, jp)),
             _ => None,
         };
         let label = match obj.get("Label") {
@@ -103,10 +103,9 @@ impl Builder<'_> {
             io.parameters
                 .take()
                 .or_else(|| self.item_selector(obj, at))
-                .map(ItemSelector::Path)
+                .map(Payload::Path)
         } else {
-            self.ata(obj, at, "ItemSelector", Allowed::INPUT_ONLY)
-                .map(ItemSelector::Ata)
+            self.ata(obj, at, "ItemSelector", Allowed::INPUT_ONLY).map(Payload::Ata)
         };
         let items = if jp {
             None
@@ -173,7 +172,7 @@ impl Builder<'_> {
         self.template(obj, at, "ItemSelector")
     }
 
-    fn item_batcher(&mut self, b: &Map<String, Value>, at: &str, mode: MapMode) -> ItemBatcher {
+    fn item_batcher(&mut self, b: &Map<String, Value>, at: &str, mode: MapMode, jp: bool) -> ItemBatcher {
         self.check_fields(
             b,
             at,
@@ -199,10 +198,24 @@ impl Builder<'_> {
             self.exclusive(b, at, a, p);
         }
         let positive = |v: &Value| v.as_u64().filter(|n| *n > 0);
-        let max_items = self.count(b, at, "MaxItemsPerBatch", "MaxItemsPerBatchPath", positive);
-        let max_bytes = self.count(b, at, "MaxInputBytesPerBatch", "MaxInputBytesPerBatchPath", |v| {
-            v.as_u64().filter(|n| *n > 0 && *n <= 256 * 1024)
-        });
+        let within_limit = |v: &Value| v.as_u64().filter(|n| *n > 0 && *n <= 256 * 1024);
+        let (max_items, max_bytes) = if jp {
+            (
+                self.count(b, at, "MaxItemsPerBatch", "MaxItemsPerBatchPath", positive),
+                self.count(
+                    b,
+                    at,
+                    "MaxInputBytesPerBatch",
+                    "MaxInputBytesPerBatchPath",
+                    within_limit,
+                ),
+            )
+        } else {
+            (
+                self.ata_count(b, at, "MaxItemsPerBatch", positive),
+                self.ata_count(b, at, "MaxInputBytesPerBatch", within_limit),
+            )
+        };
         if max_items.is_none() && max_bytes.is_none() {
             self.schema(
                 at,
@@ -212,7 +225,11 @@ impl Builder<'_> {
         ItemBatcher {
             max_items,
             max_bytes,
-            batch_input: self.template(b, at, "BatchInput"),
+            batch_input: if jp {
+                self.template(b, at, "BatchInput").map(Payload::Path)
+            } else {
+                self.ata(b, at, "BatchInput", Allowed::INPUT_ONLY).map(Payload::Ata)
+            },
         }
     }
 

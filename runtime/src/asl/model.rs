@@ -399,9 +399,10 @@ pub enum Count<T> {
     Expr(Ata),
 }
 
-/// How each Map item becomes an iteration's input.
+/// A payload built per use: a JSONPath payload template, or a JSONata-capable value (Map
+/// `ItemSelector`, ItemBatcher `BatchInput`).
 #[derive(Debug)]
-pub enum ItemSelector {
+pub enum Payload {
     Path(Template),
     Ata(Ata),
 }
@@ -413,7 +414,7 @@ pub struct MapState {
     pub processor: Scope,
     pub mode: MapMode,
     pub items_path: Option<Path>,
-    pub item_selector: Option<ItemSelector>,
+    pub item_selector: Option<Payload>,
     /// JSONata `Items` (default: the state input).
     pub items: Option<Ata>,
     pub max_concurrency: Option<Count<u64>>,
@@ -435,5 +436,5 @@ pub struct MapState {
 pub struct ItemBatcher {
     pub max_items: Option<Count<u64>>,
     pub max_bytes: Option<Count<u64>>,
-    pub batch_input: Option<Template>,
+    pub batch_input: Option<Payload>,
 }

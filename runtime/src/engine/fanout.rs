@@ -108,8 +108,8 @@ impl Run<'_> {
                 Some(selector) => {
                     let item_ctx = ContextObject::new(&self.info, name, ctx.entered_time).with_map_item(i, item);
                     match selector {
-                        ItemSelector::Path(t) => step::eval_template(t, &effective, &item_ctx, vars),
-                        ItemSelector::Ata(a) => ata::eval(a, "ItemSelector", &ata::States::new(input, &item_ctx), vars),
+                        Payload::Path(t) => step::eval_template(t, &effective, &item_ctx, vars),
+                        Payload::Ata(a) => ata::eval(a, "ItemSelector", &ata::States::new(input, &item_ctx), vars),
                     }
                     .map_err(fault)?
                 }

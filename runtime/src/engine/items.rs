@@ -134,11 +134,16 @@ pub fn batch_items(
         .max(1);
     let max_bytes =
         map_count(&b.max_bytes, "MaxInputBytesPerBatch", effective, ctx, vars)?.unwrap_or(u64::MAX) as usize;
-    let batch_input = b
-        .batch_input
-        .as_ref()
-        .map(|t| eval_template(t, effective, ctx, vars))
-        .transpose()?;
+    let batch_input = match &b.batch_input {
+        None => None,
+        Some(Payload::Path(t)) => Some(eval_template(t, effective, ctx, vars)?),
+        Some(Payload::Ata(a)) => Some(ata::eval(
+            a,
+            "ItemBatcher/BatchInput",
+            &States::new(effective, ctx),
+            vars,
+        )?),
+    };
     // `{"BatchInput":…,"Items":[]}` without the items.
     let overhead = 12 + batch_input.as_ref().map(|v| 14 + json_size(v)).unwrap_or(0);
     let mut batches = Vec::new();
