@@ -70,10 +70,10 @@ impl Builder<'_> {
         };
         let item_reader = resource_of("ItemReader");
         let result_writer = resource_of("ResultWriter");
-        let item_batcher = match obj.get("ItemBatcher").and_then(Value::as_object) {
-            Some(b) => Some(self.item_batcher(b, &format!("{at}/ItemBatcher"), mode, jp)),
-            _ => None,
-        };
+        let item_batcher = obj
+            .get("ItemBatcher")
+            .and_then(Value::as_object)
+            .map(|b| self.item_batcher(b, &format!("{at}/ItemBatcher"), mode, jp));
         let label = match obj.get("Label") {
             None => None,
             Some(Value::String(l))
