@@ -11,7 +11,7 @@ use wasmstep::engine::{EngineConfig, Executor, Status};
 use wasmstep::run::{self, RunOptions};
 
 use crate::cli::BenchArgs;
-use crate::commands::{USAGE, check_plugins, print_line, report_load_error};
+use crate::commands::{USAGE, load_plugins, print_line, report_load_error};
 
 /// What every execution must produce (from `NAME.meta.json`).
 struct Expect {
@@ -66,10 +66,13 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 }
 
 pub fn bench(args: BenchArgs) -> u8 {
-    if let Err(e) = check_plugins(&args.plugins) {
-        eprintln!("error: {e}");
-        return USAGE;
-    }
+    let invoker = match load_plugins(&args.plugins) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return USAGE;
+        }
+    };
     if args.executions == 0 || args.concurrency == 0 {
         eprintln!("error: --executions and --concurrency must be at least 1");
         return USAGE;
@@ -114,7 +117,7 @@ pub fn bench(args: BenchArgs) -> u8 {
             ..EngineConfig::default()
         },
     };
-    let exec = Arc::new(run::executor(machine, None, &opts));
+    let exec = Arc::new(run::executor(machine, invoker, &opts));
     let name = Arc::new(run::machine_name(&args.file));
     let input = Arc::new(input);
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

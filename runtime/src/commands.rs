@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use wasmstep::asl::MachineType;
+use wasmstep::engine::task::TaskInvoker;
 use wasmstep::engine::{EngineConfig, Status};
 use wasmstep::run::{self, LoadError, RunOptions};
+use wasmstep::wasm::{WasmEngine, WasmHost};
 
 use crate::cli::{FormatArg, InputArgs, JsonataArgs, RunArgs, TypeArg, ValidateArgs};
 
@@ -50,22 +52,31 @@ pub fn report_load_error(file: &Path, e: &LoadError) {
     }
 }
 
-/// Refuses `--plugins` until the Wasm host exists, rather than silently ignoring it.
-pub fn check_plugins(plugins: &Option<std::path::PathBuf>) -> Result<(), String> {
-    match plugins {
-        None => Ok(()),
-        Some(dir) => Err(format!(
-            "--plugins {}: this build has no WebAssembly handler host yet; Task states fail as missing functions",
-            dir.display()
-        )),
-    }
+/// Loads the handlers of `--plugins DIR`; `None` without the flag (every Task then fails as a
+/// missing function). Every file that fails to load is reported.
+pub fn load_plugins(plugins: &Option<std::path::PathBuf>) -> Result<Option<Arc<dyn TaskInvoker>>, String> {
+    let Some(dir) = plugins else { return Ok(None) };
+    let engine = WasmEngine::new(WasmEngine::default_cache_dir())
+        .map_err(|e| format!("cannot start the WebAssembly engine: {e:#}"))?;
+    let host = WasmHost::new(Arc::new(engine));
+    host.load_dir(dir).map_err(|e| {
+        format!(
+            "--plugins {}: {} file(s) could not be loaded:\n{e}",
+            dir.display(),
+            e.0.len()
+        )
+    })?;
+    Ok(Some(Arc::new(host)))
 }
 
 pub fn run(args: RunArgs) -> u8 {
-    if let Err(e) = check_plugins(&args.plugins) {
-        eprintln!("error: {e}");
-        return USAGE;
-    }
+    let invoker = match load_plugins(&args.plugins) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return USAGE;
+        }
+    };
     let input = match read_input(&args.input) {
         Ok(v) => v,
         Err(e) => {
@@ -97,7 +108,7 @@ pub fn run(args: RunArgs) -> u8 {
         }
     };
     let name = run::machine_name(&args.file);
-    let exec = run::executor(machine, None, &opts);
+    let exec = run::executor(machine, invoker, &opts);
     let result = rt.block_on(run::run_once(&exec, &name, input, mt));
     print_line(&run::result_json(&result, args.history));
     if result.status == Status::Succeeded { 0 } else { 1 }

@@ -6,3 +6,4 @@ pub mod engine;
 pub mod jsonata;
 pub mod path;
 pub mod run;
+pub mod wasm;

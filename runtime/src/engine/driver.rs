@@ -21,6 +21,9 @@ use crate::asl::model::*;
 use crate::path::context::ExecutionInfo;
 use crate::path::{ContextObject, Env, Vars, json_size};
 
+/// How much later than a Task's TimeoutSeconds the driver itself gives up on a handler.
+const TIMEOUT_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Inline Map iterations AWS runs at once at most.
 pub(super) const INLINE_MAP_CONCURRENCY: usize = 40;
 /// Distributed Map children run at once at most.
@@ -592,7 +595,9 @@ impl<'e> Run<'e> {
         };
         let fut = self.ex.invoker.invoke(call);
         let result = match timeout {
-            Some(secs) => match tokio::time::timeout(std::time::Duration::from_secs(secs), fut).await {
+            // The invoker enforces the limit itself (the Wasm host stops the guest and says why);
+            // this backstop, a little later, covers invokers that cannot.
+            Some(secs) => match tokio::time::timeout(std::time::Duration::from_secs(secs) + TIMEOUT_GRACE, fut).await {
                 Ok(r) => r,
                 Err(_) => {
                     let e = AslError {
