@@ -631,12 +631,19 @@ impl<'e> Run<'e> {
             Err(InvokeError::NoSuchHandler) => {
                 return Err(failed(task::missing_function(&target.handler), prev));
             }
-            Err(InvokeError::Failed(e)) => return Err(failed(e, prev)),
+            Err(InvokeError::Failed(e)) => {
+                let e = if target.envelope { task::invoke_error(e) } else { e };
+                return Err(failed(e, prev));
+            }
         };
         if let Err(e) = step::check_size(&value, self.ex.config.payload_limit, name) {
             return Err(failed(e, prev));
         }
-        let value = if target.envelope { task::envelope(value) } else { value };
+        let value = if target.envelope {
+            task::envelope(value, target.log_tail)
+        } else {
+            value
+        };
         self.record(prev, || EventKind::TaskSucceeded {
             lambda,
             resource_type: resource_type.clone(),

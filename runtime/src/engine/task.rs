@@ -50,6 +50,8 @@ pub struct Target {
     pub handler: String,
     pub payload: Value,
     pub envelope: bool,
+    /// `LogType: "Tail"` asks for the (base64) log in the envelope.
+    pub log_tail: bool,
 }
 
 /// Resolves a Task's resource and effective input to a handler call.
@@ -59,11 +61,13 @@ pub fn resolve(resource: &Resource, uri: &str, effective: Value) -> Result<Targe
             handler: name.clone(),
             payload: effective,
             envelope: false,
+            log_tail: false,
         }),
         Resource::LambdaFunction { name, .. } => Ok(Target {
             handler: name.clone(),
             payload: effective,
             envelope: false,
+            log_tail: false,
         }),
         Resource::LambdaInvoke => {
             let Value::Object(mut params) = effective else {
@@ -81,11 +85,19 @@ pub fn resolve(resource: &Resource, uri: &str, effective: Value) -> Result<Targe
                     ));
                 }
             };
-            let payload = params.remove("Payload").unwrap_or(Value::Object(Default::default()));
+            // Lambda receives the payload as bytes: a string is JSON text already, and no
+            // payload is an empty object.
+            let payload = match params.remove("Payload") {
+                None | Some(Value::Null) => Value::Object(Default::default()),
+                Some(Value::String(text)) => serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                Some(other) => other,
+            };
+            let log_tail = params.get("LogType").and_then(Value::as_str) == Some("Tail");
             Ok(Target {
                 handler: name,
                 payload,
                 envelope: true,
+                log_tail,
             })
         }
         Resource::Other { .. } => Err(AslError::new(
@@ -117,32 +129,90 @@ pub fn missing_function(name: &str) -> AslError {
     )
 }
 
-/// The result of `lambda:invoke` as Step Functions returns it.
-pub fn envelope(payload: Value) -> Value {
+/// The result of `lambda:invoke` as Step Functions returns it: the payload wrapped with the
+/// Lambda API's status and HTTP metadata.
+pub fn envelope(payload: Value, log_tail: bool) -> Value {
+    use base64::Engine as _;
     let request_id = uuid::Uuid::new_v4().to_string();
-    json!({
-        "ExecutedVersion": "$LATEST",
-        "Payload": payload,
-        "SdkHttpMetadata": {
-            "AllHttpHeaders": {
-                "X-Amz-Executed-Version": ["$LATEST"],
-                "x-amzn-Remapped-Content-Length": ["0"],
-                "Connection": ["keep-alive"],
-                "x-amzn-RequestId": [request_id],
-                "Content-Type": ["application/json"]
-            },
-            "HttpHeaders": {
-                "Connection": "keep-alive",
-                "Content-Type": "application/json",
-                "X-Amz-Executed-Version": "$LATEST",
-                "x-amzn-Remapped-Content-Length": "0",
-                "x-amzn-RequestId": request_id
-            },
-            "HttpStatusCode": 200
-        },
-        "SdkResponseMetadata": {"RequestId": request_id},
-        "StatusCode": 200
-    })
+    let trace_id = format!(
+        "Root=1-{:08x}-{}",
+        chrono::Utc::now().timestamp(),
+        &uuid::Uuid::new_v4().simple().to_string()[..24]
+    );
+    let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+    let length = python_json_len(&payload).to_string();
+    let mut all = json!({
+        "X-Amz-Executed-Version": ["$LATEST"],
+        "x-amzn-Remapped-Content-Length": ["0"],
+        "Connection": ["keep-alive"],
+        "x-amzn-RequestId": [request_id],
+        "Content-Length": [length],
+        "Date": [date],
+        "X-Amzn-Trace-Id": [trace_id],
+        "Content-Type": ["application/json"]
+    });
+    let mut headers = json!({
+        "Connection": "keep-alive",
+        "Content-Length": length,
+        "Content-Type": "application/json",
+        "Date": date,
+        "X-Amz-Executed-Version": "$LATEST",
+        "x-amzn-Remapped-Content-Length": "0",
+        "x-amzn-RequestId": request_id,
+        "X-Amzn-Trace-Id": trace_id
+    });
+    let mut out = json!({"ExecutedVersion": "$LATEST"});
+    if log_tail {
+        let log = base64::engine::general_purpose::STANDARD.encode(format!(
+            "START RequestId: {request_id} Version: $LATEST\nEND RequestId: {request_id}\n"
+        ));
+        all["X-Amz-Log-Result"] = json!([log]);
+        headers["X-Amz-Log-Result"] = json!(log);
+        out["LogResult"] = json!(log);
+    }
+    out["Payload"] = payload;
+    out["SdkHttpMetadata"] = json!({"AllHttpHeaders": all, "HttpHeaders": headers, "HttpStatusCode": 200});
+    out["SdkResponseMetadata"] = json!({"RequestId": request_id});
+    out["StatusCode"] = json!(200);
+    out
+}
+
+/// The length of `v` as the Lambda Python runtime writes a response (`json.dumps`: `", "` and
+/// `": "` separators, non-ASCII escaped), which is what the recorded Content-Length headers show.
+fn python_json_len(v: &Value) -> usize {
+    fn str_len(s: &str) -> usize {
+        2 + s
+            .chars()
+            .map(|c| match c {
+                '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+                c if (c as u32) < 0x20 || (c as u32) > 0x7e => 6 * c.len_utf16(),
+                _ => 1,
+            })
+            .sum::<usize>()
+    }
+    match v {
+        Value::String(s) => str_len(s),
+        Value::Array(a) => 2 + a.iter().map(python_json_len).sum::<usize>() + 2 * a.len().saturating_sub(1),
+        Value::Object(o) => {
+            2 + o
+                .iter()
+                .map(|(k, x)| str_len(k) + 2 + python_json_len(x))
+                .sum::<usize>()
+                + 2 * o.len().saturating_sub(1)
+        }
+        other => other.to_string().len(),
+    }
+}
+
+/// Errors a Lambda function raises reach `lambda:invoke` users with the cause re-serialized
+/// compactly, as Step Functions does; the legacy function-ARN resource passes it unchanged.
+pub fn invoke_error(mut e: AslError) -> AslError {
+    if let Some(c) = &e.cause
+        && let Ok(v @ (Value::Object(_) | Value::Array(_))) = serde_json::from_str::<Value>(c)
+    {
+        e.cause = Some(v.to_string());
+    }
+    e
 }
 
 #[cfg(test)]
