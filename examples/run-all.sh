@@ -2,13 +2,15 @@
 # Builds wasmstep and runs every example case, printing each result line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash plugins/build.sh
 cargo build --release --locked -q -p wasmstep
-bin="${CARGO_TARGET_DIR:-target}/release/wasmstep"
+target="${CARGO_TARGET_DIR:-$PWD/target}"
+bin="$target/release/wasmstep"
 for dir in examples/*/; do
   name=$(basename "$dir")
   def=$(ls "$dir$name".asl.* | head -n 1)
   for input in "$dir"cases/*.input.json; do
     echo "== $name / $(basename "$input" .input.json)"
-    "$bin" run "$def" --input-file "$input" --skip-waits || true
+    "$bin" run "$def" --input-file "$input" --skip-waits --plugins "$target/plugins" || true
   done
 done
