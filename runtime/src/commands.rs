@@ -10,7 +10,7 @@ use wasmstep::engine::{EngineConfig, Status};
 use wasmstep::run::{self, LoadError, RunOptions};
 use wasmstep::wasm::{WasmEngine, WasmHost};
 
-use crate::cli::{FormatArg, InputArgs, JsonataArgs, RunArgs, TypeArg, ValidateArgs};
+use crate::cli::{FormatArg, InputArgs, JsonataArgs, PluginsArgs, RunArgs, TypeArg, ValidateArgs};
 
 /// Exit code for a usage error or an invalid definition.
 pub const USAGE: u8 = 2;
@@ -212,4 +212,45 @@ pub fn jsonata(args: JsonataArgs) -> u8 {
     };
     print_line(&line);
     code
+}
+
+/// Prints one JSON line per handler: `{"handler", "form", "sha256", "millis"}` or
+/// `{"file", "error"}`; exit 2 when any file failed to load.
+pub fn plugins(args: PluginsArgs) -> u8 {
+    let engine = match WasmEngine::new(WasmEngine::default_cache_dir()) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot start the WebAssembly engine: {e:#}");
+            return 1;
+        }
+    };
+    let entries = match std::fs::read_dir(&args.dir) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", args.dir.display());
+            return USAGE;
+        }
+    };
+    let mut files: Vec<std::path::PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    let mut failed = false;
+    for f in files {
+        let t0 = std::time::Instant::now();
+        match wasmstep::wasm::Plugin::load(&engine, &f) {
+            Ok(p) => print_line(&serde_json::json!({
+                "handler": p.name.as_ref(),
+                "form": if p.is_component() { "component" } else { "wasi-command" },
+                "sha256": p.digest,
+                "millis": t0.elapsed().as_millis() as u64,
+            })),
+            Err(e) => {
+                failed = true;
+                print_line(&serde_json::json!({"file": f.display().to_string(), "error": e}));
+            }
+        }
+    }
+    if failed { USAGE } else { 0 }
 }

@@ -13,6 +13,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Validate(a) => commands::validate(a),
         cli::Command::Bench(a) => bench::bench(a),
         cli::Command::Jsonata(a) => commands::jsonata(a),
+        cli::Command::Plugins(a) => commands::plugins(a),
     };
     std::process::ExitCode::from(code)
 }

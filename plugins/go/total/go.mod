@@ -1,0 +1,3 @@
+module wasmstep.dev/plugins/total
+
+go 1.21
