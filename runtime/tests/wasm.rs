@@ -277,3 +277,52 @@ fn every_language_gives_the_same_workflow_output() {
         }
     }
 }
+
+#[test]
+fn compiled_modules_are_cached_across_restarts() {
+    let plugins = plugins_dir();
+    let dir = tempdir("cache-plugins");
+    for p in ["add.wasm", "add_command.wasm"] {
+        std::fs::copy(plugins.join(p), dir.join(p)).expect("copy");
+    }
+    let cache = tempdir("cache");
+    let list = |cache: &Path| -> Vec<(String, std::time::SystemTime)> {
+        let mut v: Vec<_> = std::fs::read_dir(cache.join("wasmstep/modules"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| {
+                        (
+                            e.file_name().to_string_lossy().to_string(),
+                            e.metadata().and_then(|m| m.modified()).expect("mtime"),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let load = || {
+        let out = bin()
+            .arg("plugins")
+            .arg(&dir)
+            .env("XDG_CACHE_HOME", &cache)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = load();
+    assert!(
+        first.contains("\"component\"") && first.contains("\"wasi-command\""),
+        "{first}"
+    );
+    let cached = list(&cache);
+    assert_eq!(cached.len(), 2, "one compiled artifact per module: {cached:?}");
+    load();
+    assert_eq!(
+        list(&cache),
+        cached,
+        "a restart must reuse, not rewrite, the compiled modules"
+    );
+}
