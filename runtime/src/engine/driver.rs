@@ -139,6 +139,17 @@ enum Work<'m> {
     Map(&'m MapState),
 }
 
+impl<'m> Work<'m> {
+    /// The state's retriers, catchers and transition.
+    fn recovery(self) -> (&'m [Retrier], &'m [Catcher], Transition) {
+        match self {
+            Work::Task(t) => (&t.retry, &t.catch, t.next),
+            Work::Parallel(p) => (&p.retry, &p.catch, p.next),
+            Work::Map(m) => (&m.retry, &m.catch, m.next),
+        }
+    }
+}
+
 /// Where a scope's states continue after one state.
 enum Flow {
     Next(StateId, Outcome),
@@ -418,69 +429,33 @@ impl<'e> Run<'e> {
                 }))
             }
             State::Task(t) => {
-                self.with_recovery(
-                    node,
-                    Work::Task(t),
-                    &t.retry,
-                    &t.catch,
-                    t.next,
-                    input,
-                    vars,
-                    prev,
-                    entered,
-                    now,
-                )
-                .await
+                self.with_recovery(node, Work::Task(t), input, vars, prev, entered, now)
+                    .await
             }
             State::Parallel(p) => {
-                self.with_recovery(
-                    node,
-                    Work::Parallel(p),
-                    &p.retry,
-                    &p.catch,
-                    p.next,
-                    input,
-                    vars,
-                    prev,
-                    entered,
-                    now,
-                )
-                .await
+                self.with_recovery(node, Work::Parallel(p), input, vars, prev, entered, now)
+                    .await
             }
             State::Map(m) => {
-                self.with_recovery(
-                    node,
-                    Work::Map(m),
-                    &m.retry,
-                    &m.catch,
-                    m.next,
-                    input,
-                    vars,
-                    prev,
-                    entered,
-                    now,
-                )
-                .await
+                self.with_recovery(node, Work::Map(m), input, vars, prev, entered, now)
+                    .await
             }
         }
     }
 
     /// Runs `attempt` until it succeeds, a retrier gives up, or a catcher takes the error.
     /// Runs the state's work until it succeeds, a retrier gives up, or a catcher takes the error.
-    #[allow(clippy::too_many_arguments)]
     async fn with_recovery(
         &self,
         node: &StateNode,
         work: Work<'_>,
-        retry: &[Retrier],
-        catch: &[Catcher],
-        next: Transition,
         input: Value,
         vars: &mut Vars,
         prev: &mut u64,
         entered: u64,
         now: DateTime<Utc>,
     ) -> Result<Flow, Halt> {
+        let (retry, catch, next) = work.recovery();
         let mut counters = vec![0u64; retry.len()];
         let mut retry_count = 0u32;
         loop {
