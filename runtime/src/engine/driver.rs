@@ -447,14 +447,14 @@ impl<'e> Run<'e> {
     /// Runs the state's work until it succeeds, a retrier gives up, or a catcher takes the error.
     async fn with_recovery(
         &self,
-        node: &StateNode,
+        at: Entered<'_>,
         work: Work<'_>,
         input: Value,
         vars: &mut Vars,
         prev: &mut u64,
-        entered: u64,
         now: DateTime<Utc>,
     ) -> Result<Flow, Halt> {
+        let (node, entered) = (at.node, at.id);
         let (retry, catch, next) = work.recovery();
         let mut counters = vec![0u64; retry.len()];
         let mut retry_count = 0u32;
