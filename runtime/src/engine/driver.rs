@@ -429,15 +429,15 @@ impl<'e> Run<'e> {
                 }))
             }
             State::Task(t) => {
-                self.with_recovery(node, Work::Task(t), input, vars, prev, entered, now)
+                self.with_recovery(Entered { node, id: entered }, Work::Task(t), input, vars, prev, now)
                     .await
             }
             State::Parallel(p) => {
-                self.with_recovery(node, Work::Parallel(p), input, vars, prev, entered, now)
+                self.with_recovery(Entered { node, id: entered }, Work::Parallel(p), input, vars, prev, now)
                     .await
             }
             State::Map(m) => {
-                self.with_recovery(node, Work::Map(m), input, vars, prev, entered, now)
+                self.with_recovery(Entered { node, id: entered }, Work::Map(m), input, vars, prev, now)
                     .await
             }
         }
