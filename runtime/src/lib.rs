@@ -6,4 +6,5 @@ pub mod engine;
 pub mod jsonata;
 pub mod path;
 pub mod run;
+pub mod store;
 pub mod wasm;

@@ -14,12 +14,14 @@ use serde_json::{Value, json};
 use super::clock::{Clock, iso};
 use super::error::{AslError, ErrorName};
 use super::history::{EventKind, History, HistoryEvent};
+use super::journal::Journal;
 use super::recovery::{self, Recovery};
 use super::step::{self, Fault, Outcome};
 use super::task::{self, InvokeError, TaskCall, TaskInvoker};
 use crate::asl::model::*;
 use crate::path::context::ExecutionInfo;
 use crate::path::{ContextObject, Env, Vars, json_size};
+use crate::store::{ExecutionStore, JournalRecord, StoreError};
 
 /// How much later than a Task's TimeoutSeconds the driver itself gives up on a handler.
 const TIMEOUT_GRACE: std::time::Duration = std::time::Duration::from_millis(250);
@@ -129,6 +131,8 @@ impl Drop for AbortGuard<'_, '_> {
 pub(super) struct Entered<'m> {
     pub(super) node: &'m StateNode,
     pub(super) id: u64,
+    /// The entry's journal address (empty when not journaling).
+    pub(super) addr: &'m str,
 }
 
 /// The retryable work of a Task, Parallel or Map state.
@@ -170,6 +174,8 @@ pub(super) struct Run<'e> {
     pub(super) history: History,
     pub(super) transitions: &'e AtomicU64,
     pub(super) deadline: Option<DateTime<Utc>>,
+    /// Durable executions record what they do and replay it after a restart.
+    pub(super) journal: Option<Arc<Journal>>,
 }
 
 impl Executor {
@@ -191,25 +197,68 @@ impl Executor {
         &self.machine
     }
 
-    /// Runs one execution to its end.
+    /// Runs one execution to its end (in memory only).
     pub async fn execute(&self, info: ExecutionInfo, input: Value) -> ExecutionResult {
+        self.execute_with(info, input, None, 0).await
+    }
+
+    /// Runs a durable execution: every history event and journal record goes to `store`, and
+    /// side effects wait for what precedes them to be durable. With `resume`, the execution
+    /// continues from what the store holds: finished states and handler results are replayed,
+    /// timers keep their deadlines, a handler call in flight at the crash is made again.
+    pub async fn execute_durable(
+        &self,
+        info: ExecutionInfo,
+        input: Value,
+        store: Arc<dyn ExecutionStore>,
+        resume: bool,
+    ) -> Result<ExecutionResult, StoreError> {
+        let recorded = if resume {
+            store.events(&info.id)?.len() as u64
+        } else {
+            0
+        };
+        let journal = Journal::open(store, &info.id, resume)?;
+        let result = self.execute_with(info, input, Some(Arc::new(journal)), recorded).await;
+        Ok(result)
+    }
+
+    async fn execute_with(
+        &self,
+        info: ExecutionInfo,
+        input: Value,
+        journal: Option<Arc<Journal>>,
+        recorded: u64,
+    ) -> ExecutionResult {
         let transitions = AtomicU64::new(0);
-        let start = self.clock.now();
+        let now = self.clock.now();
+        // A resumed execution keeps the deadline it started with.
+        let start = chrono::DateTime::parse_from_rfc3339(&info.start_time)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or(now);
+        let history = match &journal {
+            Some(j) => History::durable(self.config.keep_history, j.store().clone(), &info.id, recorded + 1),
+            None => History::new(self.config.keep_history),
+        };
         let run = Run {
             ex: self,
             info,
-            history: History::new(self.config.keep_history),
+            history,
             transitions: &transitions,
             deadline: self
                 .machine
                 .timeout_seconds
                 .map(|t| start + chrono::Duration::seconds(t as i64)),
+            journal,
         };
-        let started = run.history.record(0, start, || EventKind::ExecutionStarted {
-            input: input.clone(),
-            role_arn: run.info.role_arn.clone(),
-        });
-        let mut prev = started;
+        let mut prev = if recorded > 0 {
+            recorded
+        } else {
+            run.history.record(0, now, || EventKind::ExecutionStarted {
+                input: input.clone(),
+                role_arn: run.info.role_arn.clone(),
+            })
+        };
         let size = json_size(&input);
         let result = if size > self.config.payload_limit {
             Err(Halt::Failed(AslError::new(
@@ -221,7 +270,7 @@ impl Executor {
             )))
         } else {
             let mut vars = Vars::default();
-            let body = run.run_scope(self.machine.root.start, input, &mut vars, &mut prev);
+            let body = run.run_scope(self.machine.root.start, input, &mut vars, &mut prev, "");
             // A bug must fail this one execution (States.Runtime), never the process.
             let body = AssertUnwindSafe(body).catch_unwind().map(|r| {
                 r.unwrap_or_else(|panic| {
@@ -271,6 +320,11 @@ impl Executor {
                 (Status::TimedOut, None, error, None)
             }
         };
+        if let Some(j) = &run.journal
+            && let Err(e) = j.flush().await
+        {
+            eprintln!("error: execution {} could not be recorded: {e}", run.info.id);
+        }
         ExecutionResult {
             status,
             output,
@@ -317,6 +371,32 @@ impl<'e> Run<'e> {
         self.deadline.is_some_and(|d| self.clock().now() >= d)
     }
 
+    /// Makes a timer durable before waiting on it: a resumed execution gets the deadline it
+    /// recorded the first time, not a new one.
+    async fn arm_timer(&self, addr: &str, until: DateTime<Utc>) -> Result<DateTime<Utc>, Halt> {
+        let Some(j) = &self.journal else { return Ok(until) };
+        if let Some(recorded) = j.deadline(addr) {
+            return Ok(recorded);
+        }
+        j.record(JournalRecord::Deadline {
+            addr: addr.to_string(),
+            until,
+        });
+        self.durable(j).await?;
+        Ok(until)
+    }
+
+    /// Waits for everything recorded so far to be durable; an execution whose progress cannot
+    /// be recorded stops rather than act unrecorded.
+    pub(super) async fn durable(&self, j: &Journal) -> Result<(), Halt> {
+        j.flush().await.map_err(|e| {
+            Halt::Failed(AslError::new(
+                ErrorName::Runtime,
+                format!("The execution's progress could not be recorded: {e}"),
+            ))
+        })
+    }
+
     /// Sleeps until `t`, or fails the execution if its deadline comes first.
     async fn sleep_until(&self, t: DateTime<Utc>) -> Result<(), Halt> {
         match self.deadline {
@@ -338,11 +418,31 @@ impl<'e> Run<'e> {
         input: Value,
         vars: &'a mut Vars,
         prev: &'a mut u64,
+        prefix: &'a str,
     ) -> BoxFuture<'a, Result<Value, Halt>> {
         Box::pin(async move {
             let mut id = start;
             let mut input = input;
+            let mut seq = 0u32;
             loop {
+                // Each state entry has an address that does not depend on timing.
+                let addr = match &self.journal {
+                    Some(_) => format!("{prefix}/{seq}"),
+                    None => String::new(),
+                };
+                seq += 1;
+                if let Some((output, assigned, next)) = self.journal.as_ref().and_then(|j| j.exited(&addr)) {
+                    // Finished before a restart: its events are recorded; take its outcome.
+                    vars.assign(assigned);
+                    match next {
+                        Some(n) => {
+                            id = StateId(n);
+                            input = output;
+                            continue;
+                        }
+                        None => return Ok(output),
+                    }
+                }
                 if self.timed_out() {
                     return Err(Halt::TimedOut);
                 }
@@ -365,7 +465,19 @@ impl<'e> Run<'e> {
                 )
                 .then_some(EventKind::StateAborted { state_type: st });
                 let guard = AbortGuard::new(self, entered, aborted);
-                let f = self.run_state(node, input, vars, prev, entered, now).await;
+                let f = self
+                    .run_state(
+                        Entered {
+                            node,
+                            id: entered,
+                            addr: &addr,
+                        },
+                        input,
+                        vars,
+                        prev,
+                        now,
+                    )
+                    .await;
                 guard.disarm();
                 let f = f?;
                 let (next, outcome) = match f {
@@ -382,6 +494,14 @@ impl<'e> Run<'e> {
                         assigned: assigned.clone(),
                     });
                 }
+                if let Some(j) = &self.journal {
+                    j.record(JournalRecord::Exited {
+                        addr: addr.clone(),
+                        output: output.clone(),
+                        assigned: assigned.clone(),
+                        next: next.map(|n| n.0),
+                    });
+                }
                 vars.assign(assigned);
                 match next {
                     Some(n) => {
@@ -396,13 +516,13 @@ impl<'e> Run<'e> {
 
     async fn run_state(
         &self,
-        node: &StateNode,
+        at: Entered<'_>,
         input: Value,
         vars: &mut Vars,
         prev: &mut u64,
-        entered: u64,
         now: DateTime<Utc>,
     ) -> Result<Flow, Halt> {
+        let (node, entered, addr) = (at.node, at.id, at.addr);
         let name = node.name.as_str();
         let fault = |f: Fault| self.halt(f, name, entered);
         let ctx = ContextObject::new(&self.info, name, now);
@@ -414,6 +534,7 @@ impl<'e> Run<'e> {
             }
             State::Wait(w) => {
                 let (until, o) = step::wait(w, input, now, &ctx, vars).map_err(fault)?;
+                let until = self.arm_timer(addr, until).await?;
                 self.sleep_until(until).await?;
                 Ok(flow(w.next, o))
             }
@@ -429,16 +550,49 @@ impl<'e> Run<'e> {
                 }))
             }
             State::Task(t) => {
-                self.with_recovery(Entered { node, id: entered }, Work::Task(t), input, vars, prev, now)
-                    .await
+                self.with_recovery(
+                    Entered {
+                        node,
+                        id: entered,
+                        addr,
+                    },
+                    Work::Task(t),
+                    input,
+                    vars,
+                    prev,
+                    now,
+                )
+                .await
             }
             State::Parallel(p) => {
-                self.with_recovery(Entered { node, id: entered }, Work::Parallel(p), input, vars, prev, now)
-                    .await
+                self.with_recovery(
+                    Entered {
+                        node,
+                        id: entered,
+                        addr,
+                    },
+                    Work::Parallel(p),
+                    input,
+                    vars,
+                    prev,
+                    now,
+                )
+                .await
             }
             State::Map(m) => {
-                self.with_recovery(Entered { node, id: entered }, Work::Map(m), input, vars, prev, now)
-                    .await
+                self.with_recovery(
+                    Entered {
+                        node,
+                        id: entered,
+                        addr,
+                    },
+                    Work::Map(m),
+                    input,
+                    vars,
+                    prev,
+                    now,
+                )
+                .await
             }
         }
     }
@@ -454,7 +608,7 @@ impl<'e> Run<'e> {
         prev: &mut u64,
         now: DateTime<Utc>,
     ) -> Result<Flow, Halt> {
-        let (node, entered) = (at.node, at.id);
+        let (node, entered, addr) = (at.node, at.id, at.addr);
         let (retry, catch, next) = work.recovery();
         let mut counters = vec![0u64; retry.len()];
         let mut retry_count = 0u32;
@@ -462,16 +616,49 @@ impl<'e> Run<'e> {
             let ctx = ContextObject::new(&self.info, &node.name, now).with_retry_count(retry_count);
             let attempt = match work {
                 Work::Task(t) => {
-                    self.task_attempt(Entered { node, id: entered }, t, &ctx, &input, vars, prev)
-                        .await
+                    self.task_attempt(
+                        Entered {
+                            node,
+                            id: entered,
+                            addr,
+                        },
+                        t,
+                        &ctx,
+                        &input,
+                        vars,
+                        prev,
+                    )
+                    .await
                 }
                 Work::Parallel(p) => {
-                    self.parallel_attempt(Entered { node, id: entered }, p, &ctx, &input, vars, prev)
-                        .await
+                    self.parallel_attempt(
+                        Entered {
+                            node,
+                            id: entered,
+                            addr,
+                        },
+                        p,
+                        &ctx,
+                        &input,
+                        vars,
+                        prev,
+                    )
+                    .await
                 }
                 Work::Map(m) => {
-                    self.map_attempt(Entered { node, id: entered }, m, &ctx, &input, vars, prev)
-                        .await
+                    self.map_attempt(
+                        Entered {
+                            node,
+                            id: entered,
+                            addr,
+                        },
+                        m,
+                        &ctx,
+                        &input,
+                        vars,
+                        prev,
+                    )
+                    .await
                 }
             };
             let err = match attempt {
@@ -482,6 +669,7 @@ impl<'e> Run<'e> {
             match recovery::recover(retry, &mut counters, catch, &err, |d| rand::rng().random_range(0.0..=d)) {
                 Recovery::Retry(delay) => {
                     let until = self.clock().now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                    let until = self.arm_timer(&format!("{addr}~r{retry_count}"), until).await?;
                     self.sleep_until(until).await?;
                     retry_count += 1;
                 }
@@ -537,6 +725,49 @@ impl<'e> Run<'e> {
         };
         let timeout = self.seconds(&t.timeout, "TimeoutSeconds", &env).map_err(fault)?;
         let heartbeat = self.seconds(&t.heartbeat, "HeartbeatSeconds", &env).map_err(fault)?;
+        let attempt = ctx.retry_count.unwrap_or(0);
+        // A result recorded before a restart is not asked for again.
+        let replayed = self.journal.as_ref().and_then(|j| j.task_result(at.addr, attempt));
+        let outcome = match replayed {
+            Some(r) => r,
+            None => {
+                let r = self
+                    .call_task(t, ctx, effective, timeout, heartbeat, prev, entered)
+                    .await?;
+                if let Some(j) = &self.journal {
+                    let (ok, error) = match &r {
+                        Ok(v) => (Some(v.clone()), None),
+                        Err(e) => (None, Some((e.name.to_string(), e.cause.clone()))),
+                    };
+                    j.record(JournalRecord::TaskResult {
+                        addr: at.addr.to_string(),
+                        attempt,
+                        ok,
+                        error,
+                    });
+                }
+                r
+            }
+        };
+        let value = outcome.map_err(Halt::Failed)?;
+        step::finish(&t.io, input.clone(), value, ctx, vars).map_err(fault)
+    }
+
+    /// Calls the handler, recording the Task events; `Err(AslError)` is the task's failure (for
+    /// Retry/Catch), `Err(Halt)` a fault of the state itself.
+    #[allow(clippy::too_many_arguments)]
+    async fn call_task(
+        &self,
+        t: &Task,
+        ctx: &ContextObject<'_>,
+        effective: Value,
+        timeout: Option<u64>,
+        heartbeat: Option<u64>,
+        prev: &mut u64,
+        entered: u64,
+    ) -> Result<Result<Value, AslError>, Halt> {
+        let name = ctx.state_name;
+        let fault = |f: Fault| self.halt(f, name, entered);
         let (resource_type, resource) = t.resource.history_names(&t.resource_uri);
         let lambda = matches!(t.resource, Resource::LambdaFunction { .. });
         self.record(prev, || EventKind::TaskScheduled {
@@ -560,6 +791,10 @@ impl<'e> Run<'e> {
             resource_type: resource_type.clone(),
             resource: resource.clone(),
         });
+        // Intent before effect: the call is on record before the handler runs.
+        if let Some(j) = &self.journal {
+            self.durable(j).await?;
+        }
         let handler_ctx = handler_context(ctx);
         let call = TaskCall {
             handler: &target.handler,
@@ -586,7 +821,7 @@ impl<'e> Run<'e> {
                         error: e.name.to_string(),
                         cause: None,
                     });
-                    return Err(Halt::Failed(e));
+                    return Ok(Err(e));
                 }
             },
             None => fut.await,
@@ -599,20 +834,18 @@ impl<'e> Run<'e> {
                 error: e.name.to_string(),
                 cause: e.cause.clone(),
             });
-            Halt::Failed(e)
+            Ok(Err(e))
         };
         let value = match result {
             Ok(v) => v,
-            Err(InvokeError::NoSuchHandler) => {
-                return Err(failed(task::missing_function(&target.handler), prev));
-            }
+            Err(InvokeError::NoSuchHandler) => return failed(task::missing_function(&target.handler), prev),
             Err(InvokeError::Failed(e)) => {
                 let e = if target.envelope { task::invoke_error(e) } else { e };
-                return Err(failed(e, prev));
+                return failed(e, prev);
             }
         };
         if let Err(e) = step::check_size(&value, self.ex.config.payload_limit, name) {
-            return Err(failed(e, prev));
+            return failed(e, prev);
         }
         let value = if target.envelope {
             task::envelope(value, target.log_tail)
@@ -625,7 +858,7 @@ impl<'e> Run<'e> {
             resource: resource.clone(),
             output: value.clone(),
         });
-        step::finish(&t.io, input.clone(), value, ctx, vars).map_err(fault)
+        Ok(Ok(value))
     }
 }
 

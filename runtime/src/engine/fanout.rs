@@ -32,12 +32,15 @@ impl Run<'_> {
         let fault = |f: Fault| self.halt(f, &node.name, entered);
         let effective = step::effective_input(&p.io, input, ctx, vars).map_err(fault)?;
         let started = self.record(prev, || EventKind::ParallelStateStarted);
-        let branches = p.branches.iter().map(|b| {
+        let attempt = ctx.retry_count.unwrap_or(0);
+        let branches = p.branches.iter().enumerate().map(|(i, b)| {
             let effective = effective.clone();
             let mut branch_vars = vars.child();
+            let prefix = format!("{}#{attempt}b{i}", at.addr);
             async move {
                 let mut bprev = started;
-                self.run_scope(b.start, effective, &mut branch_vars, &mut bprev).await
+                self.run_scope(b.start, effective, &mut branch_vars, &mut bprev, &prefix)
+                    .await
             }
         });
         match try_join_all(branches).await {
@@ -139,11 +142,13 @@ impl Run<'_> {
                 map_run_arn: arn.clone(),
             });
         }
+        let attempt = ctx.retry_count.unwrap_or(0);
         let iterations = stream::iter(inputs.into_iter().enumerate()).map(|(index, item)| {
             let mut item_vars = if distributed { Vars::default() } else { vars.child() };
+            let prefix = format!("{}#{attempt}i{index}", at.addr);
             async move {
                 let r = if distributed {
-                    self.child_execution(m, label, item, &mut item_vars).await
+                    self.child_execution(m, label, item, &mut item_vars, &prefix).await
                 } else {
                     let mut iprev = started;
                     self.record(&mut iprev, || EventKind::MapIterationStarted {
@@ -159,7 +164,7 @@ impl Run<'_> {
                         }),
                     );
                     let r = self
-                        .run_scope(m.processor.start, item, &mut item_vars, &mut iprev)
+                        .run_scope(m.processor.start, item, &mut item_vars, &mut iprev, &prefix)
                         .await;
                     guard.disarm();
                     match &r {
@@ -223,7 +228,14 @@ impl Run<'_> {
 
     /// A Distributed Map item runs as a child execution: its own history and context, and no
     /// access to the parent's variables.
-    async fn child_execution(&self, m: &MapState, label: &str, item: Value, vars: &mut Vars) -> Result<Value, Halt> {
+    async fn child_execution(
+        &self,
+        m: &MapState,
+        label: &str,
+        item: Value,
+        vars: &mut Vars,
+        prefix: &str,
+    ) -> Result<Value, Halt> {
         let child_id = uuid::Uuid::new_v4().to_string();
         let sm = &self.info.state_machine_name;
         let info = ExecutionInfo {
@@ -246,8 +258,10 @@ impl Run<'_> {
             history: History::new(false),
             transitions: self.transitions,
             deadline: self.deadline,
+            // Children journal into the parent's record, under their own addresses.
+            journal: self.journal.clone(),
         };
         let mut prev = 0;
-        child.run_scope(m.processor.start, item, vars, &mut prev).await
+        child.run_scope(m.processor.start, item, vars, &mut prev, prefix).await
     }
 }

@@ -1,13 +1,14 @@
 //! Execution history events, named and shaped as in GetExecutionHistory.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::asl::model::StateType;
 use crate::path::to_json_text;
+use crate::store::ExecutionStore;
 
 /// What happened. Data fields hold JSON values; they become JSON text when serialized.
 #[derive(Debug, Clone)]
@@ -354,10 +355,19 @@ impl HistoryEvent {
 
 /// The history of one execution. Ids are always assigned (messages cite them); the events
 /// themselves are kept only when `keep` is on, so benchmarks do not pay for them.
-#[derive(Debug)]
 pub struct History {
     next_id: AtomicU64,
     events: Option<Mutex<Vec<HistoryEvent>>>,
+    /// Durable executions also write each event to their store.
+    store: Option<(Arc<dyn ExecutionStore>, String)>,
+}
+
+impl std::fmt::Debug for History {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("History")
+            .field("next_id", &self.next_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl History {
@@ -365,26 +375,44 @@ impl History {
         History {
             next_id: AtomicU64::new(1),
             events: keep.then(|| Mutex::new(Vec::new())),
+            store: None,
         }
     }
 
-    /// Records an event after `previous` and returns its id. `make` runs only when events are kept.
+    /// A history that also records to `store`, continuing at `next_id` (a resumed execution
+    /// keeps the ids it already has).
+    pub fn durable(keep: bool, store: Arc<dyn ExecutionStore>, execution: &str, next_id: u64) -> Self {
+        History {
+            next_id: AtomicU64::new(next_id),
+            events: keep.then(|| Mutex::new(Vec::new())),
+            store: Some((store, execution.to_string())),
+        }
+    }
+
+    /// Records an event after `previous` and returns its id. `make` runs only when the event
+    /// is kept or stored.
     pub fn record(&self, previous: u64, now: DateTime<Utc>, make: impl FnOnce() -> EventKind) -> u64 {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        if self.events.is_none() && self.store.is_none() {
+            return id;
+        }
+        let ev = HistoryEvent {
+            id,
+            previous_event_id: previous,
+            timestamp: now,
+            kind: make(),
+        };
+        if let Some((store, execution)) = &self.store {
+            store.append_event(execution, id, ev.to_json());
+        }
         if let Some(events) = &self.events {
-            let ev = HistoryEvent {
-                id,
-                previous_event_id: previous,
-                timestamp: now,
-                kind: make(),
-            };
             events.lock().unwrap_or_else(|e| e.into_inner()).push(ev);
         }
         id
     }
 
     pub fn keeps_events(&self) -> bool {
-        self.events.is_some()
+        self.events.is_some() || self.store.is_some()
     }
 
     pub fn into_events(self) -> Vec<HistoryEvent> {

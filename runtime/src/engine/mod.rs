@@ -10,6 +10,7 @@ mod fanout;
 pub mod glob;
 pub mod history;
 pub mod items;
+pub mod journal;
 pub mod recovery;
 pub mod step;
 pub mod task;

@@ -1,0 +1,143 @@
+//! Durable executions on SQLite: an execution stopped mid-way (its future dropped, as a crash
+//! drops it) resumes from the store: finished states and handler results are not repeated,
+//! the call in flight is made again, timers keep their deadlines, event ids continue.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::{Value, json};
+use wasmstep::asl::{MachineType, Source, build};
+use wasmstep::engine::clock::{Clock, VirtualClock};
+use wasmstep::engine::task::{InvokeError, TaskCall, TaskInvoker};
+use wasmstep::engine::{EngineConfig, Executor, Status};
+use wasmstep::run::execution_info;
+use wasmstep::store::sqlite::SqliteStore;
+use wasmstep::store::{ExecutionStore, JournalRecord};
+
+/// Counts calls per handler; `stall` makes `second` never return (the "crash" point).
+#[derive(Default)]
+struct Handlers {
+    calls: Mutex<HashMap<String, u32>>,
+    stall: AtomicBool,
+    stalled: tokio::sync::Notify,
+}
+
+impl Handlers {
+    fn calls(&self, name: &str) -> u32 {
+        self.calls.lock().unwrap().get(name).copied().unwrap_or(0)
+    }
+}
+
+impl TaskInvoker for Handlers {
+    fn invoke<'a>(&'a self, call: TaskCall<'a>) -> BoxFuture<'a, Result<Value, InvokeError>> {
+        Box::pin(async move {
+            *self.calls.lock().unwrap().entry(call.handler.to_string()).or_default() += 1;
+            if call.handler == "second" && self.stall.load(Ordering::SeqCst) {
+                self.stalled.notify_one();
+                std::future::pending::<()>().await;
+            }
+            Ok(json!({"by": call.handler, "input": call.payload}))
+        })
+    }
+}
+
+fn machine() -> Arc<wasmstep::asl::StateMachine> {
+    let def = json!({"StartAt": "First", "States": {
+        "First": {"Type": "Task", "Resource": "wasm:first", "ResultPath": "$.first", "Next": "Pause"},
+        "Pause": {"Type": "Wait", "Seconds": 3600, "Next": "Fan"},
+        "Fan": {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": {"StartAt": "Item", "States": {
+            "Item": {"Type": "Task", "Resource": "wasm:item", "End": true}}}, "ResultPath": "$.fan", "Next": "Second"},
+        "Second": {"Type": "Task", "Resource": "wasm:second", "ResultPath": "$.second", "End": true}
+    }});
+    Arc::new(build(&Source::from_value(def), MachineType::Standard).expect("valid"))
+}
+
+#[test]
+fn a_stopped_execution_resumes_without_repeating_work() {
+    let dir = std::env::temp_dir().join(format!("wasmstep-durable-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("store.db");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let input = json!({"items": [1, 2, 3]});
+    let clock = Arc::new(VirtualClock::default());
+    let info = execution_info("Durable", Arc::new(input.clone()), &*clock, MachineType::Standard);
+    let config = EngineConfig {
+        keep_history: false,
+        ..EngineConfig::default()
+    };
+
+    // First run: stops while `second` is in flight.
+    let before = Arc::new(Handlers::default());
+    before.stall.store(true, Ordering::SeqCst);
+    let store: Arc<dyn ExecutionStore> = Arc::new(SqliteStore::open(&path).expect("store"));
+    let exec = Executor::new(machine(), before.clone(), clock.clone(), config.clone());
+    rt.block_on(async {
+        let run = exec.execute_durable(info.clone(), input.clone(), store.clone(), false);
+        tokio::select! {
+            _ = run => panic!("the execution should have stalled"),
+            _ = before.stalled.notified() => {}
+        }
+        store.flush().await.expect("flush");
+    });
+    assert_eq!(
+        (before.calls("first"), before.calls("item"), before.calls("second")),
+        (1, 3, 1)
+    );
+    let recorded = store.events(&info.id).expect("events");
+    let deadline = store.journal(&info.id).expect("journal").iter().find_map(|r| match r {
+        JournalRecord::Deadline { until, .. } => Some(*until),
+        _ => None,
+    });
+    assert!(deadline.is_some(), "the Wait's deadline is recorded");
+    drop(exec);
+    drop(store);
+
+    // Restart: a new store handle and engine on the same file.
+    let after = Arc::new(Handlers::default());
+    let store: Arc<dyn ExecutionStore> = Arc::new(SqliteStore::open(&path).expect("reopen"));
+    let exec = Executor::new(machine(), after.clone(), clock.clone(), config);
+    let result = rt
+        .block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                exec.execute_durable(info.clone(), input.clone(), store.clone(), true),
+            )
+            .await
+        })
+        .expect("resumes in time")
+        .expect("store readable");
+    assert_eq!(
+        result.status,
+        Status::Succeeded,
+        "{:?} {:?}",
+        result.error,
+        result.cause
+    );
+    assert_eq!(
+        (after.calls("first"), after.calls("item"), after.calls("second")),
+        (0, 0, 1),
+        "only the call in flight is made again"
+    );
+    let out = result.output.expect("output");
+    assert_eq!(out["first"]["by"], "first");
+    assert_eq!(out["fan"].as_array().map(Vec::len), Some(3));
+    assert_eq!(out["second"]["by"], "second");
+    let events = store.events(&info.id).expect("events");
+    let ids: Vec<u64> = events.iter().map(|e| e["id"].as_u64().expect("id")).collect();
+    assert_eq!(
+        ids,
+        (1..=ids.len() as u64).collect::<Vec<_>>(),
+        "ids continue without gaps or repeats"
+    );
+    assert!(events.len() > recorded.len());
+    assert_eq!(events.last().expect("last")["type"], "ExecutionSucceeded");
+    // The resumed Wait kept the recorded deadline (the virtual clock only moves forward).
+    assert!(clock.now() >= deadline.expect("deadline"));
+}
