@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use wasmstep::asl::MachineType;
 use wasmstep::engine::{EngineConfig, Executor, Status};
 use wasmstep::run::{self, RunOptions};
+use wasmstep::store::ExecutionStore;
+use wasmstep::store::sqlite::SqliteStore;
 
 use crate::cli::BenchArgs;
 use crate::commands::{USAGE, load_plugins, print_line, report_load_error};
@@ -120,6 +122,16 @@ pub fn bench(args: BenchArgs) -> u8 {
     let exec = Arc::new(run::executor(machine, invoker, &opts));
     let name = Arc::new(run::machine_name(&args.file));
     let input = Arc::new(input);
+    let store: Option<Arc<dyn ExecutionStore>> = match &args.store {
+        None => None,
+        Some(path) => match SqliteStore::open(path) {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return USAGE;
+            }
+        },
+    };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -129,9 +141,10 @@ pub fn bench(args: BenchArgs) -> u8 {
     };
     let warmup = (args.executions / 10).clamp(1, 100);
     let result = rt.block_on(async {
-        measure(&exec, &name, &input, &expect, warmup, args.concurrency).await?;
+        measure(&exec, &name, &input, &expect, warmup, args.concurrency, &store).await?;
         let start = Instant::now();
-        let (lat, transitions) = measure(&exec, &name, &input, &expect, args.executions, args.concurrency).await?;
+        let (lat, transitions) =
+            measure(&exec, &name, &input, &expect, args.executions, args.concurrency, &store).await?;
         Ok::<_, String>((lat, transitions, start.elapsed()))
     });
     let (mut lat, transitions, elapsed) = match result {
@@ -163,18 +176,25 @@ async fn measure(
     expect: &Arc<Expect>,
     n: u64,
     concurrency: usize,
+    store: &Option<Arc<dyn ExecutionStore>>,
 ) -> Result<(Vec<u64>, u64), String> {
     let workers = concurrency.min(n as usize).max(1);
     let mut handles = Vec::new();
     for w in 0..workers {
         let count = n / workers as u64 + u64::from((w as u64) < n % workers as u64);
-        let (exec, name, input, expect) = (exec.clone(), name.clone(), input.clone(), expect.clone());
+        let (exec, name, input, expect, store) =
+            (exec.clone(), name.clone(), input.clone(), expect.clone(), store.clone());
         handles.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(count as usize);
             let mut transitions = 0;
             for _ in 0..count {
                 let t0 = Instant::now();
-                let r = run::run_once(&exec, &name, (*input).clone(), MachineType::Standard).await;
+                let r = match &store {
+                    None => run::run_once(&exec, &name, (*input).clone(), MachineType::Standard).await,
+                    Some(s) => run::run_durable(&exec, &name, (*input).clone(), s.clone())
+                        .await
+                        .map_err(|e| e.to_string())?,
+                };
                 lat.push(t0.elapsed().as_micros() as u64);
                 check(&expect, r.status, r.output.as_ref(), r.transitions)
                     .map_err(|e| format!("{e} (error: {:?}, cause: {:?})", r.error, r.cause))?;

@@ -127,4 +127,7 @@ pub struct BenchArgs {
     /// Output checks (default: NAME.meta.json beside the definition, if present).
     #[arg(long)]
     pub meta: Option<PathBuf>,
+    /// Run the executions durably, recording them in this SQLite file (fsync'd, group commit).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
 }

@@ -108,6 +108,22 @@ pub async fn run_once(exec: &Executor, machine_name: &str, input: Value, machine
     exec.execute(info, input).await
 }
 
+/// Runs one durable execution, recorded in `store`.
+pub async fn run_durable(
+    exec: &Executor,
+    machine_name: &str,
+    input: Value,
+    store: Arc<dyn crate::store::ExecutionStore>,
+) -> Result<ExecutionResult, crate::store::StoreError> {
+    let info = execution_info(
+        machine_name,
+        Arc::new(input.clone()),
+        &SystemClock,
+        MachineType::Standard,
+    );
+    exec.execute_durable(info, input, store, false).await
+}
+
 /// The CLI's result line: `{"status", "output"}` or `{"status", "error", "cause"}`.
 pub fn result_json(r: &ExecutionResult, with_history: bool) -> Value {
     let mut v = json!({"status": r.status.as_str()});

@@ -395,3 +395,19 @@ fn jsonata_failures_are_recorded_as_evaluation_failed() {
     assert_eq!(d["location"], "Output/a/b");
     assert_eq!(d["state"], "S");
 }
+
+#[test]
+fn bench_can_run_executions_durably() {
+    let dir = tempdir("bench-store");
+    let db = dir.join("store.db");
+    let out = bin()
+        .arg("bench")
+        .arg(workloads().join("pass_chain_10.asl.json"))
+        .args(["--executions", "30", "--concurrency", "4", "--store"])
+        .arg(&db)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(last_line(&out)["executions"], 30);
+    assert!(db.exists());
+}
