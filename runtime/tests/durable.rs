@@ -17,11 +17,13 @@ use wasmstep::run::execution_info;
 use wasmstep::store::sqlite::SqliteStore;
 use wasmstep::store::{ExecutionStore, JournalRecord};
 
-/// Counts calls per handler; `stall` makes `second` never return (the "crash" point).
+/// Counts calls per handler; `stall` makes `second` never return (the "crash" point), and
+/// `stall_item` the Map item with that value.
 #[derive(Default)]
 struct Handlers {
     calls: Mutex<HashMap<String, u32>>,
     stall: AtomicBool,
+    stall_item: Mutex<Option<Value>>,
     stalled: tokio::sync::Notify,
 }
 
@@ -35,6 +37,13 @@ impl TaskInvoker for Handlers {
     fn invoke<'a>(&'a self, call: TaskCall<'a>) -> BoxFuture<'a, Result<Value, InvokeError>> {
         Box::pin(async move {
             *self.calls.lock().unwrap().entry(call.handler.to_string()).or_default() += 1;
+            let stall_item = call.handler == "item" && self.stall_item.lock().unwrap().as_ref() == Some(call.payload);
+            if stall_item {
+                // Let the other items finish first.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                self.stalled.notify_one();
+                std::future::pending::<()>().await;
+            }
             if call.handler == "second" && self.stall.load(Ordering::SeqCst) {
                 self.stalled.notify_one();
                 std::future::pending::<()>().await;
@@ -137,7 +146,88 @@ fn a_stopped_execution_resumes_without_repeating_work() {
         "ids continue without gaps or repeats"
     );
     assert!(events.len() > recorded.len());
+    // Nothing is recorded twice: the state in flight at the stop is not entered again in the
+    // history, and its handler call is scheduled once (the call itself is repeated).
+    let count = |t: &str| events.iter().filter(|e| e["type"] == t).count();
+    assert_eq!(count("ExecutionStarted"), 1);
+    assert_eq!(count("TaskStateEntered"), 5, "First, Second and 3 Map items");
+    assert_eq!(count("TaskScheduled"), 5);
+    assert_eq!(count("TaskSucceeded"), 5);
+    assert_eq!(count("MapIterationStarted"), 3);
+    assert_eq!(count("WaitStateEntered"), 1);
     assert_eq!(events.last().expect("last")["type"], "ExecutionSucceeded");
     // The resumed Wait kept the recorded deadline (the virtual clock only moves forward).
     assert!(clock.now() >= deadline.expect("deadline"));
+}
+
+#[test]
+fn a_map_stopped_mid_way_resumes_only_the_unfinished_items() {
+    let dir = std::env::temp_dir().join(format!("wasmstep-durable-map-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("store.db");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let input = json!({"items": [1, 2, 3]});
+    let clock = Arc::new(VirtualClock::default());
+    let info = execution_info("DurableMap", Arc::new(input.clone()), &*clock, MachineType::Standard);
+    let config = EngineConfig {
+        keep_history: false,
+        ..EngineConfig::default()
+    };
+    let before = Arc::new(Handlers::default());
+    *before.stall_item.lock().unwrap() = Some(json!(2));
+    let store: Arc<dyn ExecutionStore> = Arc::new(SqliteStore::open(&path).expect("store"));
+    let exec = Executor::new(machine(), before.clone(), clock.clone(), config.clone());
+    rt.block_on(async {
+        let run = exec.execute_durable(info.clone(), input.clone(), store.clone(), false);
+        tokio::select! {
+            _ = run => panic!("the execution should have stalled"),
+            _ = before.stalled.notified() => {}
+        }
+        store.flush().await.expect("flush");
+    });
+    assert_eq!(before.calls("item"), 3);
+    drop(exec);
+    drop(store);
+    let after = Arc::new(Handlers::default());
+    let store: Arc<dyn ExecutionStore> = Arc::new(SqliteStore::open(&path).expect("reopen"));
+    let exec = Executor::new(machine(), after.clone(), clock.clone(), config);
+    let result = rt
+        .block_on(async {
+            tokio::time::timeout(
+                Duration::from_secs(20),
+                exec.execute_durable(info.clone(), input.clone(), store.clone(), true),
+            )
+            .await
+        })
+        .expect("resumes in time")
+        .expect("store readable");
+    assert_eq!(
+        result.status,
+        Status::Succeeded,
+        "{:?} {:?}",
+        result.error,
+        result.cause
+    );
+    assert_eq!(
+        (after.calls("first"), after.calls("item"), after.calls("second")),
+        (0, 1, 1),
+        "only item 2 and what follows"
+    );
+    assert_eq!(result.output.expect("output")["fan"].as_array().map(Vec::len), Some(3));
+    let events = store.events(&info.id).expect("events");
+    let count = |t: &str| events.iter().filter(|e| e["type"] == t).count();
+    assert_eq!(
+        (
+            count("MapIterationStarted"),
+            count("MapIterationSucceeded"),
+            count("MapStateStarted")
+        ),
+        (3, 3, 1)
+    );
+    let ids: Vec<u64> = events.iter().map(|e| e["id"].as_u64().expect("id")).collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
 }

@@ -105,12 +105,19 @@ pub(super) struct AbortGuard<'r, 'e> {
     run: &'r Run<'e>,
     previous: u64,
     event: Option<EventKind>,
+    key: Option<String>,
 }
 
 impl<'r, 'e> AbortGuard<'r, 'e> {
-    pub(super) fn new(run: &'r Run<'e>, previous: u64, event: Option<EventKind>) -> Self {
+    pub(super) fn new(run: &'r Run<'e>, previous: u64, event: Option<EventKind>, key: &str) -> Self {
         let event = event.filter(|_| run.history.keeps_events());
-        AbortGuard { run, previous, event }
+        let key = run.journal.as_ref().map(|_| format!("{key}:aborted"));
+        AbortGuard {
+            run,
+            previous,
+            event,
+            key,
+        }
     }
 
     pub(super) fn disarm(mut self) {
@@ -121,7 +128,9 @@ impl<'r, 'e> AbortGuard<'r, 'e> {
 impl Drop for AbortGuard<'_, '_> {
     fn drop(&mut self) {
         if let Some(e) = self.event.take() {
-            self.run.history.record(self.previous, self.run.clock().now(), || e);
+            self.run
+                .history
+                .record_keyed(self.previous, self.run.clock().now(), self.key.take(), || e);
         }
     }
 }
@@ -199,7 +208,7 @@ impl Executor {
 
     /// Runs one execution to its end (in memory only).
     pub async fn execute(&self, info: ExecutionInfo, input: Value) -> ExecutionResult {
-        self.execute_with(info, input, None, 0).await
+        self.execute_with(info, input, None, Default::default()).await
     }
 
     /// Runs a durable execution: every history event and journal record goes to `store`, and
@@ -214,9 +223,9 @@ impl Executor {
         resume: bool,
     ) -> Result<ExecutionResult, StoreError> {
         let recorded = if resume {
-            store.events(&info.id)?.len() as u64
+            store.event_keys(&info.id)?
         } else {
-            0
+            Default::default()
         };
         let journal = Journal::open(store, &info.id, resume)?;
         let result = self.execute_with(info, input, Some(Arc::new(journal)), recorded).await;
@@ -228,7 +237,7 @@ impl Executor {
         info: ExecutionInfo,
         input: Value,
         journal: Option<Arc<Journal>>,
-        recorded: u64,
+        recorded: std::collections::HashMap<String, u64>,
     ) -> ExecutionResult {
         let transitions = AtomicU64::new(0);
         let now = self.clock.now();
@@ -237,7 +246,7 @@ impl Executor {
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or(now);
         let history = match &journal {
-            Some(j) => History::durable(self.config.keep_history, j.store().clone(), &info.id, recorded + 1),
+            Some(j) => History::durable(self.config.keep_history, j.store().clone(), &info.id, recorded.clone()),
             None => History::new(self.config.keep_history),
         };
         let run = Run {
@@ -251,14 +260,17 @@ impl Executor {
                 .map(|t| start + chrono::Duration::seconds(t as i64)),
             journal,
         };
-        let mut prev = if recorded > 0 {
-            recorded
-        } else {
-            run.history.record(0, now, || EventKind::ExecutionStarted {
+        let started = run.history.record_keyed(
+            0,
+            now,
+            run.journal.as_ref().map(|_| "execution:started".to_string()),
+            || EventKind::ExecutionStarted {
                 input: input.clone(),
                 role_arn: run.info.role_arn.clone(),
-            })
-        };
+            },
+        );
+        // A resumed execution continues after the last event it recorded.
+        let mut prev = recorded.values().max().copied().unwrap_or(started);
         let size = json_size(&input);
         let result = if size > self.config.payload_limit {
             Err(Halt::Failed(AslError::new(
@@ -298,25 +310,39 @@ impl Executor {
         let now = self.clock.now();
         let (status, output, error, cause) = match result {
             Ok(output) => {
-                run.history
-                    .record(prev, now, || EventKind::ExecutionSucceeded { output: output.clone() });
+                run.history.record_keyed(
+                    prev,
+                    now,
+                    run.journal.as_ref().map(|_| "execution:end".to_string()),
+                    || EventKind::ExecutionSucceeded { output: output.clone() },
+                );
                 (Status::Succeeded, Some(output), None, None)
             }
             Err(Halt::Failed(e)) => {
                 let error = Some(e.name.as_str().to_string()).filter(|s| !s.is_empty());
                 let cause = e.cause.clone();
-                run.history.record(prev, now, || EventKind::ExecutionFailed {
-                    error: error.clone(),
-                    cause: cause.clone(),
-                });
+                run.history.record_keyed(
+                    prev,
+                    now,
+                    run.journal.as_ref().map(|_| "execution:end".to_string()),
+                    || EventKind::ExecutionFailed {
+                        error: error.clone(),
+                        cause: cause.clone(),
+                    },
+                );
                 (Status::Failed, None, error, cause)
             }
             Err(Halt::TimedOut) => {
                 let error = Some(ErrorName::Timeout.as_str().to_string());
-                run.history.record(prev, now, || EventKind::ExecutionTimedOut {
-                    error: error.clone(),
-                    cause: None,
-                });
+                run.history.record_keyed(
+                    prev,
+                    now,
+                    run.journal.as_ref().map(|_| "execution:end".to_string()),
+                    || EventKind::ExecutionTimedOut {
+                        error: error.clone(),
+                        cause: None,
+                    },
+                );
                 (Status::TimedOut, None, error, None)
             }
         };
@@ -346,13 +372,17 @@ impl<'e> Run<'e> {
         };
         let e = f.into_error(state, entered);
         if let Some(location) = location {
-            self.history
-                .record(entered, self.clock().now(), || EventKind::EvaluationFailed {
+            self.history.record_keyed(
+                entered,
+                self.clock().now(),
+                self.journal.as_ref().map(|_| format!("e{entered}:evaluation-failed")),
+                || EventKind::EvaluationFailed {
                     error: e.name.to_string(),
                     cause: e.cause.clone().unwrap_or_default(),
                     location,
                     state: state.to_string(),
-                });
+                },
+            );
         }
         Halt::Failed(e)
     }
@@ -361,8 +391,11 @@ impl<'e> Run<'e> {
         &*self.ex.clock
     }
 
-    pub(super) fn record(&self, prev: &mut u64, make: impl FnOnce() -> EventKind) -> u64 {
-        let id = self.history.record(*prev, self.clock().now(), make);
+    /// Records an event after `*prev`. `key` names it within the execution (state address and
+    /// event): a resumed execution does not record again what it recorded before the restart.
+    pub(super) fn record(&self, prev: &mut u64, key: impl FnOnce() -> String, make: impl FnOnce() -> EventKind) -> u64 {
+        let key = self.journal.as_ref().map(|_| key());
+        let id = self.history.record_keyed(*prev, self.clock().now(), key, make);
         *prev = id;
         id
     }
@@ -452,11 +485,15 @@ impl<'e> Run<'e> {
                 let node = self.ex.machine.state(id);
                 let st = node.kind.state_type();
                 let now = self.clock().now();
-                let entered = self.record(prev, || EventKind::StateEntered {
-                    state_type: st,
-                    name: node.name.clone(),
-                    input: input.clone(),
-                });
+                let entered = self.record(
+                    prev,
+                    || format!("{addr}:entered"),
+                    || EventKind::StateEntered {
+                        state_type: st,
+                        name: node.name.clone(),
+                        input: input.clone(),
+                    },
+                );
                 self.transitions.fetch_add(1, Ordering::Relaxed);
                 // Dropped mid-state (a sibling branch failed, the execution timed out): say so.
                 let aborted = matches!(
@@ -464,7 +501,7 @@ impl<'e> Run<'e> {
                     StateType::Task | StateType::Wait | StateType::Parallel | StateType::Map
                 )
                 .then_some(EventKind::StateAborted { state_type: st });
-                let guard = AbortGuard::new(self, entered, aborted);
+                let guard = AbortGuard::new(self, entered, aborted, &addr);
                 let f = self
                     .run_state(
                         Entered {
@@ -487,12 +524,16 @@ impl<'e> Run<'e> {
                 step::check_size(&outcome.output, self.ex.config.payload_limit, &node.name)?;
                 let Outcome { output, assigned } = outcome;
                 if st != StateType::Fail {
-                    self.record(prev, || EventKind::StateExited {
-                        state_type: st,
-                        name: node.name.clone(),
-                        output: output.clone(),
-                        assigned: assigned.clone(),
-                    });
+                    self.record(
+                        prev,
+                        || format!("{addr}:exited"),
+                        || EventKind::StateExited {
+                            state_type: st,
+                            name: node.name.clone(),
+                            output: output.clone(),
+                            assigned: assigned.clone(),
+                        },
+                    );
                 }
                 if let Some(j) = &self.journal {
                     j.record(JournalRecord::Exited {
@@ -731,8 +772,9 @@ impl<'e> Run<'e> {
         let outcome = match replayed {
             Some(r) => r,
             None => {
+                let key = format!("{}:a{attempt}", at.addr);
                 let r = self
-                    .call_task(t, ctx, effective, timeout, heartbeat, prev, entered)
+                    .call_task(t, ctx, effective, timeout, heartbeat, prev, entered, &key)
                     .await?;
                 if let Some(j) = &self.journal {
                     let (ok, error) = match &r {
@@ -765,32 +807,41 @@ impl<'e> Run<'e> {
         heartbeat: Option<u64>,
         prev: &mut u64,
         entered: u64,
+        key: &str,
     ) -> Result<Result<Value, AslError>, Halt> {
         let name = ctx.state_name;
         let fault = |f: Fault| self.halt(f, name, entered);
         let (resource_type, resource) = t.resource.history_names(&t.resource_uri);
         let lambda = matches!(t.resource, Resource::LambdaFunction { .. });
-        self.record(prev, || EventKind::TaskScheduled {
-            lambda,
-            resource_type: resource_type.clone(),
-            resource: if lambda {
-                t.resource_uri.clone()
-            } else {
-                resource.clone()
+        self.record(
+            prev,
+            || format!("{key}:scheduled"),
+            || EventKind::TaskScheduled {
+                lambda,
+                resource_type: resource_type.clone(),
+                resource: if lambda {
+                    t.resource_uri.clone()
+                } else {
+                    resource.clone()
+                },
+                parameters: effective.clone(),
+                timeout,
+                heartbeat,
             },
-            parameters: effective.clone(),
-            timeout,
-            heartbeat,
-        });
+        );
         let target = task::resolve(&t.resource, &t.resource_uri, effective).map_err(|e| match e.name {
             ErrorName::Runtime => fault(Fault::Runtime(e.cause.unwrap_or_default())),
             _ => Halt::Failed(e),
         })?;
-        self.record(prev, || EventKind::TaskStarted {
-            lambda,
-            resource_type: resource_type.clone(),
-            resource: resource.clone(),
-        });
+        self.record(
+            prev,
+            || format!("{key}:started"),
+            || EventKind::TaskStarted {
+                lambda,
+                resource_type: resource_type.clone(),
+                resource: resource.clone(),
+            },
+        );
         // Intent before effect: the call is on record before the handler runs.
         if let Some(j) = &self.journal {
             self.durable(j).await?;
@@ -814,26 +865,34 @@ impl<'e> Run<'e> {
                         name: ErrorName::Timeout,
                         cause: None,
                     };
-                    self.record(prev, || EventKind::TaskTimedOut {
-                        lambda,
-                        resource_type: resource_type.clone(),
-                        resource: resource.clone(),
-                        error: e.name.to_string(),
-                        cause: None,
-                    });
+                    self.record(
+                        prev,
+                        || format!("{key}:result"),
+                        || EventKind::TaskTimedOut {
+                            lambda,
+                            resource_type: resource_type.clone(),
+                            resource: resource.clone(),
+                            error: e.name.to_string(),
+                            cause: None,
+                        },
+                    );
                     return Ok(Err(e));
                 }
             },
             None => fut.await,
         };
         let failed = |e: AslError, prev: &mut u64| {
-            self.record(prev, || EventKind::TaskFailed {
-                lambda,
-                resource_type: resource_type.clone(),
-                resource: resource.clone(),
-                error: e.name.to_string(),
-                cause: e.cause.clone(),
-            });
+            self.record(
+                prev,
+                || format!("{key}:result"),
+                || EventKind::TaskFailed {
+                    lambda,
+                    resource_type: resource_type.clone(),
+                    resource: resource.clone(),
+                    error: e.name.to_string(),
+                    cause: e.cause.clone(),
+                },
+            );
             Ok(Err(e))
         };
         let value = match result {
@@ -852,12 +911,16 @@ impl<'e> Run<'e> {
         } else {
             value
         };
-        self.record(prev, || EventKind::TaskSucceeded {
-            lambda,
-            resource_type: resource_type.clone(),
-            resource: resource.clone(),
-            output: value.clone(),
-        });
+        self.record(
+            prev,
+            || format!("{key}:result"),
+            || EventKind::TaskSucceeded {
+                lambda,
+                resource_type: resource_type.clone(),
+                resource: resource.clone(),
+                output: value.clone(),
+            },
+        );
         Ok(Ok(value))
     }
 }

@@ -29,10 +29,14 @@ impl Run<'_> {
         prev: &mut u64,
     ) -> Result<Outcome, Halt> {
         let (node, entered) = (at.node, at.id);
+        let attempt = ctx.retry_count.unwrap_or(0);
         let fault = |f: Fault| self.halt(f, &node.name, entered);
         let effective = step::effective_input(&p.io, input, ctx, vars).map_err(fault)?;
-        let started = self.record(prev, || EventKind::ParallelStateStarted);
-        let attempt = ctx.retry_count.unwrap_or(0);
+        let started = self.record(
+            prev,
+            || format!("{}#{attempt}:started", at.addr),
+            || EventKind::ParallelStateStarted,
+        );
         let branches = p.branches.iter().enumerate().map(|(i, b)| {
             let effective = effective.clone();
             let mut branch_vars = vars.child();
@@ -45,11 +49,19 @@ impl Run<'_> {
         });
         match try_join_all(branches).await {
             Ok(results) => {
-                self.record(prev, || EventKind::ParallelStateSucceeded);
+                self.record(
+                    prev,
+                    || format!("{}#{attempt}:ended", at.addr),
+                    || EventKind::ParallelStateSucceeded,
+                );
                 step::finish(&p.io, input.clone(), Value::Array(results), ctx, vars).map_err(fault)
             }
             Err(h) => {
-                self.record(prev, || EventKind::ParallelStateFailed);
+                self.record(
+                    prev,
+                    || format!("{}#{attempt}:ended", at.addr),
+                    || EventKind::ParallelStateFailed,
+                );
                 Err(h)
             }
         }
@@ -65,6 +77,7 @@ impl Run<'_> {
         prev: &mut u64,
     ) -> Result<Outcome, Halt> {
         let (node, entered) = (at.node, at.id);
+        let attempt = ctx.retry_count.unwrap_or(0);
         let name = node.name.as_str();
         let fault = |f: Fault| self.halt(f, name, entered);
         let effective = step::select(&m.io.input_path, input, ctx, vars).map_err(fault)?;
@@ -123,7 +136,11 @@ impl Run<'_> {
             Some(b) => items::batch_items(b, inputs, &effective, ctx, vars).map_err(fault)?,
             None => inputs,
         };
-        let started = self.record(prev, || EventKind::MapStateStarted { length: inputs.len() });
+        let started = self.record(
+            prev,
+            || format!("{}#{attempt}:started", at.addr),
+            || EventKind::MapStateStarted { length: inputs.len() },
+        );
         let total = inputs.len();
         let tolerant = tolerated_count.is_some() || tolerated_pct.is_some();
         let distributed = m.mode == MapMode::Distributed;
@@ -138,11 +155,14 @@ impl Run<'_> {
             )
         });
         if let Some(arn) = &map_run_arn {
-            self.record(prev, || EventKind::MapRunStarted {
-                map_run_arn: arn.clone(),
-            });
+            self.record(
+                prev,
+                || format!("{}#{attempt}:run-started", at.addr),
+                || EventKind::MapRunStarted {
+                    map_run_arn: arn.clone(),
+                },
+            );
         }
-        let attempt = ctx.retry_count.unwrap_or(0);
         let iterations = stream::iter(inputs.into_iter().enumerate()).map(|(index, item)| {
             let mut item_vars = if distributed { Vars::default() } else { vars.child() };
             let prefix = format!("{}#{attempt}i{index}", at.addr);
@@ -151,10 +171,14 @@ impl Run<'_> {
                     self.child_execution(m, label, item, &mut item_vars, &prefix).await
                 } else {
                     let mut iprev = started;
-                    self.record(&mut iprev, || EventKind::MapIterationStarted {
-                        name: name.to_string(),
-                        index,
-                    });
+                    self.record(
+                        &mut iprev,
+                        || format!("{prefix}:started"),
+                        || EventKind::MapIterationStarted {
+                            name: name.to_string(),
+                            index,
+                        },
+                    );
                     let guard = AbortGuard::new(
                         self,
                         iprev,
@@ -162,20 +186,29 @@ impl Run<'_> {
                             name: name.to_string(),
                             index,
                         }),
+                        &prefix,
                     );
                     let r = self
                         .run_scope(m.processor.start, item, &mut item_vars, &mut iprev, &prefix)
                         .await;
                     guard.disarm();
                     match &r {
-                        Ok(_) => self.record(&mut iprev, || EventKind::MapIterationSucceeded {
-                            name: name.to_string(),
-                            index,
-                        }),
-                        Err(_) => self.record(&mut iprev, || EventKind::MapIterationFailed {
-                            name: name.to_string(),
-                            index,
-                        }),
+                        Ok(_) => self.record(
+                            &mut iprev,
+                            || format!("{prefix}:ended"),
+                            || EventKind::MapIterationSucceeded {
+                                name: name.to_string(),
+                                index,
+                            },
+                        ),
+                        Err(_) => self.record(
+                            &mut iprev,
+                            || format!("{prefix}:ended"),
+                            || EventKind::MapIterationFailed {
+                                name: name.to_string(),
+                                index,
+                            },
+                        ),
                     };
                     r
                 };
@@ -192,12 +225,20 @@ impl Run<'_> {
             Ok(o) => o,
             Err(h) => {
                 if let (Some(_), Halt::Failed(e)) = (&map_run_arn, &h) {
-                    self.record(prev, || EventKind::MapRunFailed {
-                        error: Some(e.name.to_string()),
-                        cause: e.cause.clone(),
-                    });
+                    self.record(
+                        prev,
+                        || format!("{}#{attempt}:run-ended", at.addr),
+                        || EventKind::MapRunFailed {
+                            error: Some(e.name.to_string()),
+                            cause: e.cause.clone(),
+                        },
+                    );
                 }
-                self.record(prev, || EventKind::MapStateFailed);
+                self.record(
+                    prev,
+                    || format!("{}#{attempt}:ended", at.addr),
+                    || EventKind::MapStateFailed,
+                );
                 return Err(h);
             }
         };
@@ -210,19 +251,35 @@ impl Run<'_> {
                 "The specified tolerated failure threshold was exceeded",
             );
             if map_run_arn.is_some() {
-                self.record(prev, || EventKind::MapRunFailed {
-                    error: Some(e.name.to_string()),
-                    cause: e.cause.clone(),
-                });
+                self.record(
+                    prev,
+                    || format!("{}#{attempt}:run-ended", at.addr),
+                    || EventKind::MapRunFailed {
+                        error: Some(e.name.to_string()),
+                        cause: e.cause.clone(),
+                    },
+                );
             }
-            self.record(prev, || EventKind::MapStateFailed);
+            self.record(
+                prev,
+                || format!("{}#{attempt}:ended", at.addr),
+                || EventKind::MapStateFailed,
+            );
             return Err(Halt::Failed(e));
         }
         let results: Vec<Value> = outcomes.into_iter().map(|o| o.unwrap_or_else(|e| e.output())).collect();
         if map_run_arn.is_some() {
-            self.record(prev, || EventKind::MapRunSucceeded);
+            self.record(
+                prev,
+                || format!("{}#{attempt}:run-ended", at.addr),
+                || EventKind::MapRunSucceeded,
+            );
         }
-        self.record(prev, || EventKind::MapStateSucceeded);
+        self.record(
+            prev,
+            || format!("{}#{attempt}:ended", at.addr),
+            || EventKind::MapStateSucceeded,
+        );
         step::finish(&m.io, input.clone(), Value::Array(results), ctx, vars).map_err(fault)
     }
 

@@ -1,5 +1,6 @@
 //! Execution history events, named and shaped as in GetExecutionHistory.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -360,6 +361,8 @@ pub struct History {
     events: Option<Mutex<Vec<HistoryEvent>>>,
     /// Durable executions also write each event to their store.
     store: Option<(Arc<dyn ExecutionStore>, String)>,
+    /// Keys (and ids) of the events recorded before a restart: not recorded again.
+    recorded: HashMap<String, u64>,
 }
 
 impl std::fmt::Debug for History {
@@ -376,22 +379,45 @@ impl History {
             next_id: AtomicU64::new(1),
             events: keep.then(|| Mutex::new(Vec::new())),
             store: None,
+            recorded: HashMap::new(),
         }
     }
 
     /// A history that also records to `store`, continuing at `next_id` (a resumed execution
     /// keeps the ids it already has).
-    pub fn durable(keep: bool, store: Arc<dyn ExecutionStore>, execution: &str, next_id: u64) -> Self {
+    pub fn durable(
+        keep: bool,
+        store: Arc<dyn ExecutionStore>,
+        execution: &str,
+        recorded: HashMap<String, u64>,
+    ) -> Self {
+        let next_id = recorded.values().max().map_or(1, |m| m + 1);
         History {
             next_id: AtomicU64::new(next_id),
             events: keep.then(|| Mutex::new(Vec::new())),
             store: Some((store, execution.to_string())),
+            recorded,
         }
     }
 
     /// Records an event after `previous` and returns its id. `make` runs only when the event
     /// is kept or stored.
     pub fn record(&self, previous: u64, now: DateTime<Utc>, make: impl FnOnce() -> EventKind) -> u64 {
+        self.record_keyed(previous, now, None, make)
+    }
+
+    /// Like `record`, with the event's key: an event whose key was recorded before a restart
+    /// is not recorded again (its earlier id is returned).
+    pub fn record_keyed(
+        &self,
+        previous: u64,
+        now: DateTime<Utc>,
+        key: Option<String>,
+        make: impl FnOnce() -> EventKind,
+    ) -> u64 {
+        if let Some(id) = key.as_ref().and_then(|k| self.recorded.get(k)) {
+            return *id;
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         if self.events.is_none() && self.store.is_none() {
             return id;
@@ -403,7 +429,7 @@ impl History {
             kind: make(),
         };
         if let Some((store, execution)) = &self.store {
-            store.append_event(execution, id, ev.to_json());
+            store.append_event(execution, id, key.as_deref(), ev.to_json());
         }
         if let Some(events) = &self.events {
             events.lock().unwrap_or_else(|e| e.into_inner()).push(ev);

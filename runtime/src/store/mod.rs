@@ -58,12 +58,15 @@ impl std::error::Error for StoreError {}
 /// What an execution writes as it runs. Appends are cheap and ordered; `flush` resolves once
 /// everything appended before it is durable (group commit: one fsync covers many callers).
 pub trait ExecutionStore: Send + Sync {
-    /// Records a history event (`id` ascending per execution) as its API JSON.
-    fn append_event(&self, execution: &str, id: u64, event: Value);
+    /// Records a history event (`id` ascending per execution) as its API JSON; `key` names it
+    /// within the execution so a resumed execution does not record it twice.
+    fn append_event(&self, execution: &str, id: u64, key: Option<&str>, event: Value);
     fn append_journal(&self, execution: &str, record: JournalRecord);
     fn flush(&self) -> BoxFuture<'static, Result<(), StoreError>>;
     /// The history of an execution, in id order.
     fn events(&self, execution: &str) -> Result<Vec<Value>, StoreError>;
+    /// The keys of an execution's recorded events, with their ids.
+    fn event_keys(&self, execution: &str) -> Result<std::collections::HashMap<String, u64>, StoreError>;
     /// The journal of an execution, in append order.
     fn journal(&self, execution: &str) -> Result<Vec<JournalRecord>, StoreError>;
 }

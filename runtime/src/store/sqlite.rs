@@ -17,8 +17,16 @@ use super::{ExecutionStore, JournalRecord, StoreError};
 const MAX_BATCH: usize = 50_000;
 
 enum Op {
-    Event { execution: String, id: u64, body: String },
-    Journal { execution: String, body: String },
+    Event {
+        execution: String,
+        id: u64,
+        key: Option<String>,
+        body: String,
+    },
+    Journal {
+        execution: String,
+        body: String,
+    },
     Flush(oneshot::Sender<Result<(), StoreError>>),
 }
 
@@ -38,9 +46,11 @@ const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS events (
         execution TEXT NOT NULL,
         id INTEGER NOT NULL,
+        key TEXT,
         body TEXT NOT NULL,
         PRIMARY KEY (execution, id)
     ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX IF NOT EXISTS events_by_key ON events (execution, key) WHERE key IS NOT NULL;
     CREATE TABLE IF NOT EXISTS journal (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         execution TEXT NOT NULL,
@@ -95,12 +105,18 @@ fn writer(mut conn: Connection, rx: Receiver<Op>) {
         let result = (|| -> Result<(), rusqlite::Error> {
             let tx = conn.transaction()?;
             {
-                let mut ev = tx.prepare_cached("INSERT INTO events (execution, id, body) VALUES (?1, ?2, ?3)")?;
+                let mut ev =
+                    tx.prepare_cached("INSERT INTO events (execution, id, key, body) VALUES (?1, ?2, ?3, ?4)")?;
                 let mut jr = tx.prepare_cached("INSERT INTO journal (execution, body) VALUES (?1, ?2)")?;
                 for op in batch {
                     match op {
-                        Op::Event { execution, id, body } => {
-                            ev.execute(params![execution, id as i64, body])?;
+                        Op::Event {
+                            execution,
+                            id,
+                            key,
+                            body,
+                        } => {
+                            ev.execute(params![execution, id as i64, key, body])?;
                         }
                         Op::Journal { execution, body } => {
                             jr.execute(params![execution, body])?;
@@ -128,10 +144,11 @@ fn writer(mut conn: Connection, rx: Receiver<Op>) {
 }
 
 impl ExecutionStore for SqliteStore {
-    fn append_event(&self, execution: &str, id: u64, event: Value) {
+    fn append_event(&self, execution: &str, id: u64, key: Option<&str>, event: Value) {
         self.send(Op::Event {
             execution: execution.to_string(),
             id,
+            key: key.map(str::to_string),
             body: event.to_string(),
         });
     }
@@ -165,6 +182,19 @@ impl ExecutionStore for SqliteStore {
             .collect()
     }
 
+    fn event_keys(&self, execution: &str) -> Result<std::collections::HashMap<String, u64>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = conn
+            .prepare_cached("SELECT key, id FROM events WHERE execution = ?1 AND key IS NOT NULL")
+            .map_err(err)?;
+        let rows = st
+            .query_map(params![execution], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            })
+            .map_err(err)?;
+        rows.map(|r| r.map_err(err)).collect()
+    }
+
     fn journal(&self, execution: &str) -> Result<Vec<JournalRecord>, StoreError> {
         let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         let mut st = conn
@@ -193,7 +223,7 @@ mod tests {
         }
         {
             let s = SqliteStore::open(&path).unwrap();
-            s.append_event("e1", 1, json!({"type": "ExecutionStarted"}));
+            s.append_event("e1", 1, Some("execution:started"), json!({"type": "ExecutionStarted"}));
             s.append_journal(
                 "e1",
                 JournalRecord::Deadline {
@@ -201,14 +231,15 @@ mod tests {
                     until: chrono::Utc::now(),
                 },
             );
-            s.append_event("e1", 2, json!({"type": "PassStateEntered"}));
+            s.append_event("e1", 2, Some("/0:entered"), json!({"type": "PassStateEntered"}));
             s.flush().await.unwrap();
             // A duplicate id is a bug and the flush says so.
-            s.append_event("e1", 2, json!({}));
+            s.append_event("e1", 2, None, json!({}));
             assert!(s.flush().await.is_err());
         }
         let s = SqliteStore::open(&path).unwrap();
         assert_eq!(s.events("e1").unwrap().len(), 2);
+        assert_eq!(s.event_keys("e1").unwrap().get("/0:entered"), Some(&2));
         assert_eq!(s.journal("e1").unwrap()[0].addr(), "/0");
         assert!(s.events("other").unwrap().is_empty());
     }
