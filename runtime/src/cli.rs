@@ -17,6 +17,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the daemon: the Step Functions API, durable executions, metrics.
+    Serve(ServeArgs),
     /// Run one execution of a state machine and print its result as JSON on the last line.
     Run(RunArgs),
     /// Check definitions; print every problem found.
@@ -27,6 +29,26 @@ pub enum Command {
     Jsonata(JsonataArgs),
     /// Load every handler of a plugins directory (compiling and caching it) and report each.
     Plugins(PluginsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8083).
+    #[arg(long)]
+    pub listen: Option<std::net::SocketAddr>,
+    /// Directory for the SQLite store (default ~/.local/share/wasmstep).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Directory of Wasm task handlers.
+    #[arg(long)]
+    pub plugins: Option<PathBuf>,
+    /// Directory of state machine definitions (*.asl.json, *.asl.yaml), each created under
+    /// its file name.
+    #[arg(long)]
+    pub definitions: Option<PathBuf>,
+    /// TOML config file (keys: listen, data_dir, plugins, definitions); flags win over it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

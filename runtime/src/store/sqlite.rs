@@ -27,6 +27,11 @@ enum Op {
         execution: String,
         body: String,
     },
+    /// A catalog write (state machines, execution rows), ordered with the events.
+    Sql {
+        sql: &'static str,
+        params: Vec<rusqlite::types::Value>,
+    },
     Flush(oneshot::Sender<Result<(), StoreError>>),
 }
 
@@ -57,6 +62,30 @@ const SCHEMA: &str = "
         body TEXT NOT NULL
     );
     CREATE INDEX IF NOT EXISTS journal_by_execution ON journal (execution, seq);
+    CREATE TABLE IF NOT EXISTS state_machines (
+        arn TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        type TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        role_arn TEXT NOT NULL,
+        created REAL NOT NULL,
+        updated REAL
+    );
+    CREATE TABLE IF NOT EXISTS executions (
+        arn TEXT PRIMARY KEY,
+        machine_arn TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        definition TEXT NOT NULL,
+        input TEXT NOT NULL,
+        output TEXT,
+        error TEXT,
+        cause TEXT,
+        started REAL NOT NULL,
+        stopped REAL
+    );
+    CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (machine_arn, started);
+    CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status);
 ";
 
 impl SqliteStore {
@@ -121,6 +150,9 @@ fn writer(mut conn: Connection, rx: Receiver<Op>) {
                         Op::Journal { execution, body } => {
                             jr.execute(params![execution, body])?;
                         }
+                        Op::Sql { sql, params } => {
+                            tx.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params))?;
+                        }
                         Op::Flush(w) => waiters.push(w),
                     }
                 }
@@ -140,6 +172,28 @@ fn writer(mut conn: Connection, rx: Receiver<Op>) {
         for w in waiters {
             let _ = w.send(result.clone());
         }
+    }
+}
+
+impl SqliteStore {
+    /// Queues a catalog write (applied in order with events; durable after `flush`).
+    pub fn write(&self, sql: &'static str, params: Vec<rusqlite::types::Value>) {
+        self.send(Op::Sql { sql, params });
+    }
+
+    /// Runs a read-only query on the reader connection.
+    pub fn read<T>(
+        &self,
+        sql: &str,
+        params: &[rusqlite::types::Value],
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = conn.prepare_cached(sql).map_err(err)?;
+        let rows = st
+            .query_map(rusqlite::params_from_iter(params.iter()), row)
+            .map_err(err)?;
+        rows.map(|r| r.map_err(err)).collect()
     }
 }
 

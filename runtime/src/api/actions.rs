@@ -1,0 +1,279 @@
+//! The Step Functions actions: request fields checked and mapped to the service, responses
+//! shaped as AWS returns them (lowerCamelCase members, epoch-seconds timestamps, JSON text for
+//! definitions, inputs and outputs).
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::asl::MachineType;
+use crate::service::{ExecutionRow, Service, ServiceError, error, type_name};
+
+type Result<T> = std::result::Result<T, ServiceError>;
+
+/// Largest execution input (bytes).
+const MAX_INPUT: usize = 256 * 1024;
+
+fn validation(field: &str, what: &str) -> ServiceError {
+    error(
+        "ValidationException",
+        format!("1 validation error detected: Value at '{field}' failed to satisfy constraint: {what}"),
+    )
+}
+
+fn req_str<'a>(r: &'a Value, field: &str) -> Result<&'a str> {
+    match r.get(field) {
+        None | Some(Value::Null) => Err(validation(field, "Member must not be null")),
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(error("SerializationException", format!("'{field}' must be a string"))),
+    }
+}
+
+fn opt_str<'a>(r: &'a Value, field: &str) -> Result<Option<&'a str>> {
+    match r.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(error("SerializationException", format!("'{field}' must be a string"))),
+    }
+}
+
+fn opt_bool(r: &Value, field: &str) -> Result<Option<bool>> {
+    match r.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(error("SerializationException", format!("'{field}' must be a boolean"))),
+    }
+}
+
+/// maxResults (1..=1000, default 100) and nextToken (an offset we issued).
+fn page(r: &Value) -> Result<(usize, usize)> {
+    let max = match r.get("maxResults") {
+        None | Some(Value::Null) => 100,
+        Some(v) => match v.as_u64() {
+            Some(0) => 100,
+            Some(n) if n <= 1000 => n as usize,
+            _ => {
+                return Err(validation(
+                    "maxResults",
+                    "Member must have value less than or equal to 1000",
+                ));
+            }
+        },
+    };
+    let start = match opt_str(r, "nextToken")? {
+        None => 0,
+        Some(t) => t
+            .parse()
+            .map_err(|_| error("InvalidToken", format!("Invalid Token: '{t}'")))?,
+    };
+    Ok((start, max))
+}
+
+fn paged<T>(items: Vec<T>, start: usize, max: usize) -> (Vec<T>, Option<String>) {
+    let total = items.len();
+    let out: Vec<T> = items.into_iter().skip(start).take(max).collect();
+    let next = (start + max < total).then(|| (start + max).to_string());
+    (out, next)
+}
+
+fn machine_type(r: &Value) -> Result<MachineType> {
+    match opt_str(r, "type")? {
+        None | Some("STANDARD") => Ok(MachineType::Standard),
+        Some("EXPRESS") => Ok(MachineType::Express),
+        Some(other) => Err(validation(
+            "type",
+            &format!("Member must satisfy enum value set: [STANDARD, EXPRESS], not {other}"),
+        )),
+    }
+}
+
+fn execution_json(e: &ExecutionRow, full: bool) -> Value {
+    let mut v = json!({
+        "executionArn": e.arn, "stateMachineArn": e.machine_arn, "name": e.name,
+        "status": e.status, "startDate": e.started,
+    });
+    if let Some(s) = e.stopped {
+        v["stopDate"] = s.into();
+    }
+    if full {
+        v["input"] = e.input.clone().into();
+        v["inputDetails"] = json!({"included": true});
+        if let Some(o) = &e.output {
+            v["output"] = o.clone().into();
+            v["outputDetails"] = json!({"included": true});
+        }
+        if let Some(x) = &e.error {
+            v["error"] = x.clone().into();
+        }
+        if let Some(x) = &e.cause {
+            v["cause"] = x.clone().into();
+        }
+        v["redriveCount"] = 0.into();
+        v["redriveStatus"] = "NOT_REDRIVABLE".into();
+    }
+    v
+}
+
+/// A history event as the API returns it: epoch-seconds timestamp; data fields dropped when
+/// `includeExecutionData` is false.
+fn api_event(mut e: Value, include_data: bool) -> Value {
+    if let Some(ts) = e["timestamp"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    {
+        e["timestamp"] = (ts.timestamp_micros() as f64 / 1e6).into();
+    }
+    if !include_data && let Some(m) = e.as_object_mut() {
+        for (_, d) in m.iter_mut().filter(|(k, _)| k.ends_with("EventDetails")) {
+            if let Some(d) = d.as_object_mut() {
+                for k in ["input", "output", "parameters"] {
+                    if d.remove(k).is_some() {
+                        d.insert(format!("{k}Details"), json!({"included": false}));
+                    }
+                }
+            }
+        }
+    }
+    e
+}
+
+pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value> {
+    match action {
+        "CreateStateMachine" => {
+            let t = machine_type(r)?;
+            let m = svc
+                .create_machine(
+                    req_str(r, "name")?,
+                    req_str(r, "definition")?,
+                    req_str(r, "roleArn")?,
+                    t,
+                )
+                .await?;
+            Ok(json!({"stateMachineArn": m.arn, "creationDate": m.created}))
+        }
+        "DescribeStateMachine" => {
+            let m = svc.machine(req_str(r, "stateMachineArn")?)?;
+            Ok(json!({
+                "stateMachineArn": m.arn, "name": m.name, "status": "ACTIVE", "definition": m.definition,
+                "roleArn": m.role_arn, "type": type_name(m.machine_type), "creationDate": m.created,
+                "loggingConfiguration": {"level": "OFF", "includeExecutionData": false},
+                "tracingConfiguration": {"enabled": false},
+            }))
+        }
+        "UpdateStateMachine" => {
+            let updated = svc
+                .update_machine(
+                    req_str(r, "stateMachineArn")?,
+                    opt_str(r, "definition")?,
+                    opt_str(r, "roleArn")?,
+                )
+                .await?;
+            Ok(json!({"updateDate": updated}))
+        }
+        "DeleteStateMachine" => {
+            svc.delete_machine(req_str(r, "stateMachineArn")?).await?;
+            Ok(json!({}))
+        }
+        "ListStateMachines" => {
+            let (start, max) = page(r)?;
+            let all: Vec<Value> = svc
+                .list_machines()
+                .iter()
+                .map(|m| json!({"stateMachineArn": m.arn, "name": m.name, "type": type_name(m.machine_type), "creationDate": m.created}))
+                .collect();
+            let (items, next) = paged(all, start, max);
+            let mut v = json!({"stateMachines": items});
+            if let Some(n) = next {
+                v["nextToken"] = n.into();
+            }
+            Ok(v)
+        }
+        "ValidateStateMachineDefinition" => Ok(svc.validate(req_str(r, "definition")?, machine_type(r)?)),
+        "StartExecution" => {
+            let input = opt_str(r, "input")?.unwrap_or("{}");
+            if input.len() > MAX_INPUT {
+                return Err(validation(
+                    "input",
+                    "Member must have length less than or equal to 262144",
+                ));
+            }
+            let e = svc
+                .start_execution(req_str(r, "stateMachineArn")?, opt_str(r, "name")?, input)
+                .await?;
+            Ok(json!({"executionArn": e.arn, "startDate": e.started}))
+        }
+        "StartSyncExecution" => {
+            let input = opt_str(r, "input")?.unwrap_or("{}");
+            if input.len() > MAX_INPUT {
+                return Err(validation(
+                    "input",
+                    "Member must have length less than or equal to 262144",
+                ));
+            }
+            svc.start_sync_execution(req_str(r, "stateMachineArn")?, opt_str(r, "name")?, input)
+                .await
+        }
+        "DescribeExecution" => Ok(execution_json(
+            &svc.describe_execution(req_str(r, "executionArn")?)?,
+            true,
+        )),
+        "DescribeStateMachineForExecution" => {
+            let e = svc.describe_execution(req_str(r, "executionArn")?)?;
+            let name = e.machine_arn.rsplit(':').next().unwrap_or_default();
+            Ok(
+                json!({"stateMachineArn": e.machine_arn, "name": name, "definition": e.definition, "roleArn": format!("arn:aws:iam::{}:role/wasmstep", crate::engine::ACCOUNT), "updateDate": e.started}),
+            )
+        }
+        "ListExecutions" => {
+            let (start, max) = page(r)?;
+            let status = opt_str(r, "statusFilter")?;
+            if let Some(s) = status
+                && ![
+                    "RUNNING",
+                    "SUCCEEDED",
+                    "FAILED",
+                    "TIMED_OUT",
+                    "ABORTED",
+                    "PENDING_REDRIVE",
+                ]
+                .contains(&s)
+            {
+                return Err(validation(
+                    "statusFilter",
+                    "Member must satisfy enum value set: [RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE]",
+                ));
+            }
+            let rows = svc.list_executions(req_str(r, "stateMachineArn")?, status)?;
+            let (items, next) = paged(rows.iter().map(|e| execution_json(e, false)).collect(), start, max);
+            let mut v = json!({"executions": items});
+            if let Some(n) = next {
+                v["nextToken"] = n.into();
+            }
+            Ok(v)
+        }
+        "GetExecutionHistory" => {
+            let (start, max) = page(r)?;
+            let include = opt_bool(r, "includeExecutionData")?.unwrap_or(true);
+            let mut events = svc.history(req_str(r, "executionArn")?)?;
+            if opt_bool(r, "reverseOrder")?.unwrap_or(false) {
+                events.reverse();
+            }
+            let (items, next) = paged(events, start, max);
+            let mut v = json!({"events": items.into_iter().map(|e| api_event(e, include)).collect::<Vec<_>>()});
+            if let Some(n) = next {
+                v["nextToken"] = n.into();
+            }
+            Ok(v)
+        }
+        "StopExecution" => {
+            let stopped = svc
+                .stop_execution(req_str(r, "executionArn")?, opt_str(r, "error")?, opt_str(r, "cause")?)
+                .await?;
+            Ok(json!({"stopDate": stopped}))
+        }
+        other => Err(error(
+            "UnknownOperationException",
+            format!("Unknown operation: AWSStepFunctions.{other}"),
+        )),
+    }
+}

@@ -1,0 +1,99 @@
+//! The HTTP API: AWS Step Functions' JSON 1.0 protocol (`POST /`, `X-Amz-Target:
+//! AWSStepFunctions.<Action>`), `/metrics` and `/healthz`. `router()` is tested without a socket.
+
+mod actions;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::service::{Service, ServiceError};
+
+/// Largest request body accepted (AWS: 1 MB definitions, 256 KiB inputs).
+const MAX_BODY: usize = 2 << 20;
+
+pub fn router(svc: Arc<Service>) -> Router {
+    Router::new()
+        .route("/", post(dispatch))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(svc)
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.0"),
+    );
+    r
+}
+
+/// AWS's error shape: HTTP 400 with `{"__type", "message"}`.
+fn error_response(e: ServiceError) -> Response {
+    let status = match e.kind {
+        "ServiceUnavailable" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    json_response(status, json!({"__type": e.kind, "message": e.message}))
+}
+
+async fn dispatch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Bytes) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let Some(action) = target.strip_prefix("AWSStepFunctions.") else {
+        return error_response(crate::service::error(
+            "UnknownOperationException",
+            format!("X-Amz-Target must be AWSStepFunctions.<Action>, not '{target}'"),
+        ));
+    };
+    let request: Value = if body.is_empty() {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                return error_response(crate::service::error(
+                    "SerializationException",
+                    "The request body must be a JSON object",
+                ));
+            }
+            Err(e) => {
+                return error_response(crate::service::error(
+                    "SerializationException",
+                    format!("The request body is not valid JSON: {e}"),
+                ));
+            }
+        }
+    };
+    match actions::handle(&svc, action, &request).await {
+        Ok(v) => json_response(StatusCode::OK, v),
+        Err(e) => error_response(e),
+    }
+}
+
+async fn metrics(State(svc): State<Arc<Service>>) -> Response {
+    let mut r = svc.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    r
+}
+
+async fn healthz(State(svc): State<Arc<Service>>) -> Response {
+    if svc.healthy() {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "the store is not usable\n").into_response()
+    }
+}

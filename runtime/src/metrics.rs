@@ -1,0 +1,153 @@
+//! Every metric the daemon exports, by name and label, in one place (Prometheus text format on
+//! `/metrics`). Labels stay bounded: state machine, handler, outcome; never an
+//! execution id.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use serde_json::Value;
+
+use crate::engine::task::{InvokeError, TaskCall, TaskInvoker};
+
+pub struct Metrics {
+    registry: Registry,
+    pub executions_started: IntCounterVec,
+    pub executions_succeeded: IntCounterVec,
+    pub executions_failed: IntCounterVec,
+    pub executions_timed_out: IntCounterVec,
+    pub executions_aborted: IntCounterVec,
+    pub executions_running: IntGauge,
+    pub execution_duration: Histogram,
+    pub state_transitions: IntCounterVec,
+    pub task_invocations: IntCounterVec,
+    pub task_duration: HistogramVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    registry.register(Box::new(c.clone())).expect("metric names are unique");
+    c
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let sm = &["state_machine"];
+        let running = IntGauge::new("wasmstep_executions_running", "Executions running now.").expect("valid");
+        registry.register(Box::new(running.clone())).expect("unique");
+        let duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "wasmstep_execution_duration_seconds",
+                "Time from start to end of finished executions.",
+            )
+            .buckets(vec![0.001, 0.01, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0, 3600.0]),
+        )
+        .expect("valid");
+        registry.register(Box::new(duration.clone())).expect("unique");
+        let task_duration = HistogramVec::new(
+            HistogramOpts::new("wasmstep_task_duration_seconds", "Time a Task handler call took.")
+                .buckets(vec![0.00001, 0.0001, 0.001, 0.01, 0.1, 1.0, 10.0, 60.0]),
+            &["handler"],
+        )
+        .expect("valid");
+        registry.register(Box::new(task_duration.clone())).expect("unique");
+        #[cfg(target_os = "linux")]
+        {
+            let _ = registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+        }
+        Metrics {
+            executions_started: counter(
+                &registry,
+                "wasmstep_executions_started_total",
+                "Executions started.",
+                sm,
+            ),
+            executions_succeeded: counter(
+                &registry,
+                "wasmstep_executions_succeeded_total",
+                "Executions that succeeded.",
+                sm,
+            ),
+            executions_failed: counter(
+                &registry,
+                "wasmstep_executions_failed_total",
+                "Executions that failed.",
+                sm,
+            ),
+            executions_timed_out: counter(
+                &registry,
+                "wasmstep_executions_timed_out_total",
+                "Executions that timed out.",
+                sm,
+            ),
+            executions_aborted: counter(
+                &registry,
+                "wasmstep_executions_aborted_total",
+                "Executions that were stopped.",
+                sm,
+            ),
+            executions_running: running,
+            execution_duration: duration,
+            state_transitions: counter(
+                &registry,
+                "wasmstep_state_transitions_total",
+                "States entered (Map iterations and Parallel branches included).",
+                sm,
+            ),
+            task_invocations: counter(
+                &registry,
+                "wasmstep_task_invocations_total",
+                "Task handler calls.",
+                &["handler", "outcome"],
+            ),
+            task_duration,
+            registry,
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Wraps the Task invoker to count handler calls by outcome and time them.
+pub struct MeteredInvoker {
+    pub inner: Arc<dyn TaskInvoker>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl TaskInvoker for MeteredInvoker {
+    fn invoke<'a>(&'a self, call: TaskCall<'a>) -> BoxFuture<'a, Result<Value, InvokeError>> {
+        Box::pin(async move {
+            let handler = call.handler;
+            let t0 = std::time::Instant::now();
+            let r = self.inner.invoke(call).await;
+            let outcome = match &r {
+                Ok(_) => "succeeded",
+                Err(InvokeError::NoSuchHandler) => "no_such_handler",
+                Err(InvokeError::Failed(_)) => "failed",
+            };
+            self.metrics
+                .task_invocations
+                .with_label_values(&[handler, outcome])
+                .inc();
+            self.metrics
+                .task_duration
+                .with_label_values(&[handler])
+                .observe(t0.elapsed().as_secs_f64());
+            r
+        })
+    }
+}

@@ -1,0 +1,685 @@
+//! The daemon's state: state machines, durable executions on the store, and resuming what was
+//! running when the daemon stopped. The HTTP API (`api/`) is a thin layer over this.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use rusqlite::types::Value as Sql;
+use serde_json::{Value, json};
+use tokio::task::AbortHandle;
+
+use crate::asl::{self, MachineType, Source, StateMachine, Syntax};
+use crate::engine::clock::{Clock, SystemClock, iso};
+use crate::engine::history::{EventKind, History};
+use crate::engine::task::TaskInvoker;
+use crate::engine::{ACCOUNT, EngineConfig, ExecutionResult, Executor, REGION, Status};
+use crate::metrics::Metrics;
+use crate::path::context::ExecutionInfo;
+use crate::store::ExecutionStore;
+use crate::store::sqlite::SqliteStore;
+
+/// An API error: AWS's error type name and a message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceError {
+    pub kind: &'static str,
+    pub message: String,
+}
+
+pub fn error(kind: &'static str, message: impl Into<String>) -> ServiceError {
+    ServiceError {
+        kind,
+        message: message.into(),
+    }
+}
+
+type Result<T> = std::result::Result<T, ServiceError>;
+
+fn now_secs() -> f64 {
+    Utc::now().timestamp_micros() as f64 / 1e6
+}
+
+/// Names of state machines and executions: 1 to 80 characters, none of AWS's forbidden ones.
+pub fn check_name(name: &str) -> Result<()> {
+    let bad = |c: char| c.is_whitespace() || c.is_control() || "<>{}[]?*\"#%\\^|~`$&,;:/".contains(c);
+    if name.is_empty() || name.chars().count() > 80 || name.chars().any(bad) {
+        return Err(error("InvalidName", format!("Invalid Name: '{name}'")));
+    }
+    Ok(())
+}
+
+pub fn machine_arn(name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}")
+}
+
+/// `arn:aws:states:REGION:ACCOUNT:KIND:REST` -> REST, or InvalidArn.
+fn arn_rest<'a>(arn: &'a str, kind: &str) -> Result<&'a str> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", _, "states", _, _, rest] => rest
+            .strip_prefix(kind)
+            .and_then(|r| r.strip_prefix(':'))
+            .filter(|r| !r.is_empty())
+            .ok_or_else(|| {
+                error(
+                    "InvalidArn",
+                    format!("Invalid Arn: 'Resource type not valid in this context: {arn}'"),
+                )
+            }),
+        _ => Err(error("InvalidArn", format!("Invalid Arn: '{arn}'"))),
+    }
+}
+
+/// A state machine as the API knows it.
+#[derive(Clone)]
+pub struct Machine {
+    pub arn: String,
+    pub name: String,
+    pub machine_type: MachineType,
+    pub definition: String,
+    pub role_arn: String,
+    pub created: f64,
+    pub compiled: Arc<StateMachine>,
+}
+
+pub fn type_name(t: MachineType) -> &'static str {
+    match t {
+        MachineType::Standard => "STANDARD",
+        MachineType::Express => "EXPRESS",
+    }
+}
+
+/// Parses and validates a definition; InvalidDefinition lists every problem.
+pub fn compile(definition: &str, t: MachineType) -> Result<StateMachine> {
+    let syntax = Syntax::detect("", definition);
+    asl::load(definition, syntax, t).map_err(|d| {
+        let msgs: Vec<String> = d.diagnostics.iter().map(|x| x.to_string()).collect();
+        error(
+            "InvalidDefinition",
+            format!("Invalid State Machine Definition: '{}'", msgs.join("; ")),
+        )
+    })
+}
+
+pub struct Service {
+    pub store: Arc<SqliteStore>,
+    pub invoker: Arc<dyn TaskInvoker>,
+    pub metrics: Arc<Metrics>,
+    machines: Mutex<HashMap<String, Machine>>,
+    running: Mutex<HashMap<String, AbortHandle>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Service {
+    /// Opens the service on a store, loading the state machines it holds.
+    pub fn open(
+        store: Arc<SqliteStore>,
+        invoker: Arc<dyn TaskInvoker>,
+        metrics: Arc<Metrics>,
+    ) -> std::result::Result<Arc<Service>, String> {
+        let rows = store
+            .read(
+                "SELECT arn, name, type, definition, role_arn, created FROM state_machines",
+                &[],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, f64>(5)?,
+                    ))
+                },
+            )
+            .map_err(|e| e.to_string())?;
+        let mut machines = HashMap::new();
+        for (arn, name, t, definition, role_arn, created) in rows {
+            let machine_type = if t == "EXPRESS" {
+                MachineType::Express
+            } else {
+                MachineType::Standard
+            };
+            let compiled = compile(&definition, machine_type)
+                .map_err(|e| format!("stored state machine {name}: {}", e.message))?;
+            machines.insert(
+                arn.clone(),
+                Machine {
+                    arn,
+                    name,
+                    machine_type,
+                    definition,
+                    role_arn,
+                    created,
+                    compiled: Arc::new(compiled),
+                },
+            );
+        }
+        let invoker: Arc<dyn TaskInvoker> = Arc::new(crate::metrics::MeteredInvoker {
+            inner: invoker,
+            metrics: metrics.clone(),
+        });
+        Ok(Arc::new(Service {
+            store,
+            invoker,
+            metrics,
+            machines: Mutex::new(machines),
+            running: Mutex::new(HashMap::new()),
+            clock: Arc::new(SystemClock),
+        }))
+    }
+
+    fn machines(&self) -> std::sync::MutexGuard<'_, HashMap<String, Machine>> {
+        self.machines.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn machine(&self, arn: &str) -> Result<Machine> {
+        arn_rest(arn, "stateMachine")?;
+        self.machines().get(arn).cloned().ok_or_else(|| {
+            error(
+                "StateMachineDoesNotExist",
+                format!("State Machine Does Not Exist: '{arn}'"),
+            )
+        })
+    }
+
+    pub async fn create_machine(
+        &self,
+        name: &str,
+        definition: &str,
+        role_arn: &str,
+        t: MachineType,
+    ) -> Result<Machine> {
+        check_name(name)?;
+        let compiled = compile(definition, t)?;
+        let arn = machine_arn(name);
+        if let Some(existing) = self.machines().get(&arn) {
+            if existing.definition == definition && existing.machine_type == t {
+                return Ok(existing.clone());
+            }
+            return Err(error(
+                "StateMachineAlreadyExists",
+                format!("State Machine Already Exists: '{arn}'"),
+            ));
+        }
+        let m = Machine {
+            arn: arn.clone(),
+            name: name.to_string(),
+            machine_type: t,
+            definition: definition.to_string(),
+            role_arn: role_arn.to_string(),
+            created: now_secs(),
+            compiled: Arc::new(compiled),
+        };
+        self.store.write(
+            "INSERT OR REPLACE INTO state_machines (arn, name, type, definition, role_arn, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            vec![Sql::Text(arn.clone()), Sql::Text(m.name.clone()), Sql::Text(type_name(t).into()), Sql::Text(m.definition.clone()), Sql::Text(m.role_arn.clone()), Sql::Real(m.created)],
+        );
+        self.store
+            .flush()
+            .await
+            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        self.machines().insert(arn, m.clone());
+        Ok(m)
+    }
+
+    pub async fn update_machine(&self, arn: &str, definition: Option<&str>, role_arn: Option<&str>) -> Result<f64> {
+        let mut m = self.machine(arn)?;
+        if definition.is_none() && role_arn.is_none() {
+            return Err(error(
+                "MissingRequiredParameter",
+                "Either the definition or the roleArn must be specified.",
+            ));
+        }
+        if let Some(d) = definition {
+            m.compiled = Arc::new(compile(d, m.machine_type)?);
+            m.definition = d.to_string();
+        }
+        if let Some(r) = role_arn {
+            m.role_arn = r.to_string();
+        }
+        let updated = now_secs();
+        self.store.write(
+            "UPDATE state_machines SET definition = ?2, role_arn = ?3, updated = ?4 WHERE arn = ?1",
+            vec![
+                Sql::Text(arn.to_string()),
+                Sql::Text(m.definition.clone()),
+                Sql::Text(m.role_arn.clone()),
+                Sql::Real(updated),
+            ],
+        );
+        self.store
+            .flush()
+            .await
+            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        self.machines().insert(arn.to_string(), m);
+        Ok(updated)
+    }
+
+    pub async fn delete_machine(&self, arn: &str) -> Result<()> {
+        self.machine(arn)?;
+        self.store.write(
+            "DELETE FROM state_machines WHERE arn = ?1",
+            vec![Sql::Text(arn.to_string())],
+        );
+        self.store
+            .flush()
+            .await
+            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        self.machines().remove(arn);
+        Ok(())
+    }
+
+    pub fn list_machines(&self) -> Vec<Machine> {
+        let mut v: Vec<Machine> = self.machines().values().cloned().collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    fn execution_row(&self, arn: &str) -> Result<Option<ExecutionRow>> {
+        let rows = self
+            .store
+            .read(
+                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped FROM executions WHERE arn = ?1",
+                &[Sql::Text(arn.to_string())],
+                ExecutionRow::from_row,
+            )
+            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        Ok(rows.into_iter().next())
+    }
+
+    pub fn describe_execution(&self, arn: &str) -> Result<ExecutionRow> {
+        arn_rest(arn, "execution")?;
+        self.execution_row(arn)?
+            .ok_or_else(|| error("ExecutionDoesNotExist", format!("Execution Does Not Exist: '{arn}'")))
+    }
+
+    pub fn list_executions(&self, machine_arn: &str, status: Option<&str>) -> Result<Vec<ExecutionRow>> {
+        self.machine(machine_arn)?;
+        let mut params = vec![Sql::Text(machine_arn.to_string())];
+        let sql = match status {
+            Some(s) => {
+                params.push(Sql::Text(s.to_string()));
+                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped FROM executions WHERE machine_arn = ?1 AND status = ?2 ORDER BY started DESC"
+            }
+            None => {
+                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped FROM executions WHERE machine_arn = ?1 ORDER BY started DESC"
+            }
+        };
+        self.store
+            .read(sql, &params, ExecutionRow::from_row)
+            .map_err(|e| error("ServiceUnavailable", e.to_string()))
+    }
+
+    pub fn history(&self, arn: &str) -> Result<Vec<Value>> {
+        self.describe_execution(arn)?;
+        self.store
+            .events(arn)
+            .map_err(|e| error("ServiceUnavailable", e.to_string()))
+    }
+
+    /// Starts a durable (Standard) execution; same name and input while running returns the
+    /// same execution.
+    pub async fn start_execution(
+        self: &Arc<Self>,
+        machine_arn: &str,
+        name: Option<&str>,
+        input: &str,
+    ) -> Result<ExecutionRow> {
+        let m = self.machine(machine_arn)?;
+        let input_value: Value = serde_json::from_str(input).map_err(|e| {
+            error(
+                "InvalidExecutionInput",
+                format!("Invalid State Machine Execution Input: '{e}'"),
+            )
+        })?;
+        let name = match name {
+            Some(n) => {
+                check_name(n)?;
+                n.to_string()
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{}:{name}", m.name);
+        if let Some(existing) = self.execution_row(&arn)? {
+            if existing.status == "RUNNING" && existing.input == input {
+                return Ok(existing);
+            }
+            return Err(error(
+                "ExecutionAlreadyExists",
+                format!("Execution Already Exists: '{arn}'"),
+            ));
+        }
+        let started = now_secs();
+        let row = ExecutionRow {
+            arn: arn.clone(),
+            machine_arn: m.arn.clone(),
+            name: name.clone(),
+            status: "RUNNING".into(),
+            definition: m.definition.clone(),
+            input: input.to_string(),
+            output: None,
+            error: None,
+            cause: None,
+            started,
+            stopped: None,
+        };
+        self.store.write(
+            "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started) VALUES (?1, ?2, ?3, 'RUNNING', ?4, ?5, ?6)",
+            vec![Sql::Text(arn.clone()), Sql::Text(m.arn.clone()), Sql::Text(name.clone()), Sql::Text(m.definition.clone()), Sql::Text(input.to_string()), Sql::Real(started)],
+        );
+        self.store
+            .flush()
+            .await
+            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        self.metrics.executions_started.with_label_values(&[&m.name]).inc();
+        self.spawn(m.name.clone(), m.compiled.clone(), &row, input_value, false);
+        Ok(row)
+    }
+
+    fn info(&self, row: &ExecutionRow, machine_name: &str, input: &Value) -> ExecutionInfo {
+        let start = chrono::DateTime::from_timestamp_micros((row.started * 1e6) as i64).unwrap_or_else(Utc::now);
+        ExecutionInfo {
+            id: row.arn.clone(),
+            name: row.name.clone(),
+            input: Arc::new(input.clone()),
+            start_time: iso(start),
+            role_arn: format!("arn:aws:iam::{ACCOUNT}:role/wasmstep"),
+            state_machine_id: row.machine_arn.clone(),
+            state_machine_name: machine_name.to_string(),
+            redrive_count: 0,
+        }
+    }
+
+    /// Runs (or resumes) an execution in the background and records how it ended.
+    fn spawn(
+        self: &Arc<Self>,
+        machine_name: String,
+        compiled: Arc<StateMachine>,
+        row: &ExecutionRow,
+        input: Value,
+        resume: bool,
+    ) {
+        let info = self.info(row, &machine_name, &input);
+        let me = self.clone();
+        let arn = row.arn.clone();
+        let started = row.started;
+        self.metrics.executions_running.inc();
+        let task = tokio::spawn(async move {
+            let exec = Executor::new(
+                compiled,
+                me.invoker.clone(),
+                me.clock.clone(),
+                EngineConfig {
+                    keep_history: false,
+                    ..EngineConfig::default()
+                },
+            );
+            let store: Arc<dyn ExecutionStore> = me.store.clone();
+            let result = exec.execute_durable(info, input, store, resume).await;
+            me.finish(&arn, &machine_name, started, result).await;
+        });
+        self.running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(row.arn.clone(), task.abort_handle());
+    }
+
+    async fn finish(
+        &self,
+        arn: &str,
+        machine_name: &str,
+        started: f64,
+        result: std::result::Result<ExecutionResult, crate::store::StoreError>,
+    ) {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(arn);
+        self.metrics.executions_running.dec();
+        let (status, output, err, cause) = match result {
+            Ok(r) => {
+                self.metrics
+                    .state_transitions
+                    .with_label_values(&[machine_name])
+                    .inc_by(r.transitions);
+                (r.status, r.output.map(|o| o.to_string()), r.error, r.cause)
+            }
+            Err(e) => (Status::Failed, None, Some("States.Runtime".into()), Some(e.to_string())),
+        };
+        let counter = match status {
+            Status::Succeeded => &self.metrics.executions_succeeded,
+            Status::Failed => &self.metrics.executions_failed,
+            Status::TimedOut => &self.metrics.executions_timed_out,
+            Status::Aborted => &self.metrics.executions_aborted,
+        };
+        counter.with_label_values(&[machine_name]).inc();
+        let stopped = now_secs();
+        self.metrics.execution_duration.observe((stopped - started).max(0.0));
+        self.store.write(
+            "UPDATE executions SET status = ?2, output = ?3, error = ?4, cause = ?5, stopped = ?6 WHERE arn = ?1",
+            vec![
+                Sql::Text(arn.to_string()),
+                Sql::Text(status.as_str().into()),
+                opt(output),
+                opt(err),
+                opt(cause),
+                Sql::Real(stopped),
+            ],
+        );
+        let _ = self.store.flush().await;
+    }
+
+    /// Stops a running execution: ExecutionAborted, status ABORTED.
+    pub async fn stop_execution(&self, arn: &str, err: Option<&str>, cause: Option<&str>) -> Result<f64> {
+        let row = self.describe_execution(arn)?;
+        let handle = self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(arn);
+        let stopped = now_secs();
+        if row.status != "RUNNING" {
+            return Ok(row.stopped.unwrap_or(stopped));
+        }
+        if let Some(h) = handle {
+            h.abort();
+            self.metrics.executions_running.dec();
+        }
+        let machine_name = row.machine_arn.rsplit(':').next().unwrap_or_default().to_string();
+        self.metrics
+            .executions_aborted
+            .with_label_values(&[&machine_name])
+            .inc();
+        let keys = self
+            .store
+            .event_keys(arn)
+            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        let store: Arc<dyn ExecutionStore> = self.store.clone();
+        let history = History::durable(false, store, arn, keys.clone());
+        let last = keys.values().max().copied().unwrap_or(0);
+        history.record(last, self.clock.now(), || EventKind::ExecutionAborted {
+            error: err.map(str::to_string),
+            cause: cause.map(str::to_string),
+        });
+        self.store.write(
+            "UPDATE executions SET status = 'ABORTED', error = ?2, cause = ?3, stopped = ?4 WHERE arn = ?1",
+            vec![
+                Sql::Text(arn.to_string()),
+                opt(err.map(str::to_string)),
+                opt(cause.map(str::to_string)),
+                Sql::Real(stopped),
+            ],
+        );
+        self.store
+            .flush()
+            .await
+            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        Ok(stopped)
+    }
+
+    /// Runs an Express execution to its end, in memory, and returns how it ended.
+    pub async fn start_sync_execution(&self, machine_arn: &str, name: Option<&str>, input: &str) -> Result<Value> {
+        let m = self.machine(machine_arn)?;
+        if m.machine_type != MachineType::Express {
+            return Err(error(
+                "StateMachineTypeNotSupported",
+                "This operation is not supported by this type of state machine",
+            ));
+        }
+        let input_value: Value = serde_json::from_str(input).map_err(|e| {
+            error(
+                "InvalidExecutionInput",
+                format!("Invalid State Machine Execution Input: '{e}'"),
+            )
+        })?;
+        let name = name
+            .map(str::to_string)
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        check_name(&name)?;
+        let arn = format!(
+            "arn:aws:states:{REGION}:{ACCOUNT}:express:{}:{name}:{}",
+            m.name,
+            uuid::Uuid::new_v4()
+        );
+        let started = now_secs();
+        let row = ExecutionRow {
+            arn: arn.clone(),
+            machine_arn: m.arn.clone(),
+            name: name.clone(),
+            status: "RUNNING".into(),
+            definition: String::new(),
+            input: input.to_string(),
+            output: None,
+            error: None,
+            cause: None,
+            started,
+            stopped: None,
+        };
+        self.metrics.executions_started.with_label_values(&[&m.name]).inc();
+        let exec = Executor::new(
+            m.compiled.clone(),
+            self.invoker.clone(),
+            self.clock.clone(),
+            EngineConfig {
+                keep_history: false,
+                ..EngineConfig::default()
+            },
+        );
+        let r = exec.execute(self.info(&row, &m.name, &input_value), input_value).await;
+        let stopped = now_secs();
+        self.metrics
+            .state_transitions
+            .with_label_values(&[&m.name])
+            .inc_by(r.transitions);
+        let counter = match r.status {
+            Status::Succeeded => &self.metrics.executions_succeeded,
+            Status::Failed => &self.metrics.executions_failed,
+            Status::TimedOut => &self.metrics.executions_timed_out,
+            Status::Aborted => &self.metrics.executions_aborted,
+        };
+        counter.with_label_values(&[&m.name]).inc();
+        self.metrics.execution_duration.observe(stopped - started);
+        let mut v = json!({
+            "executionArn": arn, "stateMachineArn": m.arn, "name": name, "startDate": started, "stopDate": stopped,
+            "status": r.status.as_str(), "input": input, "inputDetails": {"included": true},
+            "billingDetails": {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": (((stopped - started) * 1000.0).ceil() as u64).max(100)},
+        });
+        if let Some(o) = r.output {
+            v["output"] = o.to_string().into();
+            v["outputDetails"] = json!({"included": true});
+        }
+        if let Some(e) = r.error {
+            v["error"] = e.into();
+        }
+        if let Some(c) = r.cause {
+            v["cause"] = c.into();
+        }
+        Ok(v)
+    }
+
+    /// Resumes every execution the store says was running when the daemon stopped.
+    pub fn resume_all(self: &Arc<Self>) -> std::result::Result<usize, String> {
+        let rows = self
+            .store
+            .read(
+                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped FROM executions WHERE status = 'RUNNING'",
+                &[],
+                ExecutionRow::from_row,
+            )
+            .map_err(|e| e.to_string())?;
+        let n = rows.len();
+        for row in rows {
+            let machine_name = row.machine_arn.rsplit(':').next().unwrap_or_default().to_string();
+            // A stored definition this build no longer accepts fails that one execution, not the
+            // daemon.
+            let compiled = match compile(&row.definition, MachineType::Standard) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(execution = %row.arn, "cannot resume: {}", e.message);
+                    self.store.write(
+                        "UPDATE executions SET status = 'FAILED', error = 'States.Runtime', cause = ?2, stopped = ?3 WHERE arn = ?1",
+                        vec![Sql::Text(row.arn.clone()), Sql::Text(format!("cannot resume: {}", e.message)), Sql::Real(now_secs())],
+                    );
+                    continue;
+                }
+            };
+            let input: Value = serde_json::from_str(&row.input).unwrap_or(Value::Null);
+            self.spawn(machine_name, Arc::new(compiled), &row, input, true);
+        }
+        Ok(n)
+    }
+
+    /// Whether the store answers.
+    pub fn healthy(&self) -> bool {
+        self.store.read("SELECT 1", &[], |r| r.get::<_, i64>(0)).is_ok()
+    }
+
+    pub fn validate(&self, definition: &str, t: MachineType) -> Value {
+        let syntax = Syntax::detect("", definition);
+        let src = match Source::parse(definition, syntax) {
+            Ok(s) => s,
+            Err(e) => {
+                return json!({"result": "FAIL", "truncated": false, "diagnostics": [{
+                    "severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": e.message, "location": format!("{}:{}", e.line, e.column)}]});
+            }
+        };
+        match asl::build(&src, t) {
+            Ok(_) => json!({"result": "OK", "diagnostics": [], "truncated": false}),
+            Err(d) => json!({"result": "FAIL", "truncated": false, "diagnostics": d.diagnostics.iter().map(|x| {
+                json!({"severity": "ERROR", "code": x.code.as_str(), "message": x.message, "location": x.pointer})
+            }).collect::<Vec<_>>()}),
+        }
+    }
+}
+
+fn opt(v: Option<String>) -> Sql {
+    v.map(Sql::Text).unwrap_or(Sql::Null)
+}
+
+/// One row of the executions table.
+#[derive(Debug, Clone)]
+pub struct ExecutionRow {
+    pub arn: String,
+    pub machine_arn: String,
+    pub name: String,
+    pub status: String,
+    pub definition: String,
+    pub input: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub started: f64,
+    pub stopped: Option<f64>,
+}
+
+impl ExecutionRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
+        Ok(ExecutionRow {
+            arn: r.get(0)?,
+            machine_arn: r.get(1)?,
+            name: r.get(2)?,
+            status: r.get(3)?,
+            definition: r.get(4)?,
+            input: r.get(5)?,
+            output: r.get(6)?,
+            error: r.get(7)?,
+            cause: r.get(8)?,
+            started: r.get(9)?,
+            stopped: r.get(10)?,
+        })
+    }
+}

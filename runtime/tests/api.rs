@@ -1,0 +1,470 @@
+//! The HTTP API through `router()` without a socket: the Step Functions JSON protocol, state
+//! machine and execution lifecycles, AWS's error shapes, and `/metrics`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use futures::future::BoxFuture;
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+use wasmstep::engine::task::{InvokeError, TaskCall, TaskInvoker};
+use wasmstep::metrics::Metrics;
+use wasmstep::service::Service;
+use wasmstep::store::sqlite::SqliteStore;
+
+/// `wasm:double` doubles `$.n`; every other handler is missing.
+struct Handlers;
+
+impl TaskInvoker for Handlers {
+    fn invoke<'a>(&'a self, call: TaskCall<'a>) -> BoxFuture<'a, Result<Value, InvokeError>> {
+        Box::pin(async move {
+            match call.handler {
+                "double" => Ok(json!({"n": call.payload["n"].as_i64().unwrap_or(0) * 2})),
+                _ => Err(InvokeError::NoSuchHandler),
+            }
+        })
+    }
+}
+
+struct Api {
+    router: axum::Router,
+    _dir: TempDir,
+}
+
+/// A directory removed when the test ends.
+struct TempDir(std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn api() -> Api {
+    let dir = std::env::temp_dir().join(format!("wasmstep-api-{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.join("wasmstep.db")).unwrap());
+    let svc = Service::open(store, Arc::new(Handlers), Arc::new(Metrics::new())).unwrap();
+    Api {
+        router: wasmstep::api::router(svc),
+        _dir: TempDir(dir),
+    }
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
+}
+
+impl Api {
+    async fn raw(&self, target: Option<&str>, body: &str) -> (StatusCode, Value) {
+        let mut req = Request::post("/").header("content-type", "application/x-amz-json-1.0");
+        if let Some(t) = target {
+            req = req.header("x-amz-target", t);
+        }
+        let resp = self
+            .router
+            .clone()
+            .oneshot(req.body(Body::from(body.to_string())).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    async fn call(&self, action: &str, body: Value) -> Value {
+        let (status, v) = self
+            .raw(Some(&format!("AWSStepFunctions.{action}")), &body.to_string())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{action} failed: {v}");
+        v
+    }
+
+    /// Calls an action that must fail; returns (`__type`, message).
+    async fn fail(&self, action: &str, body: Value) -> (String, String) {
+        let (status, v) = self
+            .raw(Some(&format!("AWSStepFunctions.{action}")), &body.to_string())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{action} should fail: {v}");
+        (
+            v["__type"].as_str().unwrap().to_string(),
+            v["message"].as_str().unwrap().to_string(),
+        )
+    }
+
+    async fn create(&self, name: &str, definition: Value, kind: &str) -> String {
+        let v = self
+            .call(
+                "CreateStateMachine",
+                json!({"name": name, "definition": definition.to_string(), "roleArn": "arn:aws:iam::123456789012:role/r", "type": kind}),
+            )
+            .await;
+        v["stateMachineArn"].as_str().unwrap().to_string()
+    }
+
+    /// Polls DescribeExecution until the execution is no longer RUNNING.
+    async fn wait_done(&self, arn: &str) -> Value {
+        for _ in 0..500 {
+            let d = self.call("DescribeExecution", json!({"executionArn": arn})).await;
+            if d["status"] != "RUNNING" {
+                return d;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{arn} did not finish");
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let resp = self
+            .router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+}
+
+fn doubling() -> Value {
+    json!({"StartAt": "Double", "States": {
+        "Double": {"Type": "Task", "Resource": "wasm:double", "Next": "Done"},
+        "Done": {"Type": "Pass", "Parameters": {"result.$": "$.n"}, "End": true}
+    }})
+}
+
+fn waiting() -> Value {
+    json!({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 3600, "End": true}}})
+}
+
+#[tokio::test]
+async fn state_machine_lifecycle() {
+    let api = api();
+    let arn = api.create("orders", doubling(), "STANDARD").await;
+    assert_eq!(arn, "arn:aws:states:us-east-1:123456789012:stateMachine:orders");
+
+    let d = api.call("DescribeStateMachine", json!({"stateMachineArn": arn})).await;
+    assert_eq!(d["name"], "orders");
+    assert_eq!(d["status"], "ACTIVE");
+    assert_eq!(d["type"], "STANDARD");
+    assert_eq!(
+        serde_json::from_str::<Value>(d["definition"].as_str().unwrap()).unwrap(),
+        doubling()
+    );
+    assert!(d["creationDate"].is_f64());
+
+    // Creating the same machine again is idempotent; a different definition is a conflict.
+    let again = api.create("orders", doubling(), "STANDARD").await;
+    assert_eq!(again, arn);
+    let (kind, _) = api
+        .fail(
+            "CreateStateMachine",
+            json!({"name": "orders", "definition": waiting().to_string(), "roleArn": "arn:aws:iam::123456789012:role/r"}),
+        )
+        .await;
+    assert_eq!(kind, "StateMachineAlreadyExists");
+
+    api.create("express-one", doubling(), "EXPRESS").await;
+    let list = api.call("ListStateMachines", json!({"maxResults": 1})).await;
+    assert_eq!(list["stateMachines"].as_array().unwrap().len(), 1);
+    let token = list["nextToken"].as_str().unwrap();
+    let rest = api.call("ListStateMachines", json!({"nextToken": token})).await;
+    assert_eq!(rest["stateMachines"].as_array().unwrap().len(), 1);
+    assert!(rest.get("nextToken").is_none());
+
+    api.call(
+        "UpdateStateMachine",
+        json!({"stateMachineArn": arn, "definition": waiting().to_string()}),
+    )
+    .await;
+    let d = api.call("DescribeStateMachine", json!({"stateMachineArn": arn})).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(d["definition"].as_str().unwrap()).unwrap(),
+        waiting()
+    );
+
+    api.call("DeleteStateMachine", json!({"stateMachineArn": arn})).await;
+    let (kind, msg) = api.fail("DescribeStateMachine", json!({"stateMachineArn": arn})).await;
+    assert_eq!(kind, "StateMachineDoesNotExist");
+    assert!(msg.contains(&arn), "{msg}");
+}
+
+#[tokio::test]
+async fn invalid_definitions_name_the_problem() {
+    let api = api();
+    let bad = json!({"StartAt": "Nowhere", "States": {"A": {"Type": "Pass", "End": true}}});
+    let (kind, msg) = api
+        .fail(
+            "CreateStateMachine",
+            json!({"name": "bad", "definition": bad.to_string(), "roleArn": "arn:aws:iam::123456789012:role/r"}),
+        )
+        .await;
+    assert_eq!(kind, "InvalidDefinition");
+    assert!(msg.contains("Nowhere"), "{msg}");
+
+    let (kind, _) = api
+        .fail(
+            "CreateStateMachine",
+            json!({"name": "has space", "definition": doubling().to_string(), "roleArn": "arn:aws:iam::123456789012:role/r"}),
+        )
+        .await;
+    assert_eq!(kind, "InvalidName");
+
+    let v = api
+        .call("ValidateStateMachineDefinition", json!({"definition": bad.to_string()}))
+        .await;
+    assert_eq!(v["result"], "FAIL");
+    assert_eq!(v["diagnostics"][0]["severity"], "ERROR");
+    let v = api
+        .call(
+            "ValidateStateMachineDefinition",
+            json!({"definition": "{\"StartAt\": "}),
+        )
+        .await;
+    assert_eq!(v["result"], "FAIL");
+    let v = api
+        .call(
+            "ValidateStateMachineDefinition",
+            json!({"definition": doubling().to_string()}),
+        )
+        .await;
+    assert_eq!(v["result"], "OK");
+}
+
+#[tokio::test]
+async fn execution_runs_and_is_described_listed_and_has_history() {
+    let api = api();
+    let arn = api.create("double", doubling(), "STANDARD").await;
+    let started = api
+        .call(
+            "StartExecution",
+            json!({"stateMachineArn": arn, "name": "first", "input": "{\"n\": 21}"}),
+        )
+        .await;
+    let exec = started["executionArn"].as_str().unwrap().to_string();
+    assert_eq!(exec, "arn:aws:states:us-east-1:123456789012:execution:double:first");
+    let d = api.wait_done(&exec).await;
+    assert_eq!(d["status"], "SUCCEEDED");
+    assert_eq!(
+        serde_json::from_str::<Value>(d["output"].as_str().unwrap()).unwrap(),
+        json!({"result": 42})
+    );
+    assert_eq!(d["input"], "{\"n\": 21}");
+    assert!(d["stopDate"].as_f64().unwrap() >= d["startDate"].as_f64().unwrap());
+
+    // A finished execution's name cannot be reused.
+    let (kind, _) = api
+        .fail(
+            "StartExecution",
+            json!({"stateMachineArn": arn, "name": "first", "input": "{\"n\": 21}"}),
+        )
+        .await;
+    assert_eq!(kind, "ExecutionAlreadyExists");
+
+    // A Task whose handler does not exist fails the execution, which the API reports.
+    let missing = api
+        .create(
+            "missing",
+            json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "wasm:nope", "End": true}}}),
+            "STANDARD",
+        )
+        .await;
+    let failed = api.call("StartExecution", json!({"stateMachineArn": missing})).await;
+    let d = api.wait_done(failed["executionArn"].as_str().unwrap()).await;
+    assert_eq!(d["status"], "FAILED");
+    assert!(d["error"].is_string());
+
+    let list = api
+        .call(
+            "ListExecutions",
+            json!({"stateMachineArn": arn, "statusFilter": "SUCCEEDED"}),
+        )
+        .await;
+    let execs = list["executions"].as_array().unwrap();
+    assert_eq!(execs.len(), 1);
+    assert_eq!(execs[0]["executionArn"], exec);
+    assert!(execs[0].get("input").is_none());
+
+    let h = api.call("GetExecutionHistory", json!({"executionArn": exec})).await;
+    let types: Vec<&str> = h["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"ExecutionStarted"));
+    assert_eq!(types.last(), Some(&"ExecutionSucceeded"));
+    assert!(types.contains(&"TaskStateEntered"));
+    assert!(h["events"][0]["timestamp"].is_f64());
+    assert_eq!(h["events"][0]["id"], 1);
+
+    let rev = api
+        .call(
+            "GetExecutionHistory",
+            json!({"executionArn": exec, "reverseOrder": true, "maxResults": 2, "includeExecutionData": false}),
+        )
+        .await;
+    assert_eq!(rev["events"][0]["type"], "ExecutionSucceeded");
+    assert_eq!(rev["events"].as_array().unwrap().len(), 2);
+    assert!(rev["nextToken"].is_string());
+    assert_eq!(
+        rev["events"][0]["executionSucceededEventDetails"]["outputDetails"]["included"],
+        false
+    );
+
+    let m = api
+        .call("DescribeStateMachineForExecution", json!({"executionArn": exec}))
+        .await;
+    assert_eq!(m["stateMachineArn"], arn);
+}
+
+#[tokio::test]
+async fn start_with_the_same_name_and_input_while_running_is_idempotent_and_stop_aborts() {
+    let api = api();
+    let arn = api.create("waits", waiting(), "STANDARD").await;
+    let req = json!({"stateMachineArn": arn, "name": "w", "input": "{}"});
+    let a = api.call("StartExecution", req.clone()).await;
+    let b = api.call("StartExecution", req).await;
+    assert_eq!(a["executionArn"], b["executionArn"]);
+    let (kind, _) = api
+        .fail(
+            "StartExecution",
+            json!({"stateMachineArn": arn, "name": "w", "input": "{\"other\": 1}"}),
+        )
+        .await;
+    assert_eq!(kind, "ExecutionAlreadyExists");
+
+    let exec = a["executionArn"].as_str().unwrap();
+    let running = api
+        .call(
+            "ListExecutions",
+            json!({"stateMachineArn": arn, "statusFilter": "RUNNING"}),
+        )
+        .await;
+    assert_eq!(running["executions"].as_array().unwrap().len(), 1);
+
+    api.call(
+        "StopExecution",
+        json!({"executionArn": exec, "error": "Operator", "cause": "no longer needed"}),
+    )
+    .await;
+    let d = api.call("DescribeExecution", json!({"executionArn": exec})).await;
+    assert_eq!(d["status"], "ABORTED");
+    assert_eq!(d["error"], "Operator");
+    assert_eq!(d["cause"], "no longer needed");
+    let h = api.call("GetExecutionHistory", json!({"executionArn": exec})).await;
+    let last = h["events"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["type"], "ExecutionAborted");
+}
+
+#[tokio::test]
+async fn sync_express_execution_returns_its_result() {
+    let api = api();
+    let arn = api.create("quick", doubling(), "EXPRESS").await;
+    let r = api
+        .call(
+            "StartSyncExecution",
+            json!({"stateMachineArn": arn, "input": "{\"n\": 5}"}),
+        )
+        .await;
+    assert_eq!(r["status"], "SUCCEEDED");
+    assert_eq!(
+        serde_json::from_str::<Value>(r["output"].as_str().unwrap()).unwrap(),
+        json!({"result": 10})
+    );
+    assert!(r["executionArn"].as_str().unwrap().contains(":express:quick:"));
+
+    let standard = api.create("slow", doubling(), "STANDARD").await;
+    let (kind, _) = api
+        .fail("StartSyncExecution", json!({"stateMachineArn": standard}))
+        .await;
+    assert_eq!(kind, "StateMachineTypeNotSupported");
+}
+
+#[tokio::test]
+async fn bad_requests_get_aws_error_shapes() {
+    let api = api();
+    let (status, v) = api.raw(None, "{}").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(v["__type"], "UnknownOperationException");
+
+    let (_, v) = api.raw(Some("AWSStepFunctions.Frobnicate"), "{}").await;
+    assert_eq!(v["__type"], "UnknownOperationException");
+    assert!(v["message"].as_str().unwrap().contains("Frobnicate"));
+
+    let (_, v) = api.raw(Some("AWSStepFunctions.ListStateMachines"), "{not json").await;
+    assert_eq!(v["__type"], "SerializationException");
+    let (_, v) = api.raw(Some("AWSStepFunctions.ListStateMachines"), "[1]").await;
+    assert_eq!(v["__type"], "SerializationException");
+
+    let (kind, msg) = api.fail("StartExecution", json!({})).await;
+    assert_eq!(kind, "ValidationException");
+    assert!(msg.contains("stateMachineArn"), "{msg}");
+
+    let (kind, msg) = api.fail("StartExecution", json!({"stateMachineArn": 7})).await;
+    assert_eq!(kind, "SerializationException");
+    assert!(msg.contains("stateMachineArn"), "{msg}");
+
+    let (kind, _) = api
+        .fail("DescribeExecution", json!({"executionArn": "not-an-arn"}))
+        .await;
+    assert_eq!(kind, "InvalidArn");
+    let (kind, _) = api
+        .fail(
+            "DescribeExecution",
+            json!({"executionArn": "arn:aws:states:us-east-1:123456789012:execution:x:y"}),
+        )
+        .await;
+    assert_eq!(kind, "ExecutionDoesNotExist");
+
+    let arn = api.create("m", doubling(), "STANDARD").await;
+    let (kind, _) = api
+        .fail("StartExecution", json!({"stateMachineArn": arn, "input": "{oops"}))
+        .await;
+    assert_eq!(kind, "InvalidExecutionInput");
+    let (kind, _) = api
+        .fail(
+            "ListExecutions",
+            json!({"stateMachineArn": arn, "statusFilter": "DONE"}),
+        )
+        .await;
+    assert_eq!(kind, "ValidationException");
+    let (kind, _) = api
+        .fail("ListExecutions", json!({"stateMachineArn": arn, "nextToken": "zzz"}))
+        .await;
+    assert_eq!(kind, "InvalidToken");
+}
+
+#[tokio::test]
+async fn metrics_count_executions_transitions_and_task_calls() {
+    let api = api();
+    let arn = api.create("counted", doubling(), "STANDARD").await;
+    for i in 0..3 {
+        let s = api
+            .call(
+                "StartExecution",
+                json!({"stateMachineArn": arn, "input": format!("{{\"n\": {i}}}")}),
+            )
+            .await;
+        api.wait_done(s["executionArn"].as_str().unwrap()).await;
+    }
+    let (status, text) = api.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    for line in [
+        "wasmstep_executions_started_total{state_machine=\"counted\"} 3",
+        "wasmstep_executions_succeeded_total{state_machine=\"counted\"} 3",
+        "wasmstep_state_transitions_total{state_machine=\"counted\"} 6",
+        "wasmstep_task_invocations_total{handler=\"double\",outcome=\"succeeded\"} 3",
+        "wasmstep_executions_running 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+    }
+    let (status, body) = api.get("/healthz").await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
+}
