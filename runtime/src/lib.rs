@@ -11,4 +11,5 @@ pub mod path;
 pub mod run;
 pub mod service;
 pub mod store;
+pub mod tags;
 pub mod wasm;

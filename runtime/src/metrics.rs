@@ -1,5 +1,5 @@
 //! Every metric the daemon exports, by name and label, in one place (Prometheus text format on
-//! `/metrics`). Labels stay bounded: state machine, handler, outcome; never an
+//! `/metrics`). Labels stay bounded: state machine, state type, handler, outcome; never an
 //! execution id.
 
 use std::sync::Arc;
@@ -95,7 +95,7 @@ impl Metrics {
                 &registry,
                 "wasmstep_state_transitions_total",
                 "States entered (Map iterations and Parallel branches included).",
-                sm,
+                &["state_machine", "state_type"],
             ),
             task_invocations: counter(
                 &registry,
@@ -149,5 +149,18 @@ impl TaskInvoker for MeteredInvoker {
                 .observe(t0.elapsed().as_secs_f64());
             r
         })
+    }
+}
+
+impl Metrics {
+    /// Adds an execution's state transitions, by state type.
+    pub fn count_transitions(&self, state_machine: &str, by_type: &[u64; 8]) {
+        for (t, n) in crate::asl::model::StateType::ALL.iter().zip(by_type) {
+            if *n > 0 {
+                self.state_transitions
+                    .with_label_values(&[state_machine, t.as_str()])
+                    .inc_by(*n);
+            }
+        }
     }
 }

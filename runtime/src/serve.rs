@@ -79,6 +79,7 @@ pub fn serve(args: ServeArgs) -> u8 {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let cfg = match config(&args) {
         Ok(c) => c,
@@ -117,8 +118,9 @@ async fn run(cfg: DaemonConfig) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    let addr = listener.local_addr().unwrap_or(cfg.listen);
     tracing::info!(
-        listen = %cfg.listen, store = %cfg.database().display(), definitions, resumed,
+        listen = %addr, store = %cfg.database().display(), definitions, resumed,
         "wasmstep serving the Step Functions API"
     );
     axum::serve(listener, wasmstep::api::router(svc))

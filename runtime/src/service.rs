@@ -263,6 +263,8 @@ impl Service {
             vec![Sql::Text(arn.to_string())],
         );
         self.store
+            .write("DELETE FROM tags WHERE resource = ?1", vec![Sql::Text(arn.to_string())]);
+        self.store
             .flush()
             .await
             .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
@@ -436,10 +438,7 @@ impl Service {
         self.metrics.executions_running.dec();
         let (status, output, err, cause) = match result {
             Ok(r) => {
-                self.metrics
-                    .state_transitions
-                    .with_label_values(&[machine_name])
-                    .inc_by(r.transitions);
+                self.metrics.count_transitions(machine_name, &r.transitions_by_type);
                 (r.status, r.output.map(|o| o.to_string()), r.error, r.cause)
             }
             Err(e) => (Status::Failed, None, Some("States.Runtime".into()), Some(e.to_string())),
@@ -484,6 +483,9 @@ impl Service {
             .executions_aborted
             .with_label_values(&[&machine_name])
             .inc();
+        self.metrics
+            .execution_duration
+            .observe((stopped - row.started).max(0.0));
         let keys = self
             .store
             .event_keys(arn)
@@ -561,10 +563,7 @@ impl Service {
         );
         let r = exec.execute(self.info(&row, &m.name, &input_value), input_value).await;
         let stopped = now_secs();
-        self.metrics
-            .state_transitions
-            .with_label_values(&[&m.name])
-            .inc_by(r.transitions);
+        self.metrics.count_transitions(&m.name, &r.transitions_by_type);
         let counter = match r.status {
             Status::Succeeded => &self.metrics.executions_succeeded,
             Status::Failed => &self.metrics.executions_failed,

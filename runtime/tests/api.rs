@@ -196,6 +196,44 @@ async fn state_machine_lifecycle() {
 }
 
 #[tokio::test]
+async fn tags_are_added_replaced_listed_and_removed() {
+    let api = api();
+    let v = api
+        .call(
+            "CreateStateMachine",
+            json!({"name": "tagged", "definition": doubling().to_string(), "roleArn": "arn:aws:iam::123456789012:role/r",
+                   "tags": [{"key": "team", "value": "orders"}]}),
+        )
+        .await;
+    let arn = v["stateMachineArn"].as_str().unwrap();
+    api.call(
+        "TagResource",
+        json!({"resourceArn": arn, "tags": [{"key": "team", "value": "billing"}, {"key": "env", "value": "dev"}]}),
+    )
+    .await;
+    let t = api.call("ListTagsForResource", json!({"resourceArn": arn})).await;
+    assert_eq!(
+        t,
+        json!({"tags": [{"key": "env", "value": "dev"}, {"key": "team", "value": "billing"}]})
+    );
+    api.call("UntagResource", json!({"resourceArn": arn, "tagKeys": ["env"]}))
+        .await;
+    let t = api.call("ListTagsForResource", json!({"resourceArn": arn})).await;
+    assert_eq!(t, json!({"tags": [{"key": "team", "value": "billing"}]}));
+
+    let many: Vec<Value> = (0..51).map(|i| json!({"key": format!("k{i}"), "value": ""})).collect();
+    let (kind, _) = api.fail("TagResource", json!({"resourceArn": arn, "tags": many})).await;
+    assert_eq!(kind, "TooManyTags");
+    let (kind, _) = api
+        .fail(
+            "ListTagsForResource",
+            json!({"resourceArn": "arn:aws:states:us-east-1:123456789012:stateMachine:nope"}),
+        )
+        .await;
+    assert_eq!(kind, "ResourceNotFound");
+}
+
+#[tokio::test]
 async fn invalid_definitions_name_the_problem() {
     let api = api();
     let bad = json!({"StartAt": "Nowhere", "States": {"A": {"Type": "Pass", "End": true}}});
@@ -388,8 +426,13 @@ async fn sync_express_execution_returns_its_result() {
 }
 
 #[tokio::test]
-async fn bad_requests_get_aws_error_shapes() {
+async fn bad_requests_get_aws_error_shapes_and_disturb_nothing() {
     let api = api();
+    let waits = api.create("bystander", waiting(), "STANDARD").await;
+    let bystander = api.call("StartExecution", json!({"stateMachineArn": waits})).await["executionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (status, v) = api.raw(None, "{}").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(v["__type"], "UnknownOperationException");
@@ -439,32 +482,147 @@ async fn bad_requests_get_aws_error_shapes() {
         .fail("ListExecutions", json!({"stateMachineArn": arn, "nextToken": "zzz"}))
         .await;
     assert_eq!(kind, "InvalidToken");
+
+    // Over the 256 KiB payload limit.
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(300 * 1024));
+    let (kind, msg) = api
+        .fail("StartExecution", json!({"stateMachineArn": arn, "input": big}))
+        .await;
+    assert_eq!(kind, "ValidationException");
+    assert!(msg.contains("input"), "{msg}");
+    // A body over the request limit is refused before it is parsed.
+    let resp = api
+        .router
+        .clone()
+        .oneshot(
+            Request::post("/")
+                .header("x-amz-target", "AWSStepFunctions.StartExecution")
+                .body(Body::from(vec![b' '; 3 << 20]))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    let d = api.call("DescribeExecution", json!({"executionArn": bystander})).await;
+    assert_eq!(d["status"], "RUNNING", "a bad request disturbed a running execution");
+}
+
+/// The value of one sample line, `name{labels} value`, or 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|r| r.strip_prefix(' ')))
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(0.0)
 }
 
 #[tokio::test]
-async fn metrics_count_executions_transitions_and_task_calls() {
+async fn metrics_move_exactly_as_executions_start_succeed_fail_time_out_and_abort() {
     let api = api();
-    let arn = api.create("counted", doubling(), "STANDARD").await;
+    let ok = api.create("counted", doubling(), "STANDARD").await;
+    let fails = api
+        .create(
+            "fails",
+            json!({"StartAt": "F", "States": {"F": {"Type": "Fail", "Error": "Nope"}}}),
+            "STANDARD",
+        )
+        .await;
+    let slow = api
+        .create(
+            "slow",
+            json!({"TimeoutSeconds": 1, "StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": true}}}),
+            "STANDARD",
+        )
+        .await;
+    let stopped = api.create("stopped", waiting(), "STANDARD").await;
+    let start = |arn: String, input: String| {
+        let api = &api;
+        async move {
+            api.call("StartExecution", json!({"stateMachineArn": arn, "input": input}))
+                .await["executionArn"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
     for i in 0..3 {
-        let s = api
-            .call(
-                "StartExecution",
-                json!({"stateMachineArn": arn, "input": format!("{{\"n\": {i}}}")}),
-            )
-            .await;
-        api.wait_done(s["executionArn"].as_str().unwrap()).await;
+        let e = start(ok.clone(), format!("{{\"n\": {i}}}")).await;
+        api.wait_done(&e).await;
     }
+    let e = start(fails.clone(), "{}".into()).await;
+    api.wait_done(&e).await;
+    let timed_out = start(slow.clone(), "{}".into()).await;
+    let aborted = start(stopped.clone(), "{}".into()).await;
+    let (_, text) = api.get("/metrics").await;
+    assert_eq!(sample(&text, "wasmstep_executions_running"), 2.0, "{text}");
+    api.call("StopExecution", json!({"executionArn": aborted})).await;
+    let d = api.wait_done(&timed_out).await;
+    assert_eq!(d["status"], "TIMED_OUT");
+
     let (status, text) = api.get("/metrics").await;
     assert_eq!(status, StatusCode::OK);
-    for line in [
-        "wasmstep_executions_started_total{state_machine=\"counted\"} 3",
-        "wasmstep_executions_succeeded_total{state_machine=\"counted\"} 3",
-        "wasmstep_state_transitions_total{state_machine=\"counted\"} 6",
-        "wasmstep_task_invocations_total{handler=\"double\",outcome=\"succeeded\"} 3",
-        "wasmstep_executions_running 0",
-    ] {
-        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+    let expect = [
+        ("wasmstep_executions_started_total{state_machine=\"counted\"}", 3.0),
+        ("wasmstep_executions_succeeded_total{state_machine=\"counted\"}", 3.0),
+        ("wasmstep_executions_failed_total{state_machine=\"counted\"}", 0.0),
+        ("wasmstep_executions_started_total{state_machine=\"fails\"}", 1.0),
+        ("wasmstep_executions_failed_total{state_machine=\"fails\"}", 1.0),
+        ("wasmstep_executions_succeeded_total{state_machine=\"fails\"}", 0.0),
+        ("wasmstep_executions_timed_out_total{state_machine=\"slow\"}", 1.0),
+        ("wasmstep_executions_aborted_total{state_machine=\"stopped\"}", 1.0),
+        ("wasmstep_executions_aborted_total{state_machine=\"slow\"}", 0.0),
+        ("wasmstep_executions_running", 0.0),
+        ("wasmstep_execution_duration_seconds_count", 6.0),
+        (
+            "wasmstep_state_transitions_total{state_machine=\"counted\",state_type=\"Task\"}",
+            3.0,
+        ),
+        (
+            "wasmstep_state_transitions_total{state_machine=\"counted\",state_type=\"Pass\"}",
+            3.0,
+        ),
+        (
+            "wasmstep_state_transitions_total{state_machine=\"fails\",state_type=\"Fail\"}",
+            1.0,
+        ),
+        (
+            "wasmstep_task_invocations_total{handler=\"double\",outcome=\"succeeded\"}",
+            3.0,
+        ),
+        ("wasmstep_task_duration_seconds_count{handler=\"double\"}", 3.0),
+    ];
+    for (series, value) in expect {
+        assert_eq!(sample(&text, series), value, "{series} in:\n{text}");
     }
     let (status, body) = api.get("/healthz").await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "ok\n"));
+}
+
+/// `promtool check metrics` (Debian's prometheus package; the test command installs it) accepts
+/// the exposition.
+#[tokio::test]
+async fn metrics_pass_promtool() {
+    let api = api();
+    let arn = api.create("linted", doubling(), "STANDARD").await;
+    let s = api
+        .call("StartExecution", json!({"stateMachineArn": arn, "input": "{\"n\": 1}"}))
+        .await;
+    api.wait_done(s["executionArn"].as_str().unwrap()).await;
+    let (_, text) = api.get("/metrics").await;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool is not installed: run the test command (bash .ci/test), which installs it");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::asl::MachineType;
 use crate::service::{ExecutionRow, Service, ServiceError, error, type_name};
+use crate::tags::{parse_tags, tags_json};
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
@@ -141,6 +142,7 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
     match action {
         "CreateStateMachine" => {
             let t = machine_type(r)?;
+            let tags = parse_tags(r.get("tags"))?;
             let m = svc
                 .create_machine(
                     req_str(r, "name")?,
@@ -149,6 +151,9 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
                     t,
                 )
                 .await?;
+            if !tags.is_empty() {
+                svc.tag_resource(&m.arn, &tags).await?;
+            }
             Ok(json!({"stateMachineArn": m.arn, "creationDate": m.created}))
         }
         "DescribeStateMachine" => {
@@ -270,6 +275,38 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
                 .stop_execution(req_str(r, "executionArn")?, opt_str(r, "error")?, opt_str(r, "cause")?)
                 .await?;
             Ok(json!({"stopDate": stopped}))
+        }
+        "TagResource" => {
+            let tags = parse_tags(Some(r.get("tags").unwrap_or(&Value::Null)))?;
+            if r.get("tags").is_none_or(Value::is_null) {
+                return Err(validation("tags", "Member must not be null"));
+            }
+            svc.tag_resource(req_str(r, "resourceArn")?, &tags).await?;
+            Ok(json!({}))
+        }
+        "UntagResource" => {
+            let keys: Vec<String> = match r.get("tagKeys") {
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|k| {
+                        k.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| error("SerializationException", "'tagKeys' must be a list of strings"))
+                    })
+                    .collect::<Result<_>>()?,
+                None | Some(Value::Null) => return Err(validation("tagKeys", "Member must not be null")),
+                Some(_) => return Err(error("SerializationException", "'tagKeys' must be a list of strings")),
+            };
+            svc.untag_resource(req_str(r, "resourceArn")?, &keys).await?;
+            Ok(json!({}))
+        }
+        "ListTagsForResource" => {
+            let arn = req_str(r, "resourceArn")?;
+            svc.machine(arn).map_err(|e| match e.kind {
+                "StateMachineDoesNotExist" => error("ResourceNotFound", format!("Resource not found: '{arn}'")),
+                _ => e,
+            })?;
+            Ok(tags_json(&svc.list_tags(arn)?))
         }
         other => Err(error(
             "UnknownOperationException",

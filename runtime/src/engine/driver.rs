@@ -78,6 +78,8 @@ pub struct ExecutionResult {
     pub history: Vec<HistoryEvent>,
     /// States entered, Map iterations included.
     pub transitions: u64,
+    /// The same, by state type (indexed by [`StateType::index`]).
+    pub transitions_by_type: [u64; 8],
 }
 
 /// Runs executions of one state machine.
@@ -181,7 +183,8 @@ pub(super) struct Run<'e> {
     pub(super) ex: &'e Executor,
     pub(super) info: ExecutionInfo,
     pub(super) history: History,
-    pub(super) transitions: &'e AtomicU64,
+    /// States entered, by [`StateType::index`].
+    pub(super) transitions: &'e [AtomicU64; 8],
     pub(super) deadline: Option<DateTime<Utc>>,
     /// Durable executions record what they do and replay it after a restart.
     pub(super) journal: Option<Arc<Journal>>,
@@ -239,7 +242,7 @@ impl Executor {
         journal: Option<Arc<Journal>>,
         recorded: std::collections::HashMap<String, u64>,
     ) -> ExecutionResult {
-        let transitions = AtomicU64::new(0);
+        let transitions: [AtomicU64; 8] = Default::default();
         let now = self.clock.now();
         // A resumed execution keeps the deadline it started with.
         let start = chrono::DateTime::parse_from_rfc3339(&info.start_time)
@@ -357,7 +360,8 @@ impl Executor {
             error,
             cause,
             history: run.history.into_events(),
-            transitions: transitions.load(Ordering::Relaxed),
+            transitions: transitions.iter().map(|t| t.load(Ordering::Relaxed)).sum(),
+            transitions_by_type: transitions.each_ref().map(|t| t.load(Ordering::Relaxed)),
         }
     }
 }
@@ -494,7 +498,7 @@ impl<'e> Run<'e> {
                         input: input.clone(),
                     },
                 );
-                self.transitions.fetch_add(1, Ordering::Relaxed);
+                self.transitions[st.index()].fetch_add(1, Ordering::Relaxed);
                 // Dropped mid-state (a sibling branch failed, the execution timed out): say so.
                 let aborted = matches!(
                     st,

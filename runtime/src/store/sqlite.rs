@@ -86,6 +86,12 @@ const SCHEMA: &str = "
     );
     CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (machine_arn, started);
     CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status);
+    CREATE TABLE IF NOT EXISTS tags (
+        resource TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (resource, key)
+    );
 ";
 
 impl SqliteStore {

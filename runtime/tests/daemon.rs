@@ -1,0 +1,305 @@
+//! The real daemon (`wasmstep serve`) on a real socket with real Wasm handlers: killed with
+//! SIGKILL mid-execution it resumes every running execution at the next start without repeating
+//! finished work; aws-cli and boto3 drive its API; `/metrics` is served.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+/// Where `plugins/build.sh` put the handlers (the test command runs it first).
+fn plugins_dir() -> PathBuf {
+    let d = match std::env::var_os("WASMSTEP_PLUGINS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../plugins"),
+    };
+    assert!(
+        d.join("add.wasm").exists(),
+        "no plugins in {}: build them first (bash plugins/build.sh)",
+        d.display()
+    );
+    d
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("wasmstep-daemon-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+/// A running `wasmstep serve`; killed (SIGKILL) when dropped.
+struct Daemon {
+    child: Child,
+    url: String,
+}
+
+impl Daemon {
+    fn start(data: &Path) -> Daemon {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wasmstep"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .arg("--plugins")
+            .arg(plugins_dir())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start wasmstep serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Reads the log for the bound address, then keeps draining it so the daemon never blocks.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listen=").nth(1).and_then(|r| r.split_whitespace().next())
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(addr.to_string());
+                }
+                eprintln!("[daemon] {line}");
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("the daemon did not report its address");
+        Daemon {
+            child,
+            url: format!("http://{addr}"),
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL the daemon");
+        self.child.wait().expect("reap the daemon");
+    }
+
+    fn call(&self, action: &str, body: Value) -> Value {
+        let mut resp = ureq::post(&self.url)
+            .header("content-type", "application/x-amz-json-1.0")
+            .header("x-amz-target", format!("AWSStepFunctions.{action}"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send_json(&body)
+            .unwrap_or_else(|e| panic!("{action}: {e}"));
+        let status = resp.status();
+        let v: Value = resp.body_mut().read_json().expect("a JSON response");
+        assert_eq!(status, 200, "{action} failed: {v}");
+        v
+    }
+
+    fn history(&self, exec: &str) -> Vec<Value> {
+        self.call("GetExecutionHistory", json!({"executionArn": exec, "maxResults": 1000}))["events"]
+            .as_array()
+            .expect("events")
+            .clone()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn count(events: &[Value], kind: &str) -> usize {
+    events.iter().filter(|e| e["type"] == kind).count()
+}
+
+#[test]
+fn killed_daemon_resumes_running_executions_without_repeating_work() {
+    let data = tempdir("resume");
+    let daemon = Daemon::start(&data);
+    let definition = json!({"StartAt": "First", "States": {
+        "First": {"Type": "Task", "Resource": "wasm:add", "ResultPath": "$.first", "Next": "Pause"},
+        "Pause": {"Type": "Wait", "Seconds": 2, "Next": "Second"},
+        "Second": {"Type": "Task", "Resource": "wasm:add",
+                   "Parameters": {"a.$": "$.first.sum", "b": 100}, "End": true}
+    }});
+    let arn = daemon.call(
+        "CreateStateMachine",
+        json!({"name": "resume", "definition": definition.to_string(), "roleArn": "arn:aws:iam::123456789012:role/r"}),
+    )["stateMachineArn"]
+        .as_str()
+        .expect("arn")
+        .to_string();
+    let execs: Vec<String> = (0..5)
+        .map(|i| {
+            daemon.call(
+                "StartExecution",
+                json!({"stateMachineArn": arn, "name": format!("e{i}"), "input": json!({"a": i, "b": 1}).to_string()}),
+            )["executionArn"]
+                .as_str()
+                .expect("executionArn")
+                .to_string()
+        })
+        .collect();
+    // Kill the daemon once every execution is waiting, its first Task done.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for e in &execs {
+        while count(&daemon.history(e), "WaitStateEntered") == 0 {
+            assert!(Instant::now() < deadline, "{e} never reached its Wait state");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    daemon.kill();
+
+    let daemon = Daemon::start(&data);
+    for (i, e) in execs.iter().enumerate() {
+        let d = loop {
+            let d = daemon.call("DescribeExecution", json!({"executionArn": e}));
+            if d["status"] != "RUNNING" {
+                break d;
+            }
+            assert!(Instant::now() < deadline, "{e} did not finish after the restart");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(d["status"], "SUCCEEDED", "{d}");
+        let output: Value = serde_json::from_str(d["output"].as_str().expect("output")).expect("JSON output");
+        assert_eq!(output, json!({"sum": i as i64 + 1 + 100}));
+
+        let h = daemon.history(e);
+        assert_eq!(count(&h, "ExecutionStarted"), 1, "{h:#?}");
+        assert_eq!(count(&h, "TaskSucceeded"), 2, "the first Task ran again: {h:#?}");
+        assert_eq!(count(&h, "WaitStateEntered"), 1, "{h:#?}");
+        let ids: Vec<u64> = h.iter().map(|e| e["id"].as_u64().expect("id")).collect();
+        assert_eq!(
+            ids,
+            (1..=ids.len() as u64).collect::<Vec<_>>(),
+            "event ids must continue"
+        );
+    }
+
+    let metrics = ureq::get(&format!("{}/metrics", daemon.url))
+        .call()
+        .expect("/metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("metrics text");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "wasmstep_executions_succeeded_total{state_machine=\"resume\"} 5"),
+        "{metrics}"
+    );
+    drop(daemon);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// The Python with boto3 and aws-cli: `$WASMSTEP_PYTHON` (the test command installs them into
+/// its tools venv), else `python3`.
+fn python() -> PathBuf {
+    let py = std::env::var_os("WASMSTEP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let ok = Command::new(&py)
+        .args(["-c", "import boto3, awscli"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{} has no boto3/awscli: run the test command (bash .ci/test), which installs them",
+        py.display()
+    );
+    py
+}
+
+#[test]
+fn boto3_and_aws_cli_drive_the_api() {
+    let py = python();
+    let data = tempdir("clients");
+    let daemon = Daemon::start(&data);
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/boto3_client.py");
+    let out = Command::new(&py)
+        .arg(&script)
+        .arg(&daemon.url)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "boto3 client failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // aws-cli, as a user types it.
+    let aws = |args: &[&str]| -> Value {
+        let out = Command::new(&py)
+            .args(["-m", "awscli", "stepfunctions"])
+            .args(args)
+            .args([
+                "--endpoint-url",
+                &daemon.url,
+                "--region",
+                "us-east-1",
+                "--output",
+                "json",
+            ])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_CONFIG_FILE", data.join("no-config"))
+            .output()
+            .expect("run aws-cli");
+        assert!(
+            out.status.success(),
+            "aws stepfunctions {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).expect("aws-cli prints JSON")
+    };
+    let definition =
+        json!({"StartAt": "Add", "States": {"Add": {"Type": "Task", "Resource": "wasm:add", "End": true}}});
+    let created = aws(&[
+        "create-state-machine",
+        "--name",
+        "cli-add",
+        "--role-arn",
+        "arn:aws:iam::123456789012:role/cli",
+        "--definition",
+        &definition.to_string(),
+    ]);
+    let arn = created["stateMachineArn"]
+        .as_str()
+        .expect("stateMachineArn")
+        .to_string();
+    let listed = aws(&["list-state-machines"]);
+    assert!(
+        listed["stateMachines"]
+            .as_array()
+            .expect("stateMachines")
+            .iter()
+            .any(|m| m["name"] == "cli-add")
+    );
+    let started = aws(&[
+        "start-execution",
+        "--state-machine-arn",
+        &arn,
+        "--input",
+        r#"{"a": 2, "b": 3}"#,
+    ]);
+    let exec = started["executionArn"].as_str().expect("executionArn").to_string();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let d = loop {
+        let d = aws(&["describe-execution", "--execution-arn", &exec]);
+        if d["status"] != "RUNNING" {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "{exec} did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(d["status"], "SUCCEEDED", "{d}");
+    assert_eq!(d["output"], r#"{"sum":5}"#);
+    let h = aws(&["get-execution-history", "--execution-arn", &exec]);
+    assert_eq!(h["events"][0]["type"], "ExecutionStarted");
+    aws(&["delete-state-machine", "--state-machine-arn", &arn]);
+    drop(daemon);
+    let _ = std::fs::remove_dir_all(&data);
+}
