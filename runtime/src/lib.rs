@@ -12,4 +12,5 @@ pub mod run;
 pub mod service;
 pub mod store;
 pub mod tags;
+pub mod versions;
 pub mod wasm;

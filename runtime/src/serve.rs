@@ -123,7 +123,7 @@ async fn run(cfg: DaemonConfig) -> Result<(), String> {
         listen = %addr, store = %cfg.database().display(), definitions, resumed,
         "wasmstep serving the Step Functions API"
     );
-    axum::serve(listener, wasmstep::api::router(svc))
+    axum::serve(listener, wasmstep::api::router(svc.clone()))
         .with_graceful_shutdown(async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
@@ -133,7 +133,10 @@ async fn run(cfg: DaemonConfig) -> Result<(), String> {
         })
         .await
         .map_err(|e| format!("the server stopped: {e}"))?;
-    // Running executions are recorded up to their last step and resume at the next start.
+    // Running executions are recorded up to their last step and resume at the next start; make
+    // sure the last group commit is on disk before exiting.
+    use wasmstep::store::ExecutionStore;
+    svc.store.flush().await.map_err(|e| format!("the store: {e}"))?;
     tracing::info!("wasmstep stopped; running executions resume at the next start");
     Ok(())
 }

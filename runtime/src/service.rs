@@ -106,6 +106,8 @@ pub struct Service {
     pub invoker: Arc<dyn TaskInvoker>,
     pub metrics: Arc<Metrics>,
     machines: Mutex<HashMap<String, Machine>>,
+    /// Compiled versions, by version ARN (filled on first use; versions never change).
+    versions: Mutex<HashMap<String, Machine>>,
     running: Mutex<HashMap<String, AbortHandle>>,
     clock: Arc<dyn Clock>,
 }
@@ -164,6 +166,7 @@ impl Service {
             invoker,
             metrics,
             machines: Mutex::new(machines),
+            versions: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             clock: Arc::new(SystemClock),
         }))
@@ -171,6 +174,25 @@ impl Service {
 
     fn machines(&self) -> std::sync::MutexGuard<'_, HashMap<String, Machine>> {
         self.machines.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn cached_version(&self, arn: &str) -> Option<Machine> {
+        self.versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(arn)
+            .cloned()
+    }
+
+    pub(crate) fn cache_version(&self, m: Machine) {
+        self.versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(m.arn.clone(), m);
+    }
+
+    pub(crate) fn forget_version(&self, arn: &str) {
+        self.versions.lock().unwrap_or_else(|e| e.into_inner()).remove(arn);
     }
 
     pub fn machine(&self, arn: &str) -> Result<Machine> {
@@ -264,6 +286,14 @@ impl Service {
         );
         self.store
             .write("DELETE FROM tags WHERE resource = ?1", vec![Sql::Text(arn.to_string())]);
+        self.store.write(
+            "DELETE FROM versions WHERE machine_arn = ?1",
+            vec![Sql::Text(arn.to_string())],
+        );
+        self.versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k, _| crate::versions::split_version(k).is_none_or(|(b, _)| b != arn));
         self.store
             .flush()
             .await
@@ -328,7 +358,8 @@ impl Service {
         name: Option<&str>,
         input: &str,
     ) -> Result<ExecutionRow> {
-        let m = self.machine(machine_arn)?;
+        let m = self.resolve(machine_arn)?;
+        let base_arn = self::machine_arn(&m.name);
         let input_value: Value = serde_json::from_str(input).map_err(|e| {
             error(
                 "InvalidExecutionInput",
@@ -355,7 +386,7 @@ impl Service {
         let started = now_secs();
         let row = ExecutionRow {
             arn: arn.clone(),
-            machine_arn: m.arn.clone(),
+            machine_arn: base_arn.clone(),
             name: name.clone(),
             status: "RUNNING".into(),
             definition: m.definition.clone(),
@@ -368,7 +399,7 @@ impl Service {
         };
         self.store.write(
             "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started) VALUES (?1, ?2, ?3, 'RUNNING', ?4, ?5, ?6)",
-            vec![Sql::Text(arn.clone()), Sql::Text(m.arn.clone()), Sql::Text(name.clone()), Sql::Text(m.definition.clone()), Sql::Text(input.to_string()), Sql::Real(started)],
+            vec![Sql::Text(arn.clone()), Sql::Text(base_arn.clone()), Sql::Text(name.clone()), Sql::Text(m.definition.clone()), Sql::Text(input.to_string()), Sql::Real(started)],
         );
         self.store
             .flush()
@@ -515,7 +546,7 @@ impl Service {
 
     /// Runs an Express execution to its end, in memory, and returns how it ended.
     pub async fn start_sync_execution(&self, machine_arn: &str, name: Option<&str>, input: &str) -> Result<Value> {
-        let m = self.machine(machine_arn)?;
+        let m = self.resolve(machine_arn)?;
         if m.machine_type != MachineType::Express {
             return Err(error(
                 "StateMachineTypeNotSupported",

@@ -196,6 +196,65 @@ async fn state_machine_lifecycle() {
 }
 
 #[tokio::test]
+async fn versions_are_published_listed_described_and_run() {
+    let api = api();
+    let arn = api.create("versioned", doubling(), "STANDARD").await;
+    let v1 = api
+        .call(
+            "PublishStateMachineVersion",
+            json!({"stateMachineArn": arn, "description": "first"}),
+        )
+        .await;
+    let v1 = v1["stateMachineVersionArn"].as_str().unwrap().to_string();
+    assert_eq!(v1, format!("{arn}:1"));
+    // Publishing an unchanged definition returns the same version.
+    let again = api
+        .call("PublishStateMachineVersion", json!({"stateMachineArn": arn}))
+        .await;
+    assert_eq!(again["stateMachineVersionArn"], v1.as_str());
+
+    let v2 = api
+        .call(
+            "UpdateStateMachine",
+            json!({"stateMachineArn": arn, "definition": waiting().to_string(), "publish": true}),
+        )
+        .await;
+    assert_eq!(v2["stateMachineVersionArn"], format!("{arn}:2"));
+    let list = api
+        .call("ListStateMachineVersions", json!({"stateMachineArn": arn}))
+        .await;
+    let arns: Vec<&str> = list["stateMachineVersions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["stateMachineVersionArn"].as_str().unwrap())
+        .collect();
+    assert_eq!(arns, vec![format!("{arn}:2"), format!("{arn}:1")]);
+
+    // Version 1 still has the doubling definition, and runs it.
+    let d = api.call("DescribeStateMachine", json!({"stateMachineArn": v1})).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(d["definition"].as_str().unwrap()).unwrap(),
+        doubling()
+    );
+    let s = api
+        .call("StartExecution", json!({"stateMachineArn": v1, "input": "{\"n\": 4}"}))
+        .await;
+    let done = api.wait_done(s["executionArn"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "SUCCEEDED");
+    assert_eq!(done["stateMachineArn"], arn.as_str());
+    assert_eq!(
+        serde_json::from_str::<Value>(done["output"].as_str().unwrap()).unwrap(),
+        json!({"result": 8})
+    );
+
+    api.call("DeleteStateMachineVersion", json!({"stateMachineVersionArn": v1}))
+        .await;
+    let (kind, _) = api.fail("DescribeStateMachine", json!({"stateMachineArn": v1})).await;
+    assert_eq!(kind, "StateMachineDoesNotExist");
+}
+
+#[tokio::test]
 async fn tags_are_added_replaced_listed_and_removed() {
     let api = api();
     let v = api

@@ -190,6 +190,52 @@ fn killed_daemon_resumes_running_executions_without_repeating_work() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+#[test]
+fn sigterm_exits_cleanly_and_the_next_start_resumes() {
+    let data = tempdir("sigterm");
+    let mut daemon = Daemon::start(&data);
+    let definition = json!({"StartAt": "Pause", "States": {
+        "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Add"},
+        "Add": {"Type": "Task", "Resource": "wasm:add", "End": true}
+    }});
+    let arn = daemon.call(
+        "CreateStateMachine",
+        json!({"name": "term", "definition": definition.to_string(), "roleArn": "arn:aws:iam::123456789012:role/r"}),
+    )["stateMachineArn"]
+        .as_str()
+        .expect("arn")
+        .to_string();
+    let exec = daemon.call(
+        "StartExecution",
+        json!({"stateMachineArn": arn, "input": "{\"a\": 1, \"b\": 1}"}),
+    )["executionArn"]
+        .as_str()
+        .expect("executionArn")
+        .to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &daemon.child.id().to_string()])
+        .status()
+        .expect("kill -TERM");
+    assert!(status.success());
+    let exit = daemon.child.wait().expect("wait for the daemon");
+    assert!(exit.success(), "SIGTERM should exit cleanly: {exit:?}");
+
+    let daemon = Daemon::start(&data);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let d = loop {
+        let d = daemon.call("DescribeExecution", json!({"executionArn": exec}));
+        if d["status"] != "RUNNING" {
+            break d;
+        }
+        assert!(Instant::now() < deadline, "{exec} did not resume");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(d["status"], "SUCCEEDED", "{d}");
+    assert_eq!(d["output"], r#"{"sum":2}"#);
+    drop(daemon);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 /// The Python with boto3 and aws-cli: `$WASMSTEP_PYTHON` (the test command installs them into
 /// its tools venv), else `python3`.
 fn python() -> PathBuf {

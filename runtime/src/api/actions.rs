@@ -157,7 +157,8 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
             Ok(json!({"stateMachineArn": m.arn, "creationDate": m.created}))
         }
         "DescribeStateMachine" => {
-            let m = svc.machine(req_str(r, "stateMachineArn")?)?;
+            let arn = req_str(r, "stateMachineArn")?;
+            let m = svc.resolve(arn)?;
             Ok(json!({
                 "stateMachineArn": m.arn, "name": m.name, "status": "ACTIVE", "definition": m.definition,
                 "roleArn": m.role_arn, "type": type_name(m.machine_type), "creationDate": m.created,
@@ -166,14 +167,36 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
             }))
         }
         "UpdateStateMachine" => {
+            let arn = req_str(r, "stateMachineArn")?;
             let updated = svc
-                .update_machine(
-                    req_str(r, "stateMachineArn")?,
-                    opt_str(r, "definition")?,
-                    opt_str(r, "roleArn")?,
-                )
+                .update_machine(arn, opt_str(r, "definition")?, opt_str(r, "roleArn")?)
                 .await?;
-            Ok(json!({"updateDate": updated}))
+            let mut v = json!({"updateDate": updated});
+            if opt_bool(r, "publish")?.unwrap_or(false) {
+                let (version, _) = svc.publish_version(arn, opt_str(r, "versionDescription")?).await?;
+                v["stateMachineVersionArn"] = version.into();
+            }
+            Ok(v)
+        }
+        "PublishStateMachineVersion" => {
+            let (version, created) = svc
+                .publish_version(req_str(r, "stateMachineArn")?, opt_str(r, "description")?)
+                .await?;
+            Ok(json!({"stateMachineVersionArn": version, "creationDate": created}))
+        }
+        "ListStateMachineVersions" => {
+            let (start, max) = page(r)?;
+            let all = svc.list_versions(req_str(r, "stateMachineArn")?)?;
+            let (items, next) = paged(all, start, max);
+            let mut v = json!({"stateMachineVersions": items.iter().map(|(a, c)| json!({"stateMachineVersionArn": a, "creationDate": c})).collect::<Vec<_>>()});
+            if let Some(n) = next {
+                v["nextToken"] = n.into();
+            }
+            Ok(v)
+        }
+        "DeleteStateMachineVersion" => {
+            svc.delete_version(req_str(r, "stateMachineVersionArn")?).await?;
+            Ok(json!({}))
         }
         "DeleteStateMachine" => {
             svc.delete_machine(req_str(r, "stateMachineArn")?).await?;

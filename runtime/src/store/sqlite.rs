@@ -86,6 +86,15 @@ const SCHEMA: &str = "
     );
     CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (machine_arn, started);
     CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status);
+    CREATE TABLE IF NOT EXISTS versions (
+        machine_arn TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        definition TEXT NOT NULL,
+        role_arn TEXT NOT NULL,
+        description TEXT,
+        created REAL NOT NULL,
+        PRIMARY KEY (machine_arn, version)
+    );
     CREATE TABLE IF NOT EXISTS tags (
         resource TEXT NOT NULL,
         key TEXT NOT NULL,

@@ -76,6 +76,35 @@ try:
 except sfn.exceptions.InvalidExecutionInput:
     pass
 
+try:
+    sfn.describe_execution(executionArn="not-an-arn")
+    raise AssertionError("a bad ARN was accepted")
+except sfn.exceptions.InvalidArn:
+    pass
+
+# Stop a waiting execution.
+waits = sfn.create_state_machine(
+    name="boto3-waits",
+    definition=json.dumps({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3600, "End": True}}}),
+    roleArn=role,
+    tags=[{"key": "team", "value": "qa"}],
+)["stateMachineArn"]
+assert sfn.list_tags_for_resource(resourceArn=waits)["tags"] == [{"key": "team", "value": "qa"}]
+waiting = sfn.start_execution(stateMachineArn=waits, name="sleeper")["executionArn"]
+assert sfn.describe_execution(executionArn=waiting)["status"] == "RUNNING"
+stopped = sfn.stop_execution(executionArn=waiting, error="Operator", cause="test")
+assert stopped["stopDate"].year >= 2024, stopped
+d = sfn.describe_execution(executionArn=waiting)
+assert d["status"] == "ABORTED" and d["error"] == "Operator", d
+last = sfn.get_execution_history(executionArn=waiting, reverseOrder=True, maxResults=1)["events"][0]
+assert last["type"] == "ExecutionAborted", last
+
+# Versions.
+v1 = sfn.publish_state_machine_version(stateMachineArn=arn, description="v1")["stateMachineVersionArn"]
+assert v1 == arn + ":1", v1
+versions = sfn.list_state_machine_versions(stateMachineArn=arn)["stateMachineVersions"]
+assert [v["stateMachineVersionArn"] for v in versions] == [v1], versions
+
 express = sfn.create_state_machine(
     name="boto3-express", definition=json.dumps(definition), roleArn=role, type="EXPRESS"
 )["stateMachineArn"]
