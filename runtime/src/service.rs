@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use chrono::Utc;
 use rusqlite::types::Value as Sql;
 use serde_json::{Value, json};
-use tokio::task::AbortHandle;
+use tokio::task::JoinHandle;
 
 use crate::asl::{self, MachineType, Source, StateMachine, Syntax};
 use crate::engine::clock::{Clock, SystemClock, iso};
@@ -108,7 +108,7 @@ pub struct Service {
     machines: Mutex<HashMap<String, Machine>>,
     /// Compiled versions, by version ARN (filled on first use; versions never change).
     versions: Mutex<HashMap<String, Machine>>,
-    running: Mutex<HashMap<String, AbortHandle>>,
+    running: Mutex<HashMap<String, JoinHandle<()>>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -438,6 +438,8 @@ impl Service {
         let arn = row.arn.clone();
         let started = row.started;
         self.metrics.executions_running.inc();
+        // Registered before the task can run: `finish` only records an end it finds here.
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let task = tokio::spawn(async move {
             let exec = Executor::new(
                 compiled,
@@ -452,10 +454,7 @@ impl Service {
             let result = exec.execute_durable(info, input, store, resume).await;
             me.finish(&arn, &machine_name, started, result).await;
         });
-        self.running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(row.arn.clone(), task.abort_handle());
+        running.insert(row.arn.clone(), task);
     }
 
     async fn finish(
@@ -465,7 +464,17 @@ impl Service {
         started: f64,
         result: std::result::Result<ExecutionResult, crate::store::StoreError>,
     ) {
-        self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(arn);
+        // Whoever takes the execution out of `running` records how it ended: here, or
+        // StopExecution if it got there first.
+        if self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(arn)
+            .is_none()
+        {
+            return;
+        }
         self.metrics.executions_running.dec();
         let (status, output, err, cause) = match result {
             Ok(r) => {
@@ -505,10 +514,29 @@ impl Service {
         if row.status != "RUNNING" {
             return Ok(row.stopped.unwrap_or(stopped));
         }
-        if let Some(h) = handle {
-            h.abort();
-            self.metrics.executions_running.dec();
-        }
+        let Some(h) = handle else {
+            // The execution is finishing on its own and records its end; report that.
+            for _ in 0..1000 {
+                let row = self.describe_execution(arn)?;
+                if row.status != "RUNNING" {
+                    return Ok(row.stopped.unwrap_or(stopped));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            return Err(error(
+                "ServiceUnavailable",
+                format!("{arn} is still finishing; try again"),
+            ));
+        };
+        h.abort();
+        // Wait until the task is gone, so nothing it queued can follow ExecutionAborted, and
+        // commit what it queued before reading the last event id.
+        let _ = h.await;
+        self.store
+            .flush()
+            .await
+            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        self.metrics.executions_running.dec();
         let machine_name = row.machine_arn.rsplit(':').next().unwrap_or_default().to_string();
         self.metrics
             .executions_aborted

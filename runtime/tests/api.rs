@@ -685,3 +685,45 @@ async fn metrics_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// StopExecution racing executions that are finishing on their own: each ends exactly one way,
+/// and the counters agree with what DescribeExecution says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_racing_the_end_records_exactly_one_outcome() {
+    let api = api();
+    let arn = api.create("racy", doubling(), "STANDARD").await;
+    let mut execs = Vec::new();
+    for i in 0..40 {
+        let s = api
+            .call(
+                "StartExecution",
+                json!({"stateMachineArn": arn, "input": format!("{{\"n\": {i}}}")}),
+            )
+            .await;
+        let e = s["executionArn"].as_str().unwrap().to_string();
+        api.call("StopExecution", json!({"executionArn": e})).await;
+        execs.push(e);
+    }
+    let (mut succeeded, mut aborted) = (0.0, 0.0);
+    for e in &execs {
+        match api.wait_done(e).await["status"].as_str().unwrap() {
+            "SUCCEEDED" => succeeded += 1.0,
+            "ABORTED" => aborted += 1.0,
+            other => panic!("{e} ended {other}"),
+        }
+    }
+    let (_, text) = api.get("/metrics").await;
+    assert_eq!(
+        sample(&text, "wasmstep_executions_started_total{state_machine=\"racy\"}"),
+        40.0
+    );
+    assert_eq!(
+        sample(&text, "wasmstep_executions_succeeded_total{state_machine=\"racy\"}"),
+        succeeded
+    );
+    assert_eq!(
+        sample(&text, "wasmstep_executions_aborted_total{state_machine=\"racy\"}"),
+        aborted
+    );
+    assert_eq!(sample(&text, "wasmstep_executions_running"), 0.0);
+}

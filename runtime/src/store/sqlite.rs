@@ -132,6 +132,36 @@ impl SqliteStore {
     }
 }
 
+/// Applies writes in one transaction.
+fn apply(conn: &mut Connection, ops: &[Op]) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    {
+        let mut ev = tx.prepare_cached("INSERT INTO events (execution, id, key, body) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut jr = tx.prepare_cached("INSERT INTO journal (execution, body) VALUES (?1, ?2)")?;
+        for op in ops {
+            match op {
+                Op::Event {
+                    execution,
+                    id,
+                    key,
+                    body,
+                } => {
+                    ev.execute(params![execution, *id as i64, key, body])?;
+                }
+                Op::Journal { execution, body } => {
+                    jr.execute(params![execution, body])?;
+                }
+                Op::Sql { sql, params } => {
+                    tx.prepare_cached(sql)?
+                        .execute(rusqlite::params_from_iter(params.iter()))?;
+                }
+                Op::Flush(_) => {}
+            }
+        }
+    }
+    tx.commit()
+}
+
 /// Drains the queue into one transaction at a time; answers every flush in the batch after
 /// the commit.
 fn writer(mut conn: Connection, rx: Receiver<Op>) {
@@ -146,34 +176,26 @@ fn writer(mut conn: Connection, rx: Receiver<Op>) {
             }
         }
         let mut waiters = Vec::new();
-        let result = (|| -> Result<(), rusqlite::Error> {
-            let tx = conn.transaction()?;
-            {
-                let mut ev =
-                    tx.prepare_cached("INSERT INTO events (execution, id, key, body) VALUES (?1, ?2, ?3, ?4)")?;
-                let mut jr = tx.prepare_cached("INSERT INTO journal (execution, body) VALUES (?1, ?2)")?;
-                for op in batch {
-                    match op {
-                        Op::Event {
-                            execution,
-                            id,
-                            key,
-                            body,
-                        } => {
-                            ev.execute(params![execution, id as i64, key, body])?;
-                        }
-                        Op::Journal { execution, body } => {
-                            jr.execute(params![execution, body])?;
-                        }
-                        Op::Sql { sql, params } => {
-                            tx.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params))?;
-                        }
-                        Op::Flush(w) => waiters.push(w),
-                    }
+        let mut writes = Vec::with_capacity(batch.len());
+        for op in batch {
+            match op {
+                Op::Flush(w) => waiters.push(w),
+                op => writes.push(op),
+            }
+        }
+        // One transaction for the batch; if any write in it fails, the others are applied one by
+        // one so that a bad write loses only itself, never another execution's events.
+        let result = apply(&mut conn, &writes).or_else(|_| {
+            let mut first = Ok(());
+            for op in &writes {
+                if let Err(e) = apply(&mut conn, std::slice::from_ref(op))
+                    && first.is_ok()
+                {
+                    first = Err(e);
                 }
             }
-            tx.commit()
-        })();
+            first
+        });
         let mut result = result.map_err(|e| StoreError(format!("cannot record to the store: {e}")));
         if waiters.is_empty() {
             if let Err(e) = result {
