@@ -153,6 +153,19 @@ impl TaskInvoker for MeteredInvoker {
 }
 
 impl Metrics {
+    /// Counts an execution's end by its final status, and how long it ran.
+    pub fn count_end(&self, state_machine: &str, status: crate::engine::Status, seconds: f64) {
+        use crate::engine::Status;
+        let counter = match status {
+            Status::Succeeded => &self.executions_succeeded,
+            Status::Failed => &self.executions_failed,
+            Status::TimedOut => &self.executions_timed_out,
+            Status::Aborted => &self.executions_aborted,
+        };
+        counter.with_label_values(&[state_machine]).inc();
+        self.execution_duration.observe(seconds.max(0.0));
+    }
+
     /// Adds an execution's state transitions, by state type.
     pub fn count_transitions(&self, state_machine: &str, by_type: &[u64; 8]) {
         for (t, n) in crate::asl::model::StateType::ALL.iter().zip(by_type) {

@@ -373,6 +373,9 @@ impl Service {
             }
             None => uuid::Uuid::new_v4().to_string(),
         };
+        if m.machine_type == MachineType::Express {
+            return Ok(self.start_express(m, name, input, input_value));
+        }
         let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{}:{name}", m.name);
         if let Some(existing) = self.execution_row(&arn)? {
             if existing.status == "RUNNING" && existing.input == input {
@@ -483,15 +486,8 @@ impl Service {
             }
             Err(e) => (Status::Failed, None, Some("States.Runtime".into()), Some(e.to_string())),
         };
-        let counter = match status {
-            Status::Succeeded => &self.metrics.executions_succeeded,
-            Status::Failed => &self.metrics.executions_failed,
-            Status::TimedOut => &self.metrics.executions_timed_out,
-            Status::Aborted => &self.metrics.executions_aborted,
-        };
-        counter.with_label_values(&[machine_name]).inc();
         let stopped = now_secs();
-        self.metrics.execution_duration.observe((stopped - started).max(0.0));
+        self.metrics.count_end(machine_name, status, stopped - started);
         self.store.write(
             "UPDATE executions SET status = ?2, output = ?3, error = ?4, cause = ?5, stopped = ?6 WHERE arn = ?1",
             vec![
@@ -572,6 +568,49 @@ impl Service {
         Ok(stopped)
     }
 
+    /// Starts an Express execution in the background, in memory (as in AWS: not recorded, not
+    /// described afterwards; its end shows in the metrics).
+    fn start_express(self: &Arc<Self>, m: Machine, name: String, input: &str, input_value: Value) -> ExecutionRow {
+        let row = ExecutionRow {
+            arn: format!(
+                "arn:aws:states:{REGION}:{ACCOUNT}:express:{}:{name}:{}",
+                m.name,
+                uuid::Uuid::new_v4()
+            ),
+            machine_arn: machine_arn(&m.name),
+            name,
+            status: "RUNNING".into(),
+            definition: String::new(),
+            input: input.to_string(),
+            output: None,
+            error: None,
+            cause: None,
+            started: now_secs(),
+            stopped: None,
+        };
+        self.metrics.executions_started.with_label_values(&[&m.name]).inc();
+        self.metrics.executions_running.inc();
+        let info = self.info(&row, &m.name, &input_value);
+        let me = self.clone();
+        let started = row.started;
+        tokio::spawn(async move {
+            let exec = Executor::new(
+                m.compiled.clone(),
+                me.invoker.clone(),
+                me.clock.clone(),
+                EngineConfig {
+                    keep_history: false,
+                    ..EngineConfig::default()
+                },
+            );
+            let r = exec.execute(info, input_value).await;
+            me.metrics.count_transitions(&m.name, &r.transitions_by_type);
+            me.metrics.count_end(&m.name, r.status, now_secs() - started);
+            me.metrics.executions_running.dec();
+        });
+        row
+    }
+
     /// Runs an Express execution to its end, in memory, and returns how it ended.
     pub async fn start_sync_execution(&self, machine_arn: &str, name: Option<&str>, input: &str) -> Result<Value> {
         let m = self.resolve(machine_arn)?;
@@ -623,14 +662,7 @@ impl Service {
         let r = exec.execute(self.info(&row, &m.name, &input_value), input_value).await;
         let stopped = now_secs();
         self.metrics.count_transitions(&m.name, &r.transitions_by_type);
-        let counter = match r.status {
-            Status::Succeeded => &self.metrics.executions_succeeded,
-            Status::Failed => &self.metrics.executions_failed,
-            Status::TimedOut => &self.metrics.executions_timed_out,
-            Status::Aborted => &self.metrics.executions_aborted,
-        };
-        counter.with_label_values(&[&m.name]).inc();
-        self.metrics.execution_duration.observe(stopped - started);
+        self.metrics.count_end(&m.name, r.status, stopped - started);
         let mut v = json!({
             "executionArn": arn, "stateMachineArn": m.arn, "name": name, "startDate": started, "stopDate": stopped,
             "status": r.status.as_str(), "input": input, "inputDetails": {"included": true},

@@ -477,6 +477,22 @@ async fn sync_express_execution_returns_its_result() {
     );
     assert!(r["executionArn"].as_str().unwrap().contains(":express:quick:"));
 
+    // StartExecution on an Express machine runs it in memory, in the background.
+    let s = api
+        .call("StartExecution", json!({"stateMachineArn": arn, "input": "{\"n\": 1}"}))
+        .await;
+    assert!(s["executionArn"].as_str().unwrap().contains(":express:quick:"));
+    let mut succeeded = 0.0;
+    for _ in 0..500 {
+        let (_, text) = api.get("/metrics").await;
+        succeeded = sample(&text, "wasmstep_executions_succeeded_total{state_machine=\"quick\"}");
+        if succeeded == 2.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(succeeded, 2.0);
+
     let standard = api.create("slow", doubling(), "STANDARD").await;
     let (kind, _) = api
         .fail("StartSyncExecution", json!({"stateMachineArn": standard}))
