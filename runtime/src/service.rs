@@ -312,7 +312,7 @@ impl Service {
         let rows = self
             .store
             .read(
-                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped FROM executions WHERE arn = ?1",
+                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn FROM executions WHERE arn = ?1",
                 &[Sql::Text(arn.to_string())],
                 ExecutionRow::from_row,
             )
@@ -332,10 +332,10 @@ impl Service {
         let sql = match status {
             Some(s) => {
                 params.push(Sql::Text(s.to_string()));
-                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped FROM executions WHERE machine_arn = ?1 AND status = ?2 ORDER BY started DESC"
+                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn FROM executions WHERE machine_arn = ?1 AND status = ?2 ORDER BY started DESC"
             }
             None => {
-                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped FROM executions WHERE machine_arn = ?1 ORDER BY started DESC"
+                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn FROM executions WHERE machine_arn = ?1 ORDER BY started DESC"
             }
         };
         self.store
@@ -399,10 +399,11 @@ impl Service {
             cause: None,
             started,
             stopped: None,
+            version_arn: (m.arn != base_arn).then(|| m.arn.clone()),
         };
         self.store.write(
-            "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started) VALUES (?1, ?2, ?3, 'RUNNING', ?4, ?5, ?6)",
-            vec![Sql::Text(arn.clone()), Sql::Text(base_arn.clone()), Sql::Text(name.clone()), Sql::Text(m.definition.clone()), Sql::Text(input.to_string()), Sql::Real(started)],
+            "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started, version_arn) VALUES (?1, ?2, ?3, 'RUNNING', ?4, ?5, ?6, ?7)",
+            vec![Sql::Text(arn.clone()), Sql::Text(base_arn.clone()), Sql::Text(name.clone()), Sql::Text(m.definition.clone()), Sql::Text(input.to_string()), Sql::Real(started), opt(row.version_arn.clone())],
         );
         self.store
             .flush()
@@ -587,6 +588,7 @@ impl Service {
             cause: None,
             started: now_secs(),
             stopped: None,
+            version_arn: None,
         };
         self.metrics.executions_started.with_label_values(&[&m.name]).inc();
         self.metrics.executions_running.inc();
@@ -648,6 +650,7 @@ impl Service {
             cause: None,
             started,
             stopped: None,
+            version_arn: None,
         };
         self.metrics.executions_started.with_label_values(&[&m.name]).inc();
         let exec = Executor::new(
@@ -686,7 +689,7 @@ impl Service {
         let rows = self
             .store
             .read(
-                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped FROM executions WHERE status = 'RUNNING'",
+                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn FROM executions WHERE status = 'RUNNING'",
                 &[],
                 ExecutionRow::from_row,
             )
@@ -754,6 +757,8 @@ pub struct ExecutionRow {
     pub cause: Option<String>,
     pub started: f64,
     pub stopped: Option<f64>,
+    /// The version ARN it was started with, if any.
+    pub version_arn: Option<String>,
 }
 
 impl ExecutionRow {
@@ -770,6 +775,7 @@ impl ExecutionRow {
             cause: r.get(8)?,
             started: r.get(9)?,
             stopped: r.get(10)?,
+            version_arn: r.get(11)?,
         })
     }
 }

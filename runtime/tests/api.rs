@@ -243,6 +243,7 @@ async fn versions_are_published_listed_described_and_run() {
     let done = api.wait_done(s["executionArn"].as_str().unwrap()).await;
     assert_eq!(done["status"], "SUCCEEDED");
     assert_eq!(done["stateMachineArn"], arn.as_str());
+    assert_eq!(done["stateMachineVersionArn"], v1.as_str());
     assert_eq!(
         serde_json::from_str::<Value>(done["output"].as_str().unwrap()).unwrap(),
         json!({"result": 8})

@@ -109,6 +109,9 @@ fn execution_json(e: &ExecutionRow, full: bool) -> Value {
         if let Some(x) = &e.cause {
             v["cause"] = x.clone().into();
         }
+        if let Some(a) = &e.version_arn {
+            v["stateMachineVersionArn"] = a.clone().into();
+        }
         v["redriveCount"] = 0.into();
         v["redriveStatus"] = "NOT_REDRIVABLE".into();
     }

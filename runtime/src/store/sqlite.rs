@@ -82,7 +82,8 @@ const SCHEMA: &str = "
         error TEXT,
         cause TEXT,
         started REAL NOT NULL,
-        stopped REAL
+        stopped REAL,
+        version_arn TEXT
     );
     CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (machine_arn, started);
     CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status);
@@ -109,6 +110,15 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| StoreError(format!("cannot prepare {}: {e}", path.display())))?;
+        // Databases made before executions recorded their version: add the column.
+        let has_version: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('executions') WHERE name = 'version_arn'")
+            .and_then(|mut q| q.exists([]))
+            .map_err(err)?;
+        if !has_version {
+            conn.execute_batch("ALTER TABLE executions ADD COLUMN version_arn TEXT")
+                .map_err(|e| StoreError(format!("cannot upgrade {}: {e}", path.display())))?;
+        }
         let reader = Connection::open(path).map_err(err)?;
         let (tx, rx) = channel();
         std::thread::Builder::new()
