@@ -19,6 +19,9 @@ pub struct Metrics {
     pub executions_failed: IntCounterVec,
     pub executions_timed_out: IntCounterVec,
     pub executions_aborted: IntCounterVec,
+    /// Executions picked up again after a restart (counted here, not as started, so that
+    /// started + resumed always covers what ends in this process).
+    pub executions_resumed: IntCounterVec,
     pub executions_running: IntGauge,
     pub execution_duration: Histogram,
     pub state_transitions: IntCounterVec,
@@ -81,6 +84,12 @@ impl Metrics {
                 &registry,
                 "wasmstep_executions_timed_out_total",
                 "Executions that timed out.",
+                sm,
+            ),
+            executions_resumed: counter(
+                &registry,
+                "wasmstep_executions_resumed_total",
+                "Running executions resumed after a restart.",
                 sm,
             ),
             executions_aborted: counter(

@@ -711,6 +711,10 @@ impl Service {
                 }
             };
             let input: Value = serde_json::from_str(&row.input).unwrap_or(Value::Null);
+            self.metrics
+                .executions_resumed
+                .with_label_values(&[&machine_name])
+                .inc();
             self.spawn(machine_name, Arc::new(compiled), &row, input, true);
         }
         Ok(n)

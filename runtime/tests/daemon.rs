@@ -180,10 +180,17 @@ fn killed_daemon_resumes_running_executions_without_repeating_work() {
         .body_mut()
         .read_to_string()
         .expect("metrics text");
+    // This process resumed the five and saw each end once; nothing is left running.
+    for line in [
+        "wasmstep_executions_resumed_total{state_machine=\"resume\"} 5",
+        "wasmstep_executions_succeeded_total{state_machine=\"resume\"} 5",
+        "wasmstep_executions_running 0",
+        "wasmstep_task_invocations_total{handler=\"add\",outcome=\"succeeded\"} 5",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "missing `{line}` in:\n{metrics}");
+    }
     assert!(
-        metrics
-            .lines()
-            .any(|l| l == "wasmstep_executions_succeeded_total{state_machine=\"resume\"} 5"),
+        !metrics.contains("wasmstep_executions_started_total{state_machine=\"resume\"}"),
         "{metrics}"
     );
     drop(daemon);
