@@ -48,7 +48,7 @@ impl TaskInvoker for Handlers {
                 self.stalled.notify_one();
                 std::future::pending::<()>().await;
             }
-            Ok(json!({"by": call.handler, "input": call.payload}))
+            Ok(json!({"by": call.handler, "input": call.payload, "redelivered": call.context["Task"]["Redelivered"]}))
         })
     }
 }
@@ -138,6 +138,9 @@ fn a_stopped_execution_resumes_without_repeating_work() {
     assert_eq!(out["first"]["by"], "first");
     assert_eq!(out["fan"].as_array().map(Vec::len), Some(3));
     assert_eq!(out["second"]["by"], "second");
+    // The repeated call knows it is one; the others did not run again.
+    assert_eq!(out["second"]["redelivered"], true);
+    assert_eq!(out["first"]["redelivered"], Value::Null);
     let events = store.events(&info.id).expect("events");
     let ids: Vec<u64> = events.iter().map(|e| e["id"].as_u64().expect("id")).collect();
     assert_eq!(

@@ -833,6 +833,8 @@ impl<'e> Run<'e> {
                 heartbeat,
             },
         );
+        // Started before a restart and not finished: this call is made again, and says so.
+        let redelivered = self.history.was_recorded(&format!("{key}:started"));
         let target = task::resolve(&t.resource, &t.resource_uri, effective).map_err(|e| match e.name {
             ErrorName::Runtime => fault(Fault::Runtime(e.cause.unwrap_or_default())),
             _ => Halt::Failed(e),
@@ -850,7 +852,7 @@ impl<'e> Run<'e> {
         if let Some(j) = &self.journal {
             self.durable(j).await?;
         }
-        let handler_ctx = handler_context(ctx);
+        let handler_ctx = handler_context(ctx, redelivered);
         let call = TaskCall {
             handler: &target.handler,
             payload: &target.payload,
@@ -930,7 +932,9 @@ impl<'e> Run<'e> {
 }
 
 /// The context a handler receives: who is calling, without the execution input.
-fn handler_context(ctx: &ContextObject<'_>) -> Value {
+/// `Task.Redelivered` is true when the call was in flight when the daemon stopped and is made
+/// again after the restart (same `RetryCount`).
+fn handler_context(ctx: &ContextObject<'_>, redelivered: bool) -> Value {
     let e = ctx.execution;
     let mut v = json!({
         "Execution": {"Id": e.id, "Name": e.name, "StartTime": e.start_time, "RoleArn": e.role_arn},
@@ -939,6 +943,9 @@ fn handler_context(ctx: &ContextObject<'_>) -> Value {
     });
     if let Some(token) = ctx.task_token {
         v["Task"] = json!({"Token": token});
+    }
+    if redelivered {
+        v["Task"]["Redelivered"] = true.into();
     }
     v
 }

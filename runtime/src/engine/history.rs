@@ -406,6 +406,11 @@ impl History {
         self.record_keyed(previous, now, None, make)
     }
 
+    /// Whether an event with this key was recorded before a restart.
+    pub fn was_recorded(&self, key: &str) -> bool {
+        self.recorded.contains_key(key)
+    }
+
     /// Like `record`, with the event's key: an event whose key was recorded before a restart
     /// is not recorded again (its earlier id is returned).
     pub fn record_keyed(
