@@ -356,3 +356,45 @@ fn boto3_and_aws_cli_drive_the_api() {
     drop(daemon);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// Operator errors at start-up: a clear message naming what and where, exit code 2.
+#[test]
+fn start_up_errors_name_the_problem() {
+    let data = tempdir("operator");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let defs = data.join("defs");
+    std::fs::create_dir_all(&defs).expect("defs");
+    std::fs::write(
+        defs.join("broken.asl.json"),
+        r#"{"StartAt": "Nowhere", "States": {"A": {"Type": "Succeed"}}}"#,
+    )
+    .expect("write");
+    let cases: [(&[&str], &str); 3] = [
+        (&["--listen", &addr], "cannot listen on"),
+        (&["--plugins", "/nonexistent/plugins"], "/nonexistent/plugins"),
+        (
+            &[
+                "--definitions",
+                defs.to_str().expect("utf-8"),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            "broken.asl.json",
+        ),
+    ];
+    for (args, expect) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_wasmstep"))
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(&data)
+            .args(args)
+            .output()
+            .expect("run serve");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+    }
+    drop(taken);
+    let _ = std::fs::remove_dir_all(&data);
+}
