@@ -326,20 +326,24 @@ impl Service {
             .ok_or_else(|| error("ExecutionDoesNotExist", format!("Execution Does Not Exist: '{arn}'")))
     }
 
+    /// Executions of a state machine, or of one version when given a version ARN; newest first.
     pub fn list_executions(&self, machine_arn: &str, status: Option<&str>) -> Result<Vec<ExecutionRow>> {
-        self.machine(machine_arn)?;
+        self.resolve(machine_arn)?;
+        let by_version = crate::versions::split_version(machine_arn).is_some();
         let mut params = vec![Sql::Text(machine_arn.to_string())];
-        let sql = match status {
-            Some(s) => {
-                params.push(Sql::Text(s.to_string()));
-                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn FROM executions WHERE machine_arn = ?1 AND status = ?2 ORDER BY started DESC"
-            }
-            None => {
-                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn FROM executions WHERE machine_arn = ?1 ORDER BY started DESC"
-            }
+        if let Some(s) = status {
+            params.push(Sql::Text(s.to_string()));
+        }
+        const COLUMNS: &str = "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn FROM executions";
+        let filter = match (by_version, status.is_some()) {
+            (false, false) => "machine_arn = ?1",
+            (false, true) => "machine_arn = ?1 AND status = ?2",
+            (true, false) => "version_arn = ?1",
+            (true, true) => "version_arn = ?1 AND status = ?2",
         };
+        let sql = format!("{COLUMNS} WHERE {filter} ORDER BY started DESC");
         self.store
-            .read(sql, &params, ExecutionRow::from_row)
+            .read(&sql, &params, ExecutionRow::from_row)
             .map_err(|e| error("ServiceUnavailable", e.to_string()))
     }
 

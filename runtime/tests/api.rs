@@ -244,6 +244,16 @@ async fn versions_are_published_listed_described_and_run() {
     assert_eq!(done["status"], "SUCCEEDED");
     assert_eq!(done["stateMachineArn"], arn.as_str());
     assert_eq!(done["stateMachineVersionArn"], v1.as_str());
+    // Listing by version shows only that version's executions.
+    let by_version = api.call("ListExecutions", json!({"stateMachineArn": v1})).await;
+    assert_eq!(by_version["executions"].as_array().unwrap().len(), 1);
+    let unversioned = api.call("StartExecution", json!({"stateMachineArn": arn})).await;
+    let all = api.call("ListExecutions", json!({"stateMachineArn": arn})).await;
+    assert_eq!(all["executions"].as_array().unwrap().len(), 2);
+    let by_version = api.call("ListExecutions", json!({"stateMachineArn": v1})).await;
+    assert_eq!(by_version["executions"].as_array().unwrap().len(), 1);
+    api.call("StopExecution", json!({"executionArn": unversioned["executionArn"]}))
+        .await;
     assert_eq!(
         serde_json::from_str::<Value>(done["output"].as_str().unwrap()).unwrap(),
         json!({"result": 8})
