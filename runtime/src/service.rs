@@ -35,6 +35,23 @@ pub fn error(kind: &'static str, message: impl Into<String>) -> ServiceError {
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
+/// The store failed: ServiceUnavailable, with its message.
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> ServiceError {
+    error("ServiceUnavailable", e.to_string())
+}
+
+/// The columns `ExecutionRow::from_row` reads, in order.
+const EXECUTION_COLUMNS: &str = "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn FROM executions";
+
+fn parse_input(input: &str) -> Result<Value> {
+    serde_json::from_str(input).map_err(|e| {
+        error(
+            "InvalidExecutionInput",
+            format!("Invalid State Machine Execution Input: '{e}'"),
+        )
+    })
+}
+
 fn now_secs() -> f64 {
     Utc::now().timestamp_micros() as f64 / 1e6
 }
@@ -105,9 +122,9 @@ pub struct Service {
     pub store: Arc<SqliteStore>,
     pub invoker: Arc<dyn TaskInvoker>,
     pub metrics: Arc<Metrics>,
-    machines: Mutex<HashMap<String, Machine>>,
+    machines: Mutex<HashMap<String, Arc<Machine>>>,
     /// Compiled versions, by version ARN (filled on first use; versions never change).
-    versions: Mutex<HashMap<String, Machine>>,
+    versions: Mutex<HashMap<String, Arc<Machine>>>,
     running: Mutex<HashMap<String, JoinHandle<()>>>,
     clock: Arc<dyn Clock>,
 }
@@ -154,7 +171,8 @@ impl Service {
                     role_arn,
                     created,
                     compiled: Arc::new(compiled),
-                },
+                }
+                .into(),
             );
         }
         let invoker: Arc<dyn TaskInvoker> = Arc::new(crate::metrics::MeteredInvoker {
@@ -172,11 +190,11 @@ impl Service {
         }))
     }
 
-    fn machines(&self) -> std::sync::MutexGuard<'_, HashMap<String, Machine>> {
+    fn machines(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Machine>>> {
         self.machines.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn cached_version(&self, arn: &str) -> Option<Machine> {
+    pub(crate) fn cached_version(&self, arn: &str) -> Option<Arc<Machine>> {
         self.versions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -184,7 +202,7 @@ impl Service {
             .cloned()
     }
 
-    pub(crate) fn cache_version(&self, m: Machine) {
+    pub(crate) fn cache_version(&self, m: Arc<Machine>) {
         self.versions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -195,7 +213,8 @@ impl Service {
         self.versions.lock().unwrap_or_else(|e| e.into_inner()).remove(arn);
     }
 
-    pub fn machine(&self, arn: &str) -> Result<Machine> {
+    /// A state machine (shared, not copied: StartExecution looks one up per request).
+    pub fn machine(&self, arn: &str) -> Result<Arc<Machine>> {
         arn_rest(arn, "stateMachine")?;
         self.machines().get(arn).cloned().ok_or_else(|| {
             error(
@@ -211,7 +230,7 @@ impl Service {
         definition: &str,
         role_arn: &str,
         t: MachineType,
-    ) -> Result<Machine> {
+    ) -> Result<Arc<Machine>> {
         check_name(name)?;
         let compiled = compile(definition, t)?;
         let arn = machine_arn(name);
@@ -237,16 +256,14 @@ impl Service {
             "INSERT OR REPLACE INTO state_machines (arn, name, type, definition, role_arn, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             vec![Sql::Text(arn.clone()), Sql::Text(m.name.clone()), Sql::Text(type_name(t).into()), Sql::Text(m.definition.clone()), Sql::Text(m.role_arn.clone()), Sql::Real(m.created)],
         );
-        self.store
-            .flush()
-            .await
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        self.store.flush().await.map_err(unavailable)?;
+        let m = Arc::new(m);
         self.machines().insert(arn, m.clone());
         Ok(m)
     }
 
     pub async fn update_machine(&self, arn: &str, definition: Option<&str>, role_arn: Option<&str>) -> Result<f64> {
-        let mut m = self.machine(arn)?;
+        let mut m = Machine::clone(&*self.machine(arn)?);
         if definition.is_none() && role_arn.is_none() {
             return Err(error(
                 "MissingRequiredParameter",
@@ -270,11 +287,8 @@ impl Service {
                 Sql::Real(updated),
             ],
         );
-        self.store
-            .flush()
-            .await
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
-        self.machines().insert(arn.to_string(), m);
+        self.store.flush().await.map_err(unavailable)?;
+        self.machines().insert(arn.to_string(), Arc::new(m));
         Ok(updated)
     }
 
@@ -294,16 +308,13 @@ impl Service {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|k, _| crate::versions::split_version(k).is_none_or(|(b, _)| b != arn));
-        self.store
-            .flush()
-            .await
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        self.store.flush().await.map_err(unavailable)?;
         self.machines().remove(arn);
         Ok(())
     }
 
-    pub fn list_machines(&self) -> Vec<Machine> {
-        let mut v: Vec<Machine> = self.machines().values().cloned().collect();
+    pub fn list_machines(&self) -> Vec<Arc<Machine>> {
+        let mut v: Vec<Arc<Machine>> = self.machines().values().cloned().collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
@@ -312,11 +323,11 @@ impl Service {
         let rows = self
             .store
             .read(
-                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn FROM executions WHERE arn = ?1",
+                &format!("{EXECUTION_COLUMNS} WHERE arn = ?1"),
                 &[Sql::Text(arn.to_string())],
                 ExecutionRow::from_row,
             )
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+            .map_err(unavailable)?;
         Ok(rows.into_iter().next())
     }
 
@@ -334,24 +345,21 @@ impl Service {
         if let Some(s) = status {
             params.push(Sql::Text(s.to_string()));
         }
-        const COLUMNS: &str = "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn FROM executions";
         let filter = match (by_version, status.is_some()) {
             (false, false) => "machine_arn = ?1",
             (false, true) => "machine_arn = ?1 AND status = ?2",
             (true, false) => "version_arn = ?1",
             (true, true) => "version_arn = ?1 AND status = ?2",
         };
-        let sql = format!("{COLUMNS} WHERE {filter} ORDER BY started DESC");
+        let sql = format!("{EXECUTION_COLUMNS} WHERE {filter} ORDER BY started DESC");
         self.store
             .read(&sql, &params, ExecutionRow::from_row)
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))
+            .map_err(unavailable)
     }
 
     pub fn history(&self, arn: &str) -> Result<Vec<Value>> {
         self.describe_execution(arn)?;
-        self.store
-            .events(arn)
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))
+        self.store.events(arn).map_err(unavailable)
     }
 
     /// Starts a durable (Standard) execution; same name and input while running returns the
@@ -364,12 +372,7 @@ impl Service {
     ) -> Result<ExecutionRow> {
         let m = self.resolve(machine_arn)?;
         let base_arn = self::machine_arn(&m.name);
-        let input_value: Value = serde_json::from_str(input).map_err(|e| {
-            error(
-                "InvalidExecutionInput",
-                format!("Invalid State Machine Execution Input: '{e}'"),
-            )
-        })?;
+        let input_value = parse_input(input)?;
         let name = match name {
             Some(n) => {
                 check_name(n)?;
@@ -409,13 +412,24 @@ impl Service {
             "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started, version_arn) VALUES (?1, ?2, ?3, 'RUNNING', ?4, ?5, ?6, ?7)",
             vec![Sql::Text(arn.clone()), Sql::Text(base_arn.clone()), Sql::Text(name.clone()), Sql::Text(m.definition.clone()), Sql::Text(input.to_string()), Sql::Real(started), opt(row.version_arn.clone())],
         );
-        self.store
-            .flush()
-            .await
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        self.store.flush().await.map_err(unavailable)?;
         self.metrics.executions_started.with_label_values(&[&m.name]).inc();
         self.spawn(m.name.clone(), m.compiled.clone(), &row, input_value, false);
         Ok(row)
+    }
+
+    /// The engine for one execution: the daemon's handlers and clock; history goes to the store,
+    /// not memory.
+    fn executor(&self, compiled: Arc<StateMachine>) -> Executor {
+        Executor::new(
+            compiled,
+            self.invoker.clone(),
+            self.clock.clone(),
+            EngineConfig {
+                keep_history: false,
+                ..EngineConfig::default()
+            },
+        )
     }
 
     fn info(&self, row: &ExecutionRow, machine_name: &str, input: &Value) -> ExecutionInfo {
@@ -449,15 +463,7 @@ impl Service {
         // Registered before the task can run: `finish` only records an end it finds here.
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let task = tokio::spawn(async move {
-            let exec = Executor::new(
-                compiled,
-                me.invoker.clone(),
-                me.clock.clone(),
-                EngineConfig {
-                    keep_history: false,
-                    ..EngineConfig::default()
-                },
-            );
+            let exec = me.executor(compiled);
             let store: Arc<dyn ExecutionStore> = me.store.clone();
             let result = exec.execute_durable(info, input, store, resume).await;
             me.finish(&arn, &machine_name, started, result).await;
@@ -533,10 +539,7 @@ impl Service {
         // Wait until the task is gone, so nothing it queued can follow ExecutionAborted, and
         // commit what it queued before reading the last event id.
         let _ = h.await;
-        self.store
-            .flush()
-            .await
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        self.store.flush().await.map_err(unavailable)?;
         self.metrics.executions_running.dec();
         let machine_name = row.machine_arn.rsplit(':').next().unwrap_or_default().to_string();
         self.metrics
@@ -546,10 +549,7 @@ impl Service {
         self.metrics
             .execution_duration
             .observe((stopped - row.started).max(0.0));
-        let keys = self
-            .store
-            .event_keys(arn)
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        let keys = self.store.event_keys(arn).map_err(unavailable)?;
         let store: Arc<dyn ExecutionStore> = self.store.clone();
         let history = History::durable(false, store, arn, keys.clone());
         let last = keys.values().max().copied().unwrap_or(0);
@@ -566,49 +566,21 @@ impl Service {
                 Sql::Real(stopped),
             ],
         );
-        self.store
-            .flush()
-            .await
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))?;
+        self.store.flush().await.map_err(unavailable)?;
         Ok(stopped)
     }
 
     /// Starts an Express execution in the background, in memory (as in AWS: not recorded, not
     /// described afterwards; its end shows in the metrics).
-    fn start_express(self: &Arc<Self>, m: Machine, name: String, input: &str, input_value: Value) -> ExecutionRow {
-        let row = ExecutionRow {
-            arn: format!(
-                "arn:aws:states:{REGION}:{ACCOUNT}:express:{}:{name}:{}",
-                m.name,
-                uuid::Uuid::new_v4()
-            ),
-            machine_arn: machine_arn(&m.name),
-            name,
-            status: "RUNNING".into(),
-            definition: String::new(),
-            input: input.to_string(),
-            output: None,
-            error: None,
-            cause: None,
-            started: now_secs(),
-            stopped: None,
-            version_arn: None,
-        };
+    fn start_express(self: &Arc<Self>, m: Arc<Machine>, name: String, input: &str, input_value: Value) -> ExecutionRow {
+        let row = express_row(&m, name, machine_arn(&m.name), input);
         self.metrics.executions_started.with_label_values(&[&m.name]).inc();
         self.metrics.executions_running.inc();
         let info = self.info(&row, &m.name, &input_value);
         let me = self.clone();
         let started = row.started;
         tokio::spawn(async move {
-            let exec = Executor::new(
-                m.compiled.clone(),
-                me.invoker.clone(),
-                me.clock.clone(),
-                EngineConfig {
-                    keep_history: false,
-                    ..EngineConfig::default()
-                },
-            );
+            let exec = me.executor(m.compiled.clone());
             let r = exec.execute(info, input_value).await;
             me.metrics.count_transitions(&m.name, &r.transitions_by_type);
             me.metrics.count_end(&m.name, r.status, now_secs() - started);
@@ -626,52 +598,21 @@ impl Service {
                 "This operation is not supported by this type of state machine",
             ));
         }
-        let input_value: Value = serde_json::from_str(input).map_err(|e| {
-            error(
-                "InvalidExecutionInput",
-                format!("Invalid State Machine Execution Input: '{e}'"),
-            )
-        })?;
+        let input_value = parse_input(input)?;
         let name = name
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         check_name(&name)?;
-        let arn = format!(
-            "arn:aws:states:{REGION}:{ACCOUNT}:express:{}:{name}:{}",
-            m.name,
-            uuid::Uuid::new_v4()
-        );
-        let started = now_secs();
-        let row = ExecutionRow {
-            arn: arn.clone(),
-            machine_arn: m.arn.clone(),
-            name: name.clone(),
-            status: "RUNNING".into(),
-            definition: String::new(),
-            input: input.to_string(),
-            output: None,
-            error: None,
-            cause: None,
-            started,
-            stopped: None,
-            version_arn: None,
-        };
+        let row = express_row(&m, name, m.arn.clone(), input);
+        let started = row.started;
         self.metrics.executions_started.with_label_values(&[&m.name]).inc();
-        let exec = Executor::new(
-            m.compiled.clone(),
-            self.invoker.clone(),
-            self.clock.clone(),
-            EngineConfig {
-                keep_history: false,
-                ..EngineConfig::default()
-            },
-        );
+        let exec = self.executor(m.compiled.clone());
         let r = exec.execute(self.info(&row, &m.name, &input_value), input_value).await;
         let stopped = now_secs();
         self.metrics.count_transitions(&m.name, &r.transitions_by_type);
         self.metrics.count_end(&m.name, r.status, stopped - started);
         let mut v = json!({
-            "executionArn": arn, "stateMachineArn": m.arn, "name": name, "startDate": started, "stopDate": stopped,
+            "executionArn": row.arn, "stateMachineArn": m.arn, "name": row.name, "startDate": started, "stopDate": stopped,
             "status": r.status.as_str(), "input": input, "inputDetails": {"included": true},
             "billingDetails": {"billedMemoryUsedInMB": 64, "billedDurationInMilliseconds": (((stopped - started) * 1000.0).ceil() as u64).max(100)},
         });
@@ -693,7 +634,7 @@ impl Service {
         let rows = self
             .store
             .read(
-                "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn FROM executions WHERE status = 'RUNNING'",
+                &format!("{EXECUTION_COLUMNS} WHERE status = 'RUNNING'"),
                 &[],
                 ExecutionRow::from_row,
             )
@@ -744,6 +685,28 @@ impl Service {
                 json!({"severity": "ERROR", "code": x.code.as_str(), "message": x.message, "location": x.pointer})
             }).collect::<Vec<_>>()}),
         }
+    }
+}
+
+/// An Express execution: its own ARN form, nothing stored.
+fn express_row(m: &Machine, name: String, machine_arn: String, input: &str) -> ExecutionRow {
+    ExecutionRow {
+        arn: format!(
+            "arn:aws:states:{REGION}:{ACCOUNT}:express:{}:{name}:{}",
+            m.name,
+            uuid::Uuid::new_v4()
+        ),
+        machine_arn,
+        name,
+        status: "RUNNING".into(),
+        definition: String::new(),
+        input: input.to_string(),
+        output: None,
+        error: None,
+        cause: None,
+        started: now_secs(),
+        stopped: None,
+        version_arn: None,
     }
 }
 

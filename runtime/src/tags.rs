@@ -4,7 +4,7 @@
 use rusqlite::types::Value as Sql;
 use serde_json::{Value, json};
 
-use crate::service::{Service, ServiceError, error};
+use crate::service::{Service, ServiceError, error, unavailable};
 use crate::store::ExecutionStore;
 
 type Result<T> = std::result::Result<T, ServiceError>;
@@ -42,7 +42,8 @@ pub fn parse_tags(v: Option<&Value>) -> Result<Vec<(String, String)>> {
 }
 
 impl Service {
-    fn tagged(&self, arn: &str) -> Result<()> {
+    /// The state machine a tag request names, or ResourceNotFound.
+    pub fn tagged(&self, arn: &str) -> Result<()> {
         self.machine(arn).map(|_| ()).map_err(|e| match e.kind {
             "StateMachineDoesNotExist" => error("ResourceNotFound", format!("Resource not found: '{arn}'")),
             _ => e,
@@ -56,7 +57,7 @@ impl Service {
                 &[Sql::Text(arn.to_string())],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))
+            .map_err(unavailable)
     }
 
     /// Adds or replaces tags; more than 50 on one resource is TooManyTags.
@@ -78,10 +79,7 @@ impl Service {
                 vec![Sql::Text(arn.to_string()), Sql::Text(k.clone()), Sql::Text(v.clone())],
             );
         }
-        self.store
-            .flush()
-            .await
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))
+        self.store.flush().await.map_err(unavailable)
     }
 
     pub async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<()> {
@@ -92,10 +90,7 @@ impl Service {
                 vec![Sql::Text(arn.to_string()), Sql::Text(k.clone())],
             );
         }
-        self.store
-            .flush()
-            .await
-            .map_err(|e| error("ServiceUnavailable", e.to_string()))
+        self.store.flush().await.map_err(unavailable)
     }
 }
 

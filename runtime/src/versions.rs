@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rusqlite::types::Value as Sql;
 
-use crate::service::{Machine, Service, ServiceError, compile, error};
+use crate::service::{Machine, Service, ServiceError, compile, error, unavailable};
 use crate::store::ExecutionStore;
 
 type Result<T> = std::result::Result<T, ServiceError>;
@@ -21,13 +21,9 @@ pub fn split_version(arn: &str) -> Option<(&str, u64)> {
     n.parse().ok().map(|n| (base, n))
 }
 
-fn store_error(e: impl std::fmt::Display) -> ServiceError {
-    error("ServiceUnavailable", e.to_string())
-}
-
 impl Service {
     /// A state machine or one of its versions.
-    pub fn resolve(&self, arn: &str) -> Result<Machine> {
+    pub fn resolve(&self, arn: &str) -> Result<Arc<Machine>> {
         let Some((base, n)) = split_version(arn) else {
             return self.machine(arn);
         };
@@ -42,7 +38,7 @@ impl Service {
                 &[Sql::Text(base.to_string()), Sql::Integer(n as i64)],
                 |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, f64>(2)?)),
             )
-            .map_err(store_error)?;
+            .map_err(unavailable)?;
         let Some((definition, role_arn, created)) = rows.into_iter().next() else {
             return Err(error(
                 "StateMachineDoesNotExist",
@@ -50,15 +46,15 @@ impl Service {
             ));
         };
         let compiled = Arc::new(compile(&definition, m.machine_type)?);
-        let v = Machine {
+        let v = Arc::new(Machine {
             arn: arn.to_string(),
-            name: m.name,
+            name: m.name.clone(),
             machine_type: m.machine_type,
             definition,
             role_arn,
             created,
             compiled,
-        };
+        });
         self.cache_version(v.clone());
         Ok(v)
     }
@@ -80,7 +76,7 @@ impl Service {
                 &[Sql::Text(arn.to_string())],
                 |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, f64>(3)?)),
             )
-            .map_err(store_error)?;
+            .map_err(unavailable)?;
         let next = match latest.into_iter().next() {
             Some((n, d, r, created)) if d == m.definition && r == m.role_arn => {
                 return Ok((format!("{arn}:{n}"), created));
@@ -100,7 +96,7 @@ impl Service {
                 Sql::Real(created),
             ],
         );
-        self.store.flush().await.map_err(store_error)?;
+        self.store.flush().await.map_err(unavailable)?;
         Ok((format!("{arn}:{next}"), created))
     }
 
@@ -113,7 +109,7 @@ impl Service {
                 &[Sql::Text(arn.to_string())],
                 |r| Ok((format!("{arn}:{}", r.get::<_, i64>(0)?), r.get::<_, f64>(1)?)),
             )
-            .map_err(store_error)
+            .map_err(unavailable)
     }
 
     pub async fn delete_version(&self, version_arn: &str) -> Result<()> {
@@ -127,7 +123,7 @@ impl Service {
             "DELETE FROM versions WHERE machine_arn = ?1 AND version = ?2",
             vec![Sql::Text(base.to_string()), Sql::Integer(n as i64)],
         );
-        self.store.flush().await.map_err(store_error)?;
+        self.store.flush().await.map_err(unavailable)?;
         self.forget_version(version_arn);
         Ok(())
     }

@@ -328,10 +328,7 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
         }
         "ListTagsForResource" => {
             let arn = req_str(r, "resourceArn")?;
-            svc.machine(arn).map_err(|e| match e.kind {
-                "StateMachineDoesNotExist" => error("ResourceNotFound", format!("Resource not found: '{arn}'")),
-                _ => e,
-            })?;
+            svc.tagged(arn)?;
             Ok(tags_json(&svc.list_tags(arn)?))
         }
         other => Err(error(

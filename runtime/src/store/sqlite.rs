@@ -228,6 +228,17 @@ impl SqliteStore {
         self.send(Op::Sql { sql, params });
     }
 
+    /// One execution's JSON `body` column, decoded, in the query's order.
+    fn bodies<T: serde::de::DeserializeOwned>(&self, sql: &str, execution: &str) -> Result<Vec<T>, StoreError> {
+        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = conn.prepare_cached(sql).map_err(err)?;
+        let rows = st
+            .query_map(params![execution], |r| r.get::<_, String>(0))
+            .map_err(err)?;
+        rows.map(|r| r.map_err(err).and_then(|b| serde_json::from_str(&b).map_err(err)))
+            .collect()
+    }
+
     /// Runs a read-only query on the reader connection.
     pub fn read<T>(
         &self,
@@ -272,15 +283,7 @@ impl ExecutionStore for SqliteStore {
     }
 
     fn events(&self, execution: &str) -> Result<Vec<Value>, StoreError> {
-        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        let mut st = conn
-            .prepare_cached("SELECT body FROM events WHERE execution = ?1 ORDER BY id")
-            .map_err(err)?;
-        let rows = st
-            .query_map(params![execution], |r| r.get::<_, String>(0))
-            .map_err(err)?;
-        rows.map(|r| r.map_err(err).and_then(|b| serde_json::from_str(&b).map_err(err)))
-            .collect()
+        self.bodies("SELECT body FROM events WHERE execution = ?1 ORDER BY id", execution)
     }
 
     fn event_keys(&self, execution: &str) -> Result<std::collections::HashMap<String, u64>, StoreError> {
@@ -297,15 +300,7 @@ impl ExecutionStore for SqliteStore {
     }
 
     fn journal(&self, execution: &str) -> Result<Vec<JournalRecord>, StoreError> {
-        let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
-        let mut st = conn
-            .prepare_cached("SELECT body FROM journal WHERE execution = ?1 ORDER BY seq")
-            .map_err(err)?;
-        let rows = st
-            .query_map(params![execution], |r| r.get::<_, String>(0))
-            .map_err(err)?;
-        rows.map(|r| r.map_err(err).and_then(|b| serde_json::from_str(&b).map_err(err)))
-            .collect()
+        self.bodies("SELECT body FROM journal WHERE execution = ?1 ORDER BY seq", execution)
     }
 }
 
