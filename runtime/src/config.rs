@@ -12,6 +12,9 @@ pub struct DaemonConfig {
     pub data_dir: PathBuf,
     pub plugins: Option<PathBuf>,
     pub definitions: Option<PathBuf>,
+    /// Watch the plugins and definitions directories and reload what changes (default on);
+    /// off, only SIGHUP and `wasmstep reload` do (e.g. where file events do not arrive).
+    pub watch: bool,
 }
 
 /// The config file: every key optional, unknown keys rejected.
@@ -22,6 +25,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub plugins: Option<PathBuf>,
     pub definitions: Option<PathBuf>,
+    pub watch: Option<bool>,
 }
 
 impl DaemonConfig {
@@ -37,6 +41,7 @@ impl DaemonConfig {
             data_dir: data,
             plugins: None,
             definitions: None,
+            watch: true,
         }
     }
 
@@ -59,6 +64,9 @@ impl DaemonConfig {
         }
         if let Some(d) = f.definitions {
             self.definitions = Some(rel(d));
+        }
+        if let Some(w) = f.watch {
+            self.watch = w;
         }
         Ok(self)
     }

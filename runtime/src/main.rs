@@ -16,6 +16,7 @@ fn main() -> std::process::ExitCode {
         cli::Command::Bench(a) => bench::bench(a),
         cli::Command::Jsonata(a) => commands::jsonata(a),
         cli::Command::Plugins(a) => commands::plugins(a),
+        cli::Command::Reload(a) => serve::reload(a),
     };
     std::process::ExitCode::from(code)
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use serde_json::Value;
 
@@ -27,6 +27,30 @@ pub struct Metrics {
     pub state_transitions: IntCounterVec,
     pub task_invocations: IntCounterVec,
     pub task_duration: HistogramVec,
+    /// Hot reloads by `kind` (plugin, definition) and `outcome` (loaded, rejected, removed).
+    pub reloads: IntCounterVec,
+    /// From a file's change (its first event) to the new version serving, by kind.
+    pub reload_latency: HistogramVec,
+    /// Reading, validating and compiling a changed file, by kind (part of the latency).
+    pub reload_load: HistogramVec,
+    /// The version serving each handler: how many times it has been loaded in this process,
+    /// with the module's SHA-256 as a label (one series per handler).
+    pub handler_version: IntGaugeVec,
+    /// The latest published version of each state machine loaded from the definitions directory.
+    pub state_machine_version: IntGaugeVec,
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets.to_vec()), labels)
+        .expect("valid metric definition");
+    registry.register(Box::new(h.clone())).expect("metric names are unique");
+    h
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
+    registry.register(Box::new(g.clone())).expect("metric names are unique");
+    g
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -113,6 +137,38 @@ impl Metrics {
                 &["handler", "outcome"],
             ),
             task_duration,
+            reloads: counter(
+                &registry,
+                "wasmstep_reloads_total",
+                "Hot reloads of changed files, by kind (plugin, definition) and outcome (loaded, rejected, removed).",
+                &["kind", "outcome"],
+            ),
+            reload_latency: histogram(
+                &registry,
+                "wasmstep_reload_latency_seconds",
+                "Time from a file's change to its new version serving.",
+                &[0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0, 5.0, 30.0],
+                &["kind"],
+            ),
+            reload_load: histogram(
+                &registry,
+                "wasmstep_reload_load_seconds",
+                "Time to read, validate and compile a changed file.",
+                &[0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0],
+                &["kind"],
+            ),
+            handler_version: gauge(
+                &registry,
+                "wasmstep_handler_version",
+                "The version serving each handler: loads of it in this process, labelled with the module's SHA-256.",
+                &["handler", "sha256"],
+            ),
+            state_machine_version: gauge(
+                &registry,
+                "wasmstep_state_machine_version",
+                "The latest published version of each state machine loaded from the definitions directory.",
+                &["state_machine"],
+            ),
             registry,
         }
     }
@@ -158,6 +214,14 @@ impl TaskInvoker for MeteredInvoker {
                 .observe(t0.elapsed().as_secs_f64());
             r
         })
+    }
+
+    fn pin(&self) -> Option<Arc<dyn TaskInvoker>> {
+        let inner = self.inner.pin()?;
+        Some(Arc::new(MeteredInvoker {
+            inner,
+            metrics: self.metrics.clone(),
+        }))
     }
 }
 

@@ -1,17 +1,19 @@
 //! The `serve` command: resolves the configuration, opens the store, loads handlers and
-//! definitions, resumes what was running, and serves the API until SIGINT/SIGTERM.
+//! definitions (then keeps them current: hot reload, SIGHUP), resumes what was running, and
+//! serves the API until SIGINT/SIGTERM. Also `reload`, its client.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use wasmstep::asl::MachineType;
 use wasmstep::config::DaemonConfig;
+use wasmstep::engine::task::{NoHandlers, TaskInvoker};
 use wasmstep::metrics::Metrics;
-use wasmstep::service::{Service, machine_arn};
+use wasmstep::reload::Reloader;
+use wasmstep::service::Service;
 use wasmstep::store::sqlite::SqliteStore;
+use wasmstep::wasm::{WasmEngine, WasmHost};
 
-use crate::cli::ServeArgs;
-use crate::commands::{USAGE, load_plugins};
+use crate::cli::{ReloadArgs, ServeArgs};
+use crate::commands::USAGE;
 
 fn config(args: &ServeArgs) -> Result<DaemonConfig, String> {
     let mut c = DaemonConfig::defaults();
@@ -30,49 +32,10 @@ fn config(args: &ServeArgs) -> Result<DaemonConfig, String> {
     if args.definitions.is_some() {
         c.definitions = args.definitions.clone();
     }
+    if args.no_watch {
+        c.watch = false;
+    }
     Ok(c)
-}
-
-/// Every `*.asl.json` / `*.asl.yaml` / `*.asl.yml` below `dir`.
-fn definition_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Result<()> {
-    for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
-        if p.is_dir() {
-            definition_files(&p, out)?;
-        } else if let Some(n) = p.file_name().and_then(|n| n.to_str())
-            && [".asl.json", ".asl.yaml", ".asl.yml"].iter().any(|x| n.ends_with(x))
-        {
-            out.push(p);
-        }
-    }
-    Ok(())
-}
-
-async fn load_definitions(svc: &Service, dir: &Path) -> Result<usize, String> {
-    let mut files = Vec::new();
-    definition_files(dir, &mut files)
-        .map_err(|e| format!("cannot read the definitions directory {}: {e}", dir.display()))?;
-    files.sort();
-    for f in &files {
-        let name = wasmstep::run::machine_name(f);
-        let text = std::fs::read_to_string(f).map_err(|e| format!("cannot read {}: {e}", f.display()))?;
-        let arn = machine_arn(&name);
-        let result = match svc.machine(&arn) {
-            Ok(m) if m.definition == text => Ok(()),
-            Ok(_) => svc.update_machine(&arn, Some(&text), None).await.map(|_| ()),
-            Err(_) => svc
-                .create_machine(
-                    &name,
-                    &text,
-                    "arn:aws:iam::123456789012:role/wasmstep",
-                    MachineType::Standard,
-                )
-                .await
-                .map(|_| ()),
-        };
-        result.map_err(|e| format!("{}: {}", f.display(), e.message))?;
-    }
-    Ok(files.len())
 }
 
 pub fn serve(args: ServeArgs) -> u8 {
@@ -104,26 +67,52 @@ pub fn serve(args: ServeArgs) -> u8 {
     }
 }
 
+/// The daemon's handlers: a Wasm host when there is a plugins directory (filled by the first
+/// scan, then kept current by hot reload).
+fn wasm_host(cfg: &DaemonConfig) -> Result<Option<Arc<WasmHost>>, String> {
+    if cfg.plugins.is_none() {
+        return Ok(None);
+    }
+    let engine = WasmEngine::new(WasmEngine::default_cache_dir())
+        .map_err(|e| format!("cannot start the WebAssembly engine: {e:#}"))?;
+    Ok(Some(Arc::new(WasmHost::new(Arc::new(engine)))))
+}
+
 async fn run(cfg: DaemonConfig) -> Result<(), String> {
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create the data directory {}: {e}", cfg.data_dir.display()))?;
     let store = Arc::new(SqliteStore::open(&cfg.database()).map_err(|e| e.to_string())?);
-    let invoker = load_plugins(&cfg.plugins)?.unwrap_or_else(|| Arc::new(wasmstep::engine::task::NoHandlers));
-    let svc = Service::open(store, invoker, Arc::new(Metrics::new()))?;
-    let definitions = match &cfg.definitions {
-        Some(d) => load_definitions(&svc, d).await?,
-        None => 0,
+    let host = wasm_host(&cfg)?;
+    let invoker: Arc<dyn TaskInvoker> = match &host {
+        Some(h) => h.clone(),
+        None => Arc::new(NoHandlers),
     };
+    let svc = Service::open(store, invoker, Arc::new(Metrics::new()))?;
+    // Missing directories are operator errors; a broken file in them is not: it is logged and
+    // counted, and everything else serves (the reloader's rule, at start-up as later).
+    let reloader = Reloader::new(
+        svc.clone(),
+        host.clone(),
+        cfg.plugins.as_deref(),
+        cfg.definitions.as_deref(),
+    )?;
+    // Watch before the first scan, so nothing changed in between is missed.
+    let _watch = if cfg.watch { Some(reloader.watch()?) } else { None };
+    let first = reloader.rescan().await;
     let resumed = svc.resume_all()?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().unwrap_or(cfg.listen);
     tracing::info!(
-        listen = %addr, store = %cfg.database().display(), definitions, resumed,
+        listen = %addr, store = %cfg.database().display(),
+        handlers = host.as_ref().map_or(0, |h| h.names().len()),
+        definitions = svc.list_machines().len(), rejected = first.rejected.len(), watch = cfg.watch, resumed,
         "wasmstep serving the Step Functions API"
     );
-    axum::serve(listener, wasmstep::api::router(svc.clone()))
+    let hup = tokio::spawn(rescan_on_sighup(reloader.clone()));
+    let app = wasmstep::api::router(svc.clone()).merge(wasmstep::api::admin::router(reloader));
+    axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
@@ -133,10 +122,64 @@ async fn run(cfg: DaemonConfig) -> Result<(), String> {
         })
         .await
         .map_err(|e| format!("the server stopped: {e}"))?;
+    hup.abort();
     // Running executions are recorded up to their last step and resume at the next start; make
     // sure the last group commit is on disk before exiting.
     use wasmstep::store::ExecutionStore;
     svc.store.flush().await.map_err(|e| format!("the store: {e}"))?;
     tracing::info!("wasmstep stopped; running executions resume at the next start");
     Ok(())
+}
+
+/// SIGHUP: look at every file again (for changes a watcher cannot see, e.g. on a network
+/// file system, or after the directory was replaced).
+async fn rescan_on_sighup(reloader: Arc<Reloader>) {
+    let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let r = reloader.rescan().await;
+        tracing::info!(
+            loaded = r.loaded.len(),
+            rejected = r.rejected.len(),
+            removed = r.removed.len(),
+            unchanged = r.unchanged,
+            "SIGHUP: rescanned"
+        );
+    }
+}
+
+/// `wasmstep reload`: asks a running daemon to rescan (POST /-/reload) and prints its report.
+/// Exit 0 when everything loaded, 1 when a file was rejected, 2 when the daemon cannot be asked.
+pub fn reload(args: ReloadArgs) -> u8 {
+    let url = format!("{}/-/reload", args.endpoint.trim_end_matches('/'));
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(600)))
+        .build()
+        .new_agent();
+    let mut resp = match agent.post(&url).send_empty() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot reach the daemon at {url}: {e}");
+            return USAGE;
+        }
+    };
+    let status = resp.status();
+    let body: serde_json::Value = match resp.body_mut().read_json() {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {url} answered {status} without a JSON report: {e}");
+            return USAGE;
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&body).unwrap_or_default());
+    if status != 200 {
+        eprintln!("error: {url} answered {status}");
+        return USAGE;
+    }
+    match body["rejected"].as_array() {
+        Some(r) if r.is_empty() => 0,
+        _ => 1,
+    }
 }

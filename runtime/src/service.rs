@@ -419,11 +419,12 @@ impl Service {
     }
 
     /// The engine for one execution: the daemon's handlers and clock; history goes to the store,
-    /// not memory.
+    /// not memory. Each execution keeps the handlers it started with: a reload while it runs does not
+    /// switch it to a new module half-way (it was tested against the old one).
     fn executor(&self, compiled: Arc<StateMachine>) -> Executor {
         Executor::new(
             compiled,
-            self.invoker.clone(),
+            self.invoker.pin().unwrap_or_else(|| self.invoker.clone()),
             self.clock.clone(),
             EngineConfig {
                 keep_history: false,

@@ -2,6 +2,7 @@
 //! AWSStepFunctions.<Action>`), `/metrics` and `/healthz`. `router()` is tested without a socket.
 
 mod actions;
+pub mod admin;
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! How Task states reach their handlers: the `TaskInvoker` trait, Resource resolution, and
 //! Lambda's result envelope for `arn:aws:states:::lambda:invoke`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -33,6 +34,13 @@ pub enum InvokeError {
 /// Runs Task handlers. The Wasm host implements it; tests use in-process fakes.
 pub trait TaskInvoker: Send + Sync {
     fn invoke<'a>(&'a self, call: TaskCall<'a>) -> BoxFuture<'a, Result<Value, InvokeError>>;
+
+    /// The handlers as they are now, for one execution to keep until it ends: a handler
+    /// reloaded later is not seen by executions already running. `None`: nothing here changes,
+    /// use this invoker as it is.
+    fn pin(&self) -> Option<Arc<dyn TaskInvoker>> {
+        None
+    }
 }
 
 /// An invoker with no handlers at all: every Task fails as a missing function does.

@@ -50,7 +50,15 @@ impl Default for Manifest {
 impl Manifest {
     /// Parses manifest text; `base` resolves relative directories.
     pub fn parse(text: &str, base: &Path) -> Result<Manifest, String> {
-        let raw: Raw = toml::from_str(text).map_err(|e| e.to_string())?;
+        // One line ("line N: what"), not toml's multi-line excerpt: it goes into log lines.
+        let raw: Raw = toml::from_str(text).map_err(|e| match e.span() {
+            Some(span) => format!(
+                "line {}: {}",
+                text[..span.start.min(text.len())].matches('\n').count() + 1,
+                e.message()
+            ),
+            None => e.message().to_string(),
+        })?;
         let memory_mb = raw.memory_mb.unwrap_or(DEFAULT_MEMORY_MB);
         if memory_mb == 0 || memory_mb > MAX_MEMORY_MB {
             return Err(format!("memory_mb must be from 1 to {MAX_MEMORY_MB}, not {memory_mb}"));

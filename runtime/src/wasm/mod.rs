@@ -19,9 +19,14 @@ pub use engine::WasmEngine;
 pub use plugin::Plugin;
 
 /// The handlers of a plugins directory, by name (the file stem).
+pub type Handlers = HashMap<String, Arc<Plugin>>;
+
+/// The handlers of a plugins directory. Hot reload swaps one handler at a time by replacing the
+/// whole map (copy on write: reloads are rare, calls are not), so a caller holding a snapshot
+/// keeps the modules it saw, and they stay alive until the last such caller lets go.
 pub struct WasmHost {
     engine: Arc<WasmEngine>,
-    plugins: RwLock<HashMap<String, Arc<Plugin>>>,
+    plugins: RwLock<Arc<Handlers>>,
 }
 
 /// A plugins directory that could not be loaded: every file that failed, and why.
@@ -34,27 +39,47 @@ impl std::fmt::Display for LoadErrors {
     }
 }
 
+/// `*.wasm` files directly in `dir` (hidden ones, such as an editor's or a copier's temporary
+/// files, are not handlers), sorted.
+pub fn module_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| handler_name(p).is_some() && p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The handler a plugins-directory file belongs to: `NAME.wasm` and its manifest `NAME.toml`.
+pub fn handler_name(path: &Path) -> Option<String> {
+    let ext = path.extension()?;
+    if ext != "wasm" && ext != "toml" {
+        return None;
+    }
+    let stem = path.file_stem()?.to_str()?;
+    (!stem.is_empty() && !stem.starts_with('.')).then(|| stem.to_string())
+}
+
 impl WasmHost {
     pub fn new(engine: Arc<WasmEngine>) -> Self {
         WasmHost {
             engine,
-            plugins: RwLock::new(HashMap::new()),
+            plugins: RwLock::new(Arc::new(HashMap::new())),
         }
+    }
+
+    pub fn engine(&self) -> &Arc<WasmEngine> {
+        &self.engine
     }
 
     /// Loads every `*.wasm` in `dir` (with its `NAME.toml`). All failures are reported.
     pub fn load_dir(&self, dir: &Path) -> Result<usize, LoadErrors> {
-        let entries = std::fs::read_dir(dir).map_err(|e| {
+        let files = module_files(dir).map_err(|e| {
             LoadErrors(vec![format!(
                 "cannot read the plugins directory {}: {e}",
                 dir.display()
             )])
         })?;
-        let mut files: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
-            .collect();
-        files.sort();
         let mut errors = Vec::new();
         let mut loaded = 0;
         for f in files {
@@ -73,12 +98,28 @@ impl WasmHost {
         }
     }
 
-    /// Adds or replaces one handler.
-    pub fn insert(&self, p: Plugin) {
-        self.plugins
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(p.name.to_string(), Arc::new(p));
+    /// Every handler as it is now; later swaps do not change what the snapshot holds.
+    pub fn snapshot(&self) -> Arc<Handlers> {
+        self.plugins.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn swap(&self, change: impl FnOnce(&mut Handlers) -> Option<Arc<Plugin>>) -> Option<Arc<Plugin>> {
+        let mut guard = self.plugins.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = Handlers::clone(&guard);
+        let old = change(&mut next);
+        *guard = Arc::new(next);
+        old
+    }
+
+    /// Adds or replaces one handler (atomically: a call sees the old one or the new one);
+    /// returns the one it replaced.
+    pub fn insert(&self, p: Plugin) -> Option<Arc<Plugin>> {
+        self.swap(|m| m.insert(p.name.to_string(), Arc::new(p)))
+    }
+
+    /// Removes a handler; calls already holding it finish with it.
+    pub fn remove(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.swap(|m| m.remove(name))
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
@@ -90,46 +131,68 @@ impl WasmHost {
     }
 
     pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self
-            .plugins
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .cloned()
-            .collect();
+        let mut v: Vec<String> = self.snapshot().keys().cloned().collect();
         v.sort();
         v
     }
 }
 
+/// The handlers one execution started with (see `TaskInvoker::pin`).
+struct Pinned {
+    engine: Arc<WasmEngine>,
+    handlers: Arc<Handlers>,
+}
+
 impl TaskInvoker for WasmHost {
     fn invoke<'a>(&'a self, call: TaskCall<'a>) -> BoxFuture<'a, Result<Value, InvokeError>> {
-        Box::pin(async move {
-            let Some(plugin) = self.get(call.handler) else {
-                return Err(InvokeError::NoSuchHandler);
-            };
-            let request = invoke::Request {
-                input: call.payload.to_string(),
-                context: call.context.to_string(),
-                timeout: call.timeout,
-                heartbeat: call.heartbeat,
-            };
-            let engine = self.engine.clone();
-            // Guest code is synchronous (and WASI's sync bindings block): on a multi-threaded
-            // runtime the worker lends itself to it (cheapest); elsewhere it runs on the
-            // blocking pool.
-            let run = move || invoke::call(&engine, &plugin, request);
-            let r = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-                Ok(tokio::runtime::RuntimeFlavor::MultiThread) => Ok(tokio::task::block_in_place(run)),
-                _ => tokio::task::spawn_blocking(run).await,
-            };
-            match r {
-                Ok(r) => r.map_err(InvokeError::Failed),
-                Err(e) => Err(InvokeError::Failed(AslError::new(
-                    ErrorName::TaskFailed,
-                    format!("Handler '{}' stopped unexpectedly: {e}", call.handler),
-                ))),
-            }
-        })
+        Box::pin(call_plugin(self.engine.clone(), self.get(call.handler), call))
+    }
+
+    fn pin(&self) -> Option<Arc<dyn TaskInvoker>> {
+        Some(Arc::new(Pinned {
+            engine: self.engine.clone(),
+            handlers: self.snapshot(),
+        }))
+    }
+}
+
+impl TaskInvoker for Pinned {
+    fn invoke<'a>(&'a self, call: TaskCall<'a>) -> BoxFuture<'a, Result<Value, InvokeError>> {
+        Box::pin(call_plugin(
+            self.engine.clone(),
+            self.handlers.get(call.handler).cloned(),
+            call,
+        ))
+    }
+}
+
+async fn call_plugin(
+    engine: Arc<WasmEngine>,
+    plugin: Option<Arc<Plugin>>,
+    call: TaskCall<'_>,
+) -> Result<Value, InvokeError> {
+    let Some(plugin) = plugin else {
+        return Err(InvokeError::NoSuchHandler);
+    };
+    let request = invoke::Request {
+        input: call.payload.to_string(),
+        context: call.context.to_string(),
+        timeout: call.timeout,
+        heartbeat: call.heartbeat,
+    };
+    // Guest code is synchronous (and WASI's sync bindings block): on a multi-threaded
+    // runtime the worker lends itself to it (cheapest); elsewhere it runs on the
+    // blocking pool.
+    let run = move || invoke::call(&engine, &plugin, request);
+    let r = match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => Ok(tokio::task::block_in_place(run)),
+        _ => tokio::task::spawn_blocking(run).await,
+    };
+    match r {
+        Ok(r) => r.map_err(InvokeError::Failed),
+        Err(e) => Err(InvokeError::Failed(AslError::new(
+            ErrorName::TaskFailed,
+            format!("Handler '{}' stopped unexpectedly: {e}", call.handler),
+        ))),
     }
 }

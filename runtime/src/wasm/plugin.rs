@@ -143,7 +143,13 @@ impl Plugin {
                 Form::Component(link_component(engine, &bytes).map_err(|e| format!("{}: {e}", wasm.display()))?)
             }
             Some(false) => Form::Command(link_command(engine, &bytes).map_err(|e| format!("{}: {e}", wasm.display()))?),
-            None => return Err(format!("{} is not a WebAssembly module or component", wasm.display())),
+            None => {
+                return Err(format!(
+                    "{}: not a WebAssembly module or component (no valid header; {} bytes)",
+                    wasm.display(),
+                    bytes.len()
+                ));
+            }
         };
         Ok(Plugin {
             name,
