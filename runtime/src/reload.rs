@@ -28,6 +28,11 @@ pub const DEBOUNCE: Duration = Duration::from_millis(100);
 /// The role state machines created from the definitions directory run as.
 const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/wasmstep";
 
+/// Tag on a state machine created from a definition file, naming the file: the next start knows
+/// which state machines to remove when their file went away while the daemon was stopped (and
+/// ListTagsForResource shows where a state machine comes from).
+pub const SOURCE_TAG: &str = "wasmstep:definition-file";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
@@ -95,6 +100,8 @@ struct HandlerVersion {
 struct Tracked {
     /// Definition file -> the state machine it defines.
     definitions: BTreeMap<PathBuf, String>,
+    /// `definitions` holds the files recorded in the store by an earlier run.
+    seeded: bool,
     handlers: HashMap<String, HandlerVersion>,
 }
 
@@ -188,6 +195,18 @@ impl Reloader {
     }
 
     async fn rescan_definitions(&self, tracked: &mut Tracked, dir: &Path, report: &mut Report) {
+        if !tracked.seeded {
+            tracked.seeded = true;
+            for m in self.svc.list_machines() {
+                let source = self.svc.list_tags(&m.arn).ok().and_then(|tags| {
+                    tags.into_iter()
+                        .find_map(|(k, v)| (k == SOURCE_TAG).then(|| PathBuf::from(v)))
+                });
+                if let Some(file) = source.filter(|f| f.starts_with(dir)) {
+                    tracked.definitions.insert(file, m.name.clone());
+                }
+            }
+        }
         let mut files: BTreeSet<PathBuf> = tracked.definitions.keys().cloned().collect();
         match definition_files(dir) {
             Ok(found) => files.extend(found),
@@ -416,6 +435,15 @@ impl Reloader {
             return self.reject(report, Kind::Definition, path, e.message);
         }
         let load_ms = millis(t0.elapsed());
+        let source = path.to_string_lossy();
+        if source.chars().count() <= 256
+            && let Err(e) = self
+                .svc
+                .tag_resource(&arn, &[(SOURCE_TAG.to_string(), source.to_string())])
+                .await
+        {
+            tracing::warn!(file = %path.display(), error = %e.message, "cannot record where the state machine comes from");
+        }
         tracked.definitions.insert(path.to_path_buf(), name.clone());
         // Every definition that serves is a version: DescribeStateMachine shows the new text,
         // ListStateMachineVersions the history, and an unchanged text publishes nothing new.

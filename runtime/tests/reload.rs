@@ -326,6 +326,30 @@ fn a_definition_edited_under_running_executions() {
 }
 
 #[test]
+fn a_definition_file_removed_while_stopped_goes_at_the_next_start() {
+    let dirs = dirs("reload-offline");
+    let file = dirs.defs.join("flow.asl.json");
+    std::fs::write(&file, marked(1)).expect("flow");
+    let d = dirs.start(&[]);
+    let tags = d.call("ListTagsForResource", json!({"resourceArn": machine("flow")}));
+    assert_eq!(tags["tags"][0]["key"], "wasmstep:definition-file", "{tags}");
+    // A state machine made through the API is not the directory's to remove.
+    d.call(
+        "CreateStateMachine",
+        json!({"name": "api_made", "definition": marked(5), "roleArn": "arn:aws:iam::123456789012:role/x"}),
+    );
+    d.kill();
+    std::fs::remove_file(&file).expect("rm");
+    let d = dirs.start(&[]);
+    let gone = d
+        .try_call("DescribeStateMachine", json!({"stateMachineArn": machine("flow")}))
+        .expect_err("removed with its file");
+    assert_eq!(gone["__type"], "StateMachineDoesNotExist");
+    d.call("DescribeStateMachine", json!({"stateMachineArn": machine("api_made")}));
+    assert_eq!(reloads(&d, "definition", "removed"), 1.0);
+}
+
+#[test]
 fn broken_files_never_replace_what_serves() {
     let dirs = dirs("reload-broken");
     let module = dirs.plugins.join("greeting.wasm");
