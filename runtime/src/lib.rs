@@ -8,6 +8,7 @@ pub mod engine;
 pub mod jsonata;
 pub mod metrics;
 pub mod path;
+pub mod releases;
 pub mod reload;
 pub mod run;
 pub mod service;

@@ -193,6 +193,15 @@ pub struct MeteredInvoker {
     pub metrics: Arc<Metrics>,
 }
 
+impl MeteredInvoker {
+    fn metered(&self, inner: Arc<dyn TaskInvoker>) -> Arc<dyn TaskInvoker> {
+        Arc::new(MeteredInvoker {
+            inner,
+            metrics: self.metrics.clone(),
+        })
+    }
+}
+
 impl TaskInvoker for MeteredInvoker {
     fn invoke<'a>(&'a self, call: TaskCall<'a>) -> BoxFuture<'a, Result<Value, InvokeError>> {
         Box::pin(async move {
@@ -216,12 +225,13 @@ impl TaskInvoker for MeteredInvoker {
         })
     }
 
-    fn pin(&self) -> Option<Arc<dyn TaskInvoker>> {
-        let inner = self.inner.pin()?;
-        Some(Arc::new(MeteredInvoker {
-            inner,
-            metrics: self.metrics.clone(),
-        }))
+    fn pin(&self) -> Option<(u64, Arc<dyn TaskInvoker>)> {
+        let (set, inner) = self.inner.pin()?;
+        Some((set, self.metered(inner)))
+    }
+
+    fn repin(&self, set: u64) -> Option<Arc<dyn TaskInvoker>> {
+        Some(self.metered(self.inner.repin(set)?))
     }
 }
 

@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use serde::Serialize;
-use sha2::Digest;
 
 use crate::asl::MachineType;
+use crate::releases::{Entries, Entry, Releases};
 use crate::service::{Service, machine_arn};
-use crate::wasm::{Plugin, WasmHost, handler_name, module_files};
+use crate::wasm::manifest::Manifest;
+use crate::wasm::plugin::sha256_hex;
+use crate::wasm::{HandlerSet, Handlers, Plugin, WasmHost, handler_name, module_files};
 
 /// How long a file must be quiet before it is loaded: folds an editor's or a copier's burst of
 /// events (truncate, writes, rename) into one load.
@@ -88,10 +90,11 @@ pub struct Report {
 }
 
 /// The version serving for one handler.
+#[derive(Clone)]
 struct HandlerVersion {
+    /// Loads of it in this process (the version gauge's value).
     loads: i64,
-    digest: String,
-    manifest: Option<Vec<u8>>,
+    entry: Entry,
 }
 
 /// What the reloader has put in place, so it can tell a change from a repeat and knows what a
@@ -103,6 +106,8 @@ struct Tracked {
     /// `definitions` holds the files recorded in the store by an earlier run.
     seeded: bool,
     handlers: HashMap<String, HandlerVersion>,
+    /// The number the next handler set gets.
+    next_set: u64,
 }
 
 pub struct Reloader {
@@ -110,6 +115,9 @@ pub struct Reloader {
     host: Option<Arc<WasmHost>>,
     plugins_dir: Option<PathBuf>,
     definitions_dir: Option<PathBuf>,
+    /// Where handler sets and module releases are kept for executions across restarts (the
+    /// daemon; `None` where nothing outlives the process).
+    releases: Option<Releases>,
     /// One reload at a time: the watcher, SIGHUP and `wasmstep reload` never interleave.
     tracked: tokio::sync::Mutex<Tracked>,
 }
@@ -140,31 +148,42 @@ pub fn definition_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e5).round() / 100.0
 }
 
 impl Reloader {
     /// Directories are made absolute, so they compare equal to the paths the watcher reports.
+    /// `archive`: the directory where module releases are kept for running executions (the
+    /// daemon's data directory has one).
     pub fn new(
         svc: Arc<Service>,
         host: Option<Arc<WasmHost>>,
         plugins_dir: Option<&Path>,
         definitions_dir: Option<&Path>,
+        archive: Option<PathBuf>,
     ) -> Result<Arc<Reloader>, String> {
         let absolute = |d: &Path, what: &str| {
             std::fs::canonicalize(d).map_err(|e| format!("cannot read the {what} directory {}: {e}", d.display()))
         };
+        let releases = match archive {
+            Some(dir) if host.is_some() => Some(Releases::open(svc.store.clone(), dir)?),
+            _ => None,
+        };
+        let next_set = match &releases {
+            Some(r) => r.next_id()?,
+            None => 1,
+        };
         Ok(Arc::new(Reloader {
-            svc,
-            host,
             plugins_dir: plugins_dir.map(|d| absolute(d, "plugins")).transpose()?,
             definitions_dir: definitions_dir.map(|d| absolute(d, "definitions")).transpose()?,
-            tracked: tokio::sync::Mutex::new(Tracked::default()),
+            releases,
+            tracked: tokio::sync::Mutex::new(Tracked {
+                next_set,
+                ..Tracked::default()
+            }),
+            svc,
+            host,
         }))
     }
 
@@ -317,73 +336,197 @@ impl Reloader {
         let bytes = match std::fs::read(&wasm) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(old) = tracked.handlers.remove(name) {
-                    host.remove(name);
-                    let _ = self
-                        .svc
-                        .metrics
-                        .handler_version
-                        .remove_label_values(&[name, &old.digest]);
+                if tracked.handlers.contains_key(name) {
+                    let mut handlers = host.snapshot().handlers.clone();
+                    handlers.remove(name);
+                    let mut entries = tracked.handlers.clone();
+                    let old = entries.remove(name);
+                    if let Err(reason) = self.install(tracked, host, handlers, entries).await {
+                        return self.reject(report, Kind::Plugin, &wasm, reason);
+                    }
+                    if let Some(old) = old {
+                        let _ = self
+                            .svc
+                            .metrics
+                            .handler_version
+                            .remove_label_values(&[name, &old.entry.sha256]);
+                    }
                     self.removed(report, Kind::Plugin, name, &wasm);
                 }
                 return;
             }
             Err(e) => return self.reject(report, Kind::Plugin, &wasm, format!("cannot read it: {e}")),
         };
-        let manifest = std::fs::read(wasm.with_extension("toml")).ok();
-        let digest = sha256_hex(&bytes);
-        if tracked
-            .handlers
-            .get(name)
-            .is_some_and(|v| v.digest == digest && v.manifest == manifest)
-        {
+        let toml = wasm.with_extension("toml");
+        let manifest_text = match std::fs::read_to_string(&toml) {
+            Ok(t) => Some(t),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return self.reject(
+                    report,
+                    Kind::Plugin,
+                    &wasm,
+                    format!("cannot read {}: {e}", toml.display()),
+                );
+            }
+        };
+        let entry = Entry {
+            sha256: sha256_hex(&bytes),
+            manifest: manifest_text,
+        };
+        if tracked.handlers.get(name).is_some_and(|v| v.entry == entry) {
             report.unchanged += 1;
             return;
         }
         let t0 = Instant::now();
-        let engine = host.engine().clone();
-        let file = wasm.clone();
-        // Compiling is CPU work that can take seconds for a big module: not on a runtime worker.
-        let plugin = tokio::task::spawn_blocking(move || Plugin::load(&engine, &file))
-            .await
-            .unwrap_or_else(|e| Err(format!("{}: the loader stopped: {e}", wasm.display())));
-        let load_ms = millis(t0.elapsed());
-        let plugin = match plugin {
+        let plugin = match self.compile(host, dir, name, bytes, &entry).await {
             Ok(p) => p,
-            Err(reason) => {
-                // The loader's messages start with the file; the log field has it already.
-                let prefix = format!("{}: ", wasm.display());
-                let reason = reason.strip_prefix(&prefix).map(str::to_string).unwrap_or(reason);
-                return self.reject(report, Kind::Plugin, &wasm, reason);
-            }
+            Err(reason) => return self.reject(report, Kind::Plugin, &wasm, reason),
         };
-        let version = plugin.digest.clone();
-        host.insert(plugin);
+        let load_ms = millis(t0.elapsed());
+        let mut handlers = host.snapshot().handlers.clone();
+        handlers.insert(name.to_string(), Arc::new(plugin));
         let loads = tracked.handlers.get(name).map_or(0, |v| v.loads) + 1;
-        let gauge = &self.svc.metrics.handler_version;
-        if let Some(old) = tracked.handlers.get(name) {
-            let _ = gauge.remove_label_values(&[name, &old.digest]);
-        }
-        gauge.with_label_values(&[name, &version]).set(loads);
-        tracked.handlers.insert(
+        let mut entries = tracked.handlers.clone();
+        let old = entries.insert(
             name.to_string(),
             HandlerVersion {
                 loads,
-                digest: version.clone(),
-                manifest,
+                entry: entry.clone(),
             },
         );
+        if let Err(reason) = self.install(tracked, host, handlers, entries).await {
+            return self.reject(report, Kind::Plugin, &wasm, reason);
+        }
+        let gauge = &self.svc.metrics.handler_version;
+        if let Some(old) = old {
+            let _ = gauge.remove_label_values(&[name, &old.entry.sha256]);
+        }
+        gauge.with_label_values(&[name, &entry.sha256]).set(loads);
         self.loaded(
             report,
             Loaded {
                 kind: Kind::Plugin,
                 name: name.to_string(),
                 file: wasm,
-                version,
+                version: entry.sha256,
                 load_ms,
             },
             since,
         );
+    }
+
+    /// Validates and compiles a module (the load path of start-up and of every reload), and
+    /// archives it for executions that start with it.
+    async fn compile(
+        &self,
+        host: &Arc<WasmHost>,
+        dir: &Path,
+        name: &str,
+        bytes: Vec<u8>,
+        entry: &Entry,
+    ) -> Result<Plugin, String> {
+        let manifest = match &entry.manifest {
+            Some(text) => Manifest::parse(text, dir)
+                .map_err(|e| format!("{}: {e}", dir.join(format!("{name}.toml")).display()))?,
+            None => Manifest::default(),
+        };
+        let engine = host.engine().clone();
+        let owned = name.to_string();
+        // Compiling is CPU work that can take seconds for a big module: not on a runtime worker.
+        let (plugin, bytes) =
+            tokio::task::spawn_blocking(move || (Plugin::from_bytes(&engine, &owned, &bytes, manifest), bytes))
+                .await
+                .map_err(|e| format!("the loader stopped: {e}"))?;
+        let plugin = plugin?;
+        if let Some(r) = &self.releases {
+            r.archive(&entry.sha256, &bytes)
+                .map_err(|e| format!("cannot archive the module for the executions that will use it: {e}"))?;
+        }
+        Ok(plugin)
+    }
+
+    /// Records the new set of handlers (durably, before any execution can start with it), then
+    /// makes it the one serving.
+    async fn install(
+        &self,
+        tracked: &mut Tracked,
+        host: &Arc<WasmHost>,
+        handlers: Handlers,
+        entries: HashMap<String, HandlerVersion>,
+    ) -> Result<(), String> {
+        let id = tracked.next_set;
+        if let Some(r) = &self.releases {
+            let recorded: Entries = entries.iter().map(|(n, v)| (n.clone(), v.entry.clone())).collect();
+            r.record(id, &recorded)
+                .await
+                .map_err(|e| format!("cannot record the new handler set: {e}"))?;
+        }
+        host.install(HandlerSet { id, handlers });
+        tracked.next_set += 1;
+        tracked.handlers = entries;
+        Ok(())
+    }
+
+    /// After a restart, before resuming: brings back the handler sets running executions
+    /// started with (from the archive where the plugins directory has moved on), so they
+    /// resume on the same releases. Returns how many sets were brought back.
+    pub async fn restore(&self) -> usize {
+        let (Some(releases), Some(host), Some(dir)) = (&self.releases, &self.host, &self.plugins_dir) else {
+            return 0;
+        };
+        let tracked = self.tracked.lock().await;
+        let sets = match releases.running_sets() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the handler sets of running executions");
+                return 0;
+            }
+        };
+        let current = host.snapshot();
+        let mut restored = 0;
+        for (id, entries) in sets.into_iter().filter(|(id, _)| *id != current.id) {
+            let mut handlers = Handlers::new();
+            for (name, entry) in entries {
+                let same = tracked.handlers.get(&name).is_some_and(|v| v.entry == entry);
+                let plugin = match current.handlers.get(&name).filter(|_| same) {
+                    Some(p) => Ok(p.clone()),
+                    None => match releases.module(&entry.sha256) {
+                        Ok(bytes) => self.compile(host, dir, &name, bytes, &entry).await.map(Arc::new),
+                        Err(e) => Err(format!("the archived module is gone: {e}")),
+                    },
+                };
+                match plugin {
+                    Ok(p) => {
+                        handlers.insert(name, p);
+                    }
+                    Err(e) => {
+                        // Best effort: the release serving now, rather than none at all.
+                        tracing::warn!(handler = %name, sha256 = %entry.sha256, handler_set = id, error = %e, "cannot bring back a handler release; its executions call the one serving now");
+                        if let Some(p) = current.handlers.get(&name) {
+                            handlers.insert(name, p.clone());
+                        }
+                    }
+                }
+            }
+            host.retain(HandlerSet { id, handlers });
+            restored += 1;
+        }
+        restored
+    }
+
+    /// Once the running executions are resumed (each holds its handlers): lets go of the sets
+    /// brought back, and removes the recorded sets and archived modules nothing needs now.
+    pub async fn forget_unused(&self) {
+        let (Some(releases), Some(host)) = (&self.releases, &self.host) else {
+            return;
+        };
+        let _tracked = self.tracked.lock().await;
+        host.release_retained();
+        match releases.collect_garbage(host.snapshot().id).await {
+            Ok((sets, modules)) => tracing::debug!(sets, modules, "removed unused handler sets and archived modules"),
+            Err(e) => tracing::warn!(error = %e, "cannot remove unused handler sets"),
+        }
     }
 
     /// Reconciles the state machine defined by `path` with the file as it is now: created or

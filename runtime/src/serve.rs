@@ -95,11 +95,15 @@ async fn run(cfg: DaemonConfig) -> Result<(), String> {
         host.clone(),
         cfg.plugins.as_deref(),
         cfg.definitions.as_deref(),
+        Some(cfg.data_dir.join("modules")),
     )?;
     // Watch before the first scan, so nothing changed in between is missed.
     let _watch = if cfg.watch { Some(reloader.watch()?) } else { None };
     let first = reloader.rescan().await;
+    // Running executions resume on the handler releases they started with.
+    let restored = reloader.restore().await;
     let resumed = svc.resume_all()?;
+    reloader.forget_unused().await;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
@@ -107,7 +111,7 @@ async fn run(cfg: DaemonConfig) -> Result<(), String> {
     tracing::info!(
         listen = %addr, store = %cfg.database().display(),
         handlers = host.as_ref().map_or(0, |h| h.names().len()),
-        definitions = svc.list_machines().len(), rejected = first.rejected.len(), watch = cfg.watch, resumed,
+        definitions = svc.list_machines().len(), rejected = first.rejected.len(), watch = cfg.watch, resumed, restored_handler_sets = restored,
         "wasmstep serving the Step Functions API"
     );
     let hup = tokio::spawn(rescan_on_sighup(reloader.clone()));

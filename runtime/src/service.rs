@@ -41,7 +41,7 @@ pub(crate) fn unavailable(e: impl std::fmt::Display) -> ServiceError {
 }
 
 /// The columns `ExecutionRow::from_row` reads, in order.
-const EXECUTION_COLUMNS: &str = "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn FROM executions";
+const EXECUTION_COLUMNS: &str = "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn, handler_set FROM executions";
 
 fn parse_input(input: &str) -> Result<Value> {
     serde_json::from_str(input).map_err(|e| {
@@ -394,6 +394,7 @@ impl Service {
             ));
         }
         let started = now_secs();
+        let (handler_set, invoker) = self.pin(None);
         let row = ExecutionRow {
             arn: arn.clone(),
             machine_arn: base_arn.clone(),
@@ -407,24 +408,43 @@ impl Service {
             started,
             stopped: None,
             version_arn: (m.arn != base_arn).then(|| m.arn.clone()),
+            handler_set,
         };
         self.store.write(
-            "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started, version_arn) VALUES (?1, ?2, ?3, 'RUNNING', ?4, ?5, ?6, ?7)",
-            vec![Sql::Text(arn.clone()), Sql::Text(base_arn.clone()), Sql::Text(name.clone()), Sql::Text(m.definition.clone()), Sql::Text(input.to_string()), Sql::Real(started), opt(row.version_arn.clone())],
+            "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started, version_arn, handler_set) VALUES (?1, ?2, ?3, 'RUNNING', ?4, ?5, ?6, ?7, ?8)",
+            vec![Sql::Text(arn.clone()), Sql::Text(base_arn.clone()), Sql::Text(name.clone()), Sql::Text(m.definition.clone()), Sql::Text(input.to_string()), Sql::Real(started), opt(row.version_arn.clone()), handler_set.map(Sql::Integer).unwrap_or(Sql::Null)],
         );
         self.store.flush().await.map_err(unavailable)?;
         self.metrics.executions_started.with_label_values(&[&m.name]).inc();
-        self.spawn(m.name.clone(), m.compiled.clone(), &row, input_value, false);
+        self.spawn(m.name.clone(), m.compiled.clone(), &row, input_value, false, invoker);
         Ok(row)
     }
 
-    /// The engine for one execution: the daemon's handlers and clock; history goes to the store,
-    /// not memory. Each execution keeps the handlers it started with: a reload while it runs does not
-    /// switch it to a new module half-way (it was tested against the old one).
-    fn executor(&self, compiled: Arc<StateMachine>) -> Executor {
+    /// The handlers one execution keeps until it ends, and their number to record: a reload
+    /// while it runs does not switch it to a new module half-way. Given the number recorded
+    /// before a restart, the same handlers again when they can still be had.
+    fn pin(&self, recorded: Option<i64>) -> (Option<i64>, Arc<dyn TaskInvoker>) {
+        if let Some(set) = recorded {
+            match self.invoker.repin(set as u64) {
+                Some(invoker) => return (Some(set), invoker),
+                None => tracing::warn!(
+                    handler_set = set,
+                    "the handlers this execution started with are gone; it resumes on those serving now"
+                ),
+            }
+        }
+        match self.invoker.pin() {
+            Some((set, invoker)) => (Some(set as i64), invoker),
+            None => (None, self.invoker.clone()),
+        }
+    }
+
+    /// The engine for one execution: its handlers, the daemon's clock; history goes to the
+    /// store, not memory.
+    fn executor(&self, compiled: Arc<StateMachine>, invoker: Arc<dyn TaskInvoker>) -> Executor {
         Executor::new(
             compiled,
-            self.invoker.pin().unwrap_or_else(|| self.invoker.clone()),
+            invoker,
             self.clock.clone(),
             EngineConfig {
                 keep_history: false,
@@ -455,6 +475,7 @@ impl Service {
         row: &ExecutionRow,
         input: Value,
         resume: bool,
+        invoker: Arc<dyn TaskInvoker>,
     ) {
         let info = self.info(row, &machine_name, &input);
         let me = self.clone();
@@ -464,7 +485,7 @@ impl Service {
         // Registered before the task can run: `finish` only records an end it finds here.
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let task = tokio::spawn(async move {
-            let exec = me.executor(compiled);
+            let exec = me.executor(compiled, invoker);
             let store: Arc<dyn ExecutionStore> = me.store.clone();
             let result = exec.execute_durable(info, input, store, resume).await;
             me.finish(&arn, &machine_name, started, result).await;
@@ -580,8 +601,9 @@ impl Service {
         let info = self.info(&row, &m.name, &input_value);
         let me = self.clone();
         let started = row.started;
+        let (_, invoker) = self.pin(None);
         tokio::spawn(async move {
-            let exec = me.executor(m.compiled.clone());
+            let exec = me.executor(m.compiled.clone(), invoker);
             let r = exec.execute(info, input_value).await;
             me.metrics.count_transitions(&m.name, &r.transitions_by_type);
             me.metrics.count_end(&m.name, r.status, now_secs() - started);
@@ -607,7 +629,7 @@ impl Service {
         let row = express_row(&m, name, m.arn.clone(), input);
         let started = row.started;
         self.metrics.executions_started.with_label_values(&[&m.name]).inc();
-        let exec = self.executor(m.compiled.clone());
+        let exec = self.executor(m.compiled.clone(), self.pin(None).1);
         let r = exec.execute(self.info(&row, &m.name, &input_value), input_value).await;
         let stopped = now_secs();
         self.metrics.count_transitions(&m.name, &r.transitions_by_type);
@@ -661,7 +683,8 @@ impl Service {
                 .executions_resumed
                 .with_label_values(&[&machine_name])
                 .inc();
-            self.spawn(machine_name, Arc::new(compiled), &row, input, true);
+            let (_, invoker) = self.pin(row.handler_set);
+            self.spawn(machine_name, Arc::new(compiled), &row, input, true, invoker);
         }
         Ok(n)
     }
@@ -708,6 +731,7 @@ fn express_row(m: &Machine, name: String, machine_arn: String, input: &str) -> E
         started: now_secs(),
         stopped: None,
         version_arn: None,
+        handler_set: None,
     }
 }
 
@@ -731,6 +755,8 @@ pub struct ExecutionRow {
     pub stopped: Option<f64>,
     /// The version ARN it was started with, if any.
     pub version_arn: Option<String>,
+    /// The handlers it started with (`TaskInvoker::pin`), to resume on the same releases.
+    pub handler_set: Option<i64>,
 }
 
 impl ExecutionRow {
@@ -748,6 +774,7 @@ impl ExecutionRow {
             started: r.get(9)?,
             stopped: r.get(10)?,
             version_arn: r.get(11)?,
+            handler_set: r.get(12)?,
         })
     }
 }

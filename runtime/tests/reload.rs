@@ -253,6 +253,53 @@ fn a_handler_replaced_under_running_executions() {
 }
 
 #[test]
+fn a_restart_resumes_executions_on_the_handler_release_they_started_with() {
+    let dirs = dirs("reload-restart");
+    let module = dirs.plugins.join("greeting.wasm");
+    std::fs::write(&module, greeting(1)).expect("v1");
+    std::fs::write(dirs.defs.join("greet_twice.asl.json"), GREET_TWICE).expect("definition");
+    let d = dirs.start(&[]);
+    let running: Vec<String> = (0..3)
+        .map(|i| {
+            start(
+                &d,
+                "greet_twice",
+                json!({"name": format!("r{i}"), "sleep_ms": 0, "hold": 4}),
+            )
+        })
+        .collect();
+    for e in &running {
+        wait_event(&d, e, "WaitStateEntered");
+    }
+    d.kill();
+    // Deployed while the daemon was down: new executions get it, the resumed ones do not.
+    deploy_by_rename(&module, &greeting(2));
+    let d = dirs.start(&[]);
+    d.wait_for_log(0, &["restored_handler_sets=1"], MINUTE);
+    assert_eq!(serving(&d), 2);
+    for e in &running {
+        let out = output(&d, e);
+        assert_eq!(
+            (out["first"]["v"].clone(), out["second"]["v"].clone()),
+            (json!(1), json!(1)),
+            "{e}: {out}"
+        );
+    }
+    // The archive keeps the releases running executions need; with none left running, the
+    // next start removes what nothing needs.
+    let archived = |v: u8| {
+        dirs.data
+            .join(format!("modules/{}.wasm", sha256(&greeting(v))))
+            .exists()
+    };
+    assert!(archived(1) && archived(2));
+    d.kill();
+    let d = dirs.start(&[]);
+    assert_eq!(serving(&d), 2);
+    assert!(!archived(1) && archived(2));
+}
+
+#[test]
 fn a_definition_edited_under_running_executions() {
     let dirs = dirs("reload-definition");
     let file = dirs.defs.join("flow.asl.json");

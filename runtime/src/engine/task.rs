@@ -36,9 +36,16 @@ pub trait TaskInvoker: Send + Sync {
     fn invoke<'a>(&'a self, call: TaskCall<'a>) -> BoxFuture<'a, Result<Value, InvokeError>>;
 
     /// The handlers as they are now, for one execution to keep until it ends: a handler
-    /// reloaded later is not seen by executions already running. `None`: nothing here changes,
-    /// use this invoker as it is.
-    fn pin(&self) -> Option<Arc<dyn TaskInvoker>> {
+    /// reloaded later is not seen by executions already running. With the number of that set
+    /// of handlers, which the execution records. `None`: nothing here changes, use this
+    /// invoker as it is.
+    fn pin(&self) -> Option<(u64, Arc<dyn TaskInvoker>)> {
+        None
+    }
+
+    /// The handlers an execution pinned before a restart (by the number `pin` gave), if they
+    /// can still be had.
+    fn repin(&self, _set: u64) -> Option<Arc<dyn TaskInvoker>> {
         None
     }
 }

@@ -83,7 +83,8 @@ const SCHEMA: &str = "
         cause TEXT,
         started REAL NOT NULL,
         stopped REAL,
-        version_arn TEXT
+        version_arn TEXT,
+        handler_set INTEGER
     );
     CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (machine_arn, started);
     CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status);
@@ -95,6 +96,10 @@ const SCHEMA: &str = "
         description TEXT,
         created REAL NOT NULL,
         PRIMARY KEY (machine_arn, version)
+    );
+    CREATE TABLE IF NOT EXISTS handler_sets (
+        id INTEGER PRIMARY KEY,
+        handlers TEXT NOT NULL
     );
     CREATE TABLE IF NOT EXISTS tags (
         resource TEXT NOT NULL,
@@ -110,14 +115,17 @@ impl SqliteStore {
         let conn = Connection::open(path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| StoreError(format!("cannot prepare {}: {e}", path.display())))?;
-        // Databases made before executions recorded their version: add the column.
-        let has_version: bool = conn
-            .prepare("SELECT 1 FROM pragma_table_info('executions') WHERE name = 'version_arn'")
-            .and_then(|mut q| q.exists([]))
-            .map_err(err)?;
-        if !has_version {
-            conn.execute_batch("ALTER TABLE executions ADD COLUMN version_arn TEXT")
-                .map_err(|e| StoreError(format!("cannot upgrade {}: {e}", path.display())))?;
+        // Databases made before executions recorded their version and their handlers: add
+        // the columns.
+        for (column, kind) in [("version_arn", "TEXT"), ("handler_set", "INTEGER")] {
+            let has: bool = conn
+                .prepare("SELECT 1 FROM pragma_table_info('executions') WHERE name = ?1")
+                .and_then(|mut q| q.exists([column]))
+                .map_err(err)?;
+            if !has {
+                conn.execute_batch(&format!("ALTER TABLE executions ADD COLUMN {column} {kind}"))
+                    .map_err(|e| StoreError(format!("cannot upgrade {}: {e}", path.display())))?;
+            }
         }
         let reader = Connection::open(path).map_err(err)?;
         let (tx, rx) = channel();

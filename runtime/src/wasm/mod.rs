@@ -8,7 +8,7 @@ pub mod plugin;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -21,12 +21,22 @@ pub use plugin::Plugin;
 /// The handlers of a plugins directory, by name (the file stem).
 pub type Handlers = HashMap<String, Arc<Plugin>>;
 
-/// The handlers of a plugins directory. Hot reload swaps one handler at a time by replacing the
-/// whole map (copy on write: reloads are rare, calls are not), so a caller holding a snapshot
-/// keeps the modules it saw, and they stay alive until the last such caller lets go.
+/// One state of the plugins directory, numbered: an execution records the number of the set it
+/// started with, so after a restart it can be given the same releases again.
+#[derive(Default)]
+pub struct HandlerSet {
+    pub id: u64,
+    pub handlers: Handlers,
+}
+
+/// The handlers of a plugins directory. Hot reload installs a whole new set (copy on write:
+/// reloads are rare, calls are not), so a caller holding a set keeps the modules it saw, and
+/// they stay alive until the last such caller lets go.
 pub struct WasmHost {
     engine: Arc<WasmEngine>,
-    plugins: RwLock<Arc<Handlers>>,
+    current: RwLock<Arc<HandlerSet>>,
+    /// Earlier sets brought back for executions resumed after a restart (see `retain`).
+    retained: Mutex<HashMap<u64, Arc<HandlerSet>>>,
 }
 
 /// A plugins directory that could not be loaded: every file that failed, and why.
@@ -64,7 +74,8 @@ impl WasmHost {
     pub fn new(engine: Arc<WasmEngine>) -> Self {
         WasmHost {
             engine,
-            plugins: RwLock::new(Arc::new(HashMap::new())),
+            current: RwLock::new(Arc::new(HandlerSet::default())),
+            retained: Mutex::new(HashMap::new()),
         }
     }
 
@@ -99,39 +110,68 @@ impl WasmHost {
     }
 
     /// Every handler as it is now; later swaps do not change what the snapshot holds.
-    pub fn snapshot(&self) -> Arc<Handlers> {
-        self.plugins.read().unwrap_or_else(|e| e.into_inner()).clone()
+    pub fn snapshot(&self) -> Arc<HandlerSet> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    fn swap(&self, change: impl FnOnce(&mut Handlers) -> Option<Arc<Plugin>>) -> Option<Arc<Plugin>> {
-        let mut guard = self.plugins.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = Handlers::clone(&guard);
-        let old = change(&mut next);
-        *guard = Arc::new(next);
+    /// Makes `set` the one new calls and new executions use (atomically: a call sees the old
+    /// set or the new one).
+    pub fn install(&self, set: HandlerSet) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+    }
+
+    fn change(&self, f: impl FnOnce(&mut Handlers) -> Option<Arc<Plugin>>) -> Option<Arc<Plugin>> {
+        let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let mut handlers = guard.handlers.clone();
+        let old = f(&mut handlers);
+        *guard = Arc::new(HandlerSet {
+            id: guard.id + 1,
+            handlers,
+        });
         old
     }
 
-    /// Adds or replaces one handler (atomically: a call sees the old one or the new one);
-    /// returns the one it replaced.
+    /// Adds or replaces one handler; returns the one it replaced.
     pub fn insert(&self, p: Plugin) -> Option<Arc<Plugin>> {
-        self.swap(|m| m.insert(p.name.to_string(), Arc::new(p)))
+        self.change(|m| m.insert(p.name.to_string(), Arc::new(p)))
     }
 
     /// Removes a handler; calls already holding it finish with it.
     pub fn remove(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.swap(|m| m.remove(name))
+        self.change(|m| m.remove(name))
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.plugins
+        self.current
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .handlers
             .get(name)
             .cloned()
     }
 
+    /// Keeps an earlier set available to `repin` (for executions resumed after a restart).
+    pub fn retain(&self, set: HandlerSet) {
+        self.retained
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(set.id, Arc::new(set));
+    }
+
+    /// Lets go of the retained sets (the executions that needed them hold them now).
+    pub fn release_retained(&self) {
+        self.retained.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn pinned(&self, set: Arc<HandlerSet>) -> Arc<dyn TaskInvoker> {
+        Arc::new(Pinned {
+            engine: self.engine.clone(),
+            set,
+        })
+    }
+
     pub fn names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.snapshot().keys().cloned().collect();
+        let mut v: Vec<String> = self.snapshot().handlers.keys().cloned().collect();
         v.sort();
         v
     }
@@ -140,7 +180,7 @@ impl WasmHost {
 /// The handlers one execution started with (see `TaskInvoker::pin`).
 struct Pinned {
     engine: Arc<WasmEngine>,
-    handlers: Arc<Handlers>,
+    set: Arc<HandlerSet>,
 }
 
 impl TaskInvoker for WasmHost {
@@ -148,11 +188,23 @@ impl TaskInvoker for WasmHost {
         Box::pin(call_plugin(self.engine.clone(), self.get(call.handler), call))
     }
 
-    fn pin(&self) -> Option<Arc<dyn TaskInvoker>> {
-        Some(Arc::new(Pinned {
-            engine: self.engine.clone(),
-            handlers: self.snapshot(),
-        }))
+    fn pin(&self) -> Option<(u64, Arc<dyn TaskInvoker>)> {
+        let set = self.snapshot();
+        Some((set.id, self.pinned(set)))
+    }
+
+    fn repin(&self, id: u64) -> Option<Arc<dyn TaskInvoker>> {
+        let current = self.snapshot();
+        if current.id == id {
+            return Some(self.pinned(current));
+        }
+        let kept = self
+            .retained
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned();
+        kept.map(|set| self.pinned(set))
     }
 }
 
@@ -160,7 +212,7 @@ impl TaskInvoker for Pinned {
     fn invoke<'a>(&'a self, call: TaskCall<'a>) -> BoxFuture<'a, Result<Value, InvokeError>> {
         Box::pin(call_plugin(
             self.engine.clone(),
-            self.handlers.get(call.handler).cloned(),
+            self.set.handlers.get(call.handler).cloned(),
             call,
         ))
     }

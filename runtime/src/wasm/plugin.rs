@@ -111,6 +111,12 @@ pub struct Plugin {
     pub digest: String,
 }
 
+/// Lower-case hex SHA-256: how module releases are named (versions, the archive, the cache).
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Component binaries have layer 1 in the header; core modules have version 1, layer 0.
 fn is_component(bytes: &[u8]) -> Option<bool> {
     match bytes.get(0..8)? {
@@ -123,39 +129,34 @@ fn is_component(bytes: &[u8]) -> Option<bool> {
 impl Plugin {
     /// Loads `NAME.wasm` (and `NAME.toml` beside it). Errors say what is wrong with the file.
     pub fn load(engine: &WasmEngine, wasm: &Path) -> Result<Plugin, String> {
-        let name: Arc<str> = wasm
+        let name = wasm
             .file_stem()
             .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default()
-            .into();
+            .unwrap_or_default();
         let bytes = std::fs::read(wasm).map_err(|e| format!("cannot read {}: {e}", wasm.display()))?;
         let manifest = Manifest::load(&wasm.with_extension("toml"))
             .map_err(|e| format!("{}: {e}", wasm.with_extension("toml").display()))?;
-        let digest: String = {
-            use sha2::Digest;
-            sha2::Sha256::digest(&bytes)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
-        };
-        let form = match is_component(&bytes) {
-            Some(true) => {
-                Form::Component(link_component(engine, &bytes).map_err(|e| format!("{}: {e}", wasm.display()))?)
-            }
-            Some(false) => Form::Command(link_command(engine, &bytes).map_err(|e| format!("{}: {e}", wasm.display()))?),
+        Plugin::from_bytes(engine, &name, &bytes, manifest).map_err(|e| format!("{}: {e}", wasm.display()))
+    }
+
+    /// A handler from a module's bytes (a file just read, or a release kept for executions
+    /// that started with it).
+    pub fn from_bytes(engine: &WasmEngine, name: &str, bytes: &[u8], manifest: Manifest) -> Result<Plugin, String> {
+        let form = match is_component(bytes) {
+            Some(true) => Form::Component(link_component(engine, bytes)?),
+            Some(false) => Form::Command(link_command(engine, bytes)?),
             None => {
                 return Err(format!(
-                    "{}: not a WebAssembly module or component (no valid header; {} bytes)",
-                    wasm.display(),
+                    "not a WebAssembly module or component (no valid header; {} bytes)",
                     bytes.len()
                 ));
             }
         };
         Ok(Plugin {
-            name,
+            name: name.into(),
             form,
             manifest,
-            digest,
+            digest: sha256_hex(bytes),
         })
     }
 
