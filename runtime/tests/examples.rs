@@ -1,6 +1,8 @@
 //! Every example in `examples/` is a test: each `cases/NAME.input.json` is run through the real
 //! binary (with the built plugins) and must give exactly `cases/NAME.expected.json`.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -9,15 +11,7 @@ use serde_json::Value;
 #[test]
 fn examples_produce_their_expected_results() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let plugins = match std::env::var_os("WASMSTEP_PLUGINS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../plugins"),
-    };
-    assert!(
-        plugins.join("add.wasm").exists(),
-        "no plugins in {}: run bash plugins/build.sh",
-        plugins.display()
-    );
+    let plugins = common::plugins_dir();
     let mut checked = 0;
     let mut failures = Vec::new();
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)

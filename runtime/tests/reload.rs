@@ -61,6 +61,14 @@ fn dirs(name: &str) -> Dirs {
 }
 
 impl Dirs {
+    /// Greeting v1 as the handler `greeting`, and `greet_twice` calling it; the module's path.
+    fn with_greeting(&self) -> PathBuf {
+        let module = self.plugins.join("greeting.wasm");
+        std::fs::write(&module, greeting(1)).expect("v1");
+        std::fs::write(self.defs.join("greet_twice.asl.json"), GREET_TWICE).expect("definition");
+        module
+    }
+
     fn start(&self, extra: &[&str]) -> Daemon {
         let mut args: Vec<&std::ffi::OsStr> = vec![
             "--plugins".as_ref(),
@@ -155,35 +163,41 @@ fn reloads(d: &Daemon, kind: &str, outcome: &str) -> f64 {
     ))
 }
 
+/// Starts `greet_twice` for `name`: the first call takes `sleep_ms`, the Wait `hold` seconds.
+fn greet(d: &Daemon, name: impl std::fmt::Display, sleep_ms: u64, hold: u64) -> String {
+    start(
+        d,
+        "greet_twice",
+        json!({"name": name.to_string(), "sleep_ms": sleep_ms, "hold": hold}),
+    )
+}
+
+/// A `greet_twice` execution ran to success with release `v` for both of its calls.
+fn assert_called_release(d: &Daemon, exec: &str, v: u64) {
+    let out = output(d, exec);
+    assert_eq!(
+        (&out["first"]["v"], &out["second"]["v"]),
+        (&json!(v), &json!(v)),
+        "{exec}: {out}"
+    );
+}
+
 /// Which greeting release a fresh execution of `greet_twice` gets.
 fn serving(d: &Daemon) -> u64 {
-    let out = output(
-        d,
-        &start(d, "greet_twice", json!({"name": "probe", "sleep_ms": 0, "hold": 0})),
-    );
+    let out = output(d, &greet(d, "probe", 0, 0));
     out["first"]["v"].as_u64().expect("version")
 }
 
 #[test]
 fn a_handler_replaced_under_running_executions() {
     let dirs = dirs("reload-handler");
-    let module = dirs.plugins.join("greeting.wasm");
-    std::fs::write(&module, greeting(1)).expect("v1");
-    std::fs::write(dirs.defs.join("greet_twice.asl.json"), GREET_TWICE).expect("definition");
+    let module = dirs.with_greeting();
     let d = dirs.start(&[]);
     assert_eq!(serving(&d), 1);
 
     // Running: four past their first call (waiting), one with its first call in flight.
-    let waiting: Vec<String> = (0..4)
-        .map(|i| {
-            start(
-                &d,
-                "greet_twice",
-                json!({"name": format!("w{i}"), "sleep_ms": 0, "hold": 3}),
-            )
-        })
-        .collect();
-    let in_flight = start(&d, "greet_twice", json!({"name": "f", "sleep_ms": 1500, "hold": 0}));
+    let waiting: Vec<String> = (0..4).map(|i| greet(&d, format!("w{i}"), 0, 3)).collect();
+    let in_flight = greet(&d, "f", 1500, 0);
     for e in &waiting {
         wait_event(&d, e, "WaitStateEntered");
     }
@@ -197,30 +211,12 @@ fn a_handler_replaced_under_running_executions() {
     let line = d.wait_for_log(from, &["loaded", "greeting.wasm", "latency_ms"], MINUTE);
     eprintln!("RELOAD handler: change -> new executions use it: {change_to_use:?} (daemon: {line})");
 
-    let new: Vec<String> = (0..3)
-        .map(|i| {
-            start(
-                &d,
-                "greet_twice",
-                json!({"name": format!("n{i}"), "sleep_ms": 0, "hold": 0}),
-            )
-        })
-        .collect();
+    let new: Vec<String> = (0..3).map(|i| greet(&d, format!("n{i}"), 0, 0)).collect();
     for e in waiting.iter().chain([&in_flight]) {
-        let out = output(&d, e);
-        assert_eq!(
-            (out["first"]["v"].clone(), out["second"]["v"].clone()),
-            (json!(1), json!(1)),
-            "{e}: {out}"
-        );
+        assert_called_release(&d, e, 1);
     }
     for e in &new {
-        let out = output(&d, e);
-        assert_eq!(
-            (out["first"]["v"].clone(), out["second"]["v"].clone()),
-            (json!(2), json!(2)),
-            "{e}: {out}"
-        );
+        assert_called_release(&d, e, 2);
     }
 
     // An in-place write works too (and the gauge says which module serves).
@@ -238,16 +234,13 @@ fn a_handler_replaced_under_running_executions() {
     );
 
     // Deleting the module: new calls find no handler; a call already running finishes.
-    let running = start(&d, "greet_twice", json!({"name": "last", "sleep_ms": 1000, "hold": 0}));
+    let running = greet(&d, "last", 1000, 0);
     wait_event(&d, &running, "TaskStarted");
     let from = d.log_len();
     std::fs::remove_file(&module).expect("rm");
     d.wait_for_log(from, &["file removed", "greeting"], MINUTE);
     assert_eq!(output(&d, &running)["second"]["v"], 1);
-    let gone = d.wait_done(
-        &start(&d, "greet_twice", json!({"name": "x", "sleep_ms": 0, "hold": 0})),
-        MINUTE,
-    );
+    let gone = d.wait_done(&greet(&d, "x", 0, 0), MINUTE);
     assert_eq!(gone["status"], "FAILED", "{gone}");
     assert_eq!(reloads(&d, "plugin", "removed"), 1.0);
 }
@@ -255,19 +248,9 @@ fn a_handler_replaced_under_running_executions() {
 #[test]
 fn a_restart_resumes_executions_on_the_handler_release_they_started_with() {
     let dirs = dirs("reload-restart");
-    let module = dirs.plugins.join("greeting.wasm");
-    std::fs::write(&module, greeting(1)).expect("v1");
-    std::fs::write(dirs.defs.join("greet_twice.asl.json"), GREET_TWICE).expect("definition");
+    let module = dirs.with_greeting();
     let d = dirs.start(&[]);
-    let running: Vec<String> = (0..3)
-        .map(|i| {
-            start(
-                &d,
-                "greet_twice",
-                json!({"name": format!("r{i}"), "sleep_ms": 0, "hold": 4}),
-            )
-        })
-        .collect();
+    let running: Vec<String> = (0..3).map(|i| greet(&d, format!("r{i}"), 0, 4)).collect();
     for e in &running {
         wait_event(&d, e, "WaitStateEntered");
     }
@@ -278,12 +261,7 @@ fn a_restart_resumes_executions_on_the_handler_release_they_started_with() {
     d.wait_for_log(0, &["restored_handler_sets=1"], MINUTE);
     assert_eq!(serving(&d), 2);
     for e in &running {
-        let out = output(&d, e);
-        assert_eq!(
-            (out["first"]["v"].clone(), out["second"]["v"].clone()),
-            (json!(1), json!(1)),
-            "{e}: {out}"
-        );
+        assert_called_release(&d, e, 1);
     }
     // The archive keeps the releases running executions need; with none left running, the
     // next start removes what nothing needs.
@@ -399,11 +377,9 @@ fn a_definition_file_removed_while_stopped_goes_at_the_next_start() {
 #[test]
 fn broken_files_never_replace_what_serves() {
     let dirs = dirs("reload-broken");
-    let module = dirs.plugins.join("greeting.wasm");
+    let module = dirs.with_greeting();
     let manifest = dirs.plugins.join("greeting.toml");
     let file = dirs.defs.join("flow.asl.json");
-    std::fs::write(&module, greeting(1)).expect("v1");
-    std::fs::write(dirs.defs.join("greet_twice.asl.json"), GREET_TWICE).expect("definition");
     std::fs::write(&file, marked(1)).expect("flow");
     // Broken from the start: the daemon still starts, and says so.
     let broken_at_start = dirs.defs.join("broken.asl.json");
@@ -533,10 +509,8 @@ fn wasmstep_reload(d: &Daemon) -> (Option<i32>, Value) {
 #[test]
 fn sighup_and_wasmstep_reload_rescan() {
     let dirs = dirs("reload-rescan");
-    let module = dirs.plugins.join("greeting.wasm");
+    let module = dirs.with_greeting();
     let file = dirs.defs.join("flow.asl.json");
-    std::fs::write(&module, greeting(1)).expect("v1");
-    std::fs::write(dirs.defs.join("greet_twice.asl.json"), GREET_TWICE).expect("definition");
     std::fs::write(&file, marked(1)).expect("flow");
     // No watcher: only a rescan sees changes.
     let d = dirs.start(&["--no-watch"]);
@@ -590,10 +564,8 @@ fn sighup_and_wasmstep_reload_rescan() {
 fn hundreds_of_executions_through_a_reload_loop() {
     const EXECUTIONS: usize = 300;
     let dirs = dirs("reload-stress");
-    let module = dirs.plugins.join("greeting.wasm");
+    let module = dirs.with_greeting();
     let file = dirs.defs.join("flow.asl.json");
-    std::fs::write(&module, greeting(1)).expect("v1");
-    std::fs::write(dirs.defs.join("greet_twice.asl.json"), GREET_TWICE).expect("definition");
     std::fs::write(&file, marked(0)).expect("flow");
     let d = dirs.start(&[]);
 
@@ -621,11 +593,7 @@ fn hundreds_of_executions_through_a_reload_loop() {
     for i in 0..EXECUTIONS {
         let hold = (i % 3) as u64;
         if i % 2 == 0 {
-            greets.push(start(
-                &d,
-                "greet_twice",
-                json!({"name": "s", "sleep_ms": 0, "hold": hold}),
-            ));
+            greets.push(greet(&d, "s", 0, hold));
         } else {
             flows.push(start(&d, "flow", json!({"hold": hold})));
         }

@@ -2,6 +2,9 @@
 //! precise ASL errors, the sandbox denies what a manifest does not grant, broken plugin files
 //! are reported, and every plugin language gives the same workflow output.
 
+mod common;
+
+use common::plugins_dir;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -10,20 +13,6 @@ use serde_json::{Value, json};
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wasmstep"))
-}
-
-/// Where `plugins/build.sh` put the handlers (the test command runs it first).
-fn plugins_dir() -> PathBuf {
-    let d = match std::env::var_os("WASMSTEP_PLUGINS_DIR") {
-        Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../plugins"),
-    };
-    assert!(
-        d.join("add.wasm").exists(),
-        "no plugins in {}: build them first (bash plugins/build.sh)",
-        d.display()
-    );
-    d
 }
 
 /// A fresh directory; tests run in parallel, so each call gets its own.
