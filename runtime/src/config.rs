@@ -89,6 +89,9 @@ mod tests {
         let c = DaemonConfig::defaults().apply_file(&f).unwrap();
         assert_eq!(c.listen.port(), 9000);
         assert_eq!(c.data_dir, dir.join("data"));
+        assert!(c.watch, "watching is on unless the file or --no-watch says otherwise");
+        std::fs::write(&f, "watch = false\n").unwrap();
+        assert!(!DaemonConfig::defaults().apply_file(&f).unwrap().watch);
         std::fs::write(&f, "port = 1\n").unwrap();
         assert!(DaemonConfig::defaults().apply_file(&f).unwrap_err().contains("port"));
     }
