@@ -3,7 +3,7 @@
 //! manifest), and every module it loads is archived under the data directory by its SHA-256.
 //! An execution records the number of the set it started with, so after a restart it resumes
 //! on the same releases even when the plugins directory has moved on. Sets and archived modules
-//! no running execution needs are removed at start-up.
+//! nothing needs any more are removed after each reload and at start-up.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -95,17 +95,18 @@ impl Releases {
             .collect()
     }
 
-    /// Removes the sets no running execution started with (except `current`) and the archived
-    /// modules no remaining set names. Call it when nothing can start with an older set: at
-    /// start-up, once the running executions have been resumed. Returns (sets, modules) removed.
-    pub async fn collect_garbage(&self, current: u64) -> Result<(usize, usize), String> {
+    /// Removes the sets neither in `live` (the current one and those executions in this process
+    /// hold) nor named by a RUNNING execution's row, and the archived modules no remaining set
+    /// names. Returns (sets, modules) removed.
+    pub async fn collect_garbage(&self, live: &[u64]) -> Result<(usize, usize), String> {
         let before = self
             .store
             .read("SELECT COUNT(*) FROM handler_sets", &[], |r| r.get::<_, i64>(0))
             .map_err(|e| e.to_string())?;
+        let live = serde_json::to_string(live).map_err(|e| e.to_string())?;
         self.store.write(
-            "DELETE FROM handler_sets WHERE id != ?1 AND id NOT IN (SELECT handler_set FROM executions WHERE status = 'RUNNING' AND handler_set IS NOT NULL)",
-            vec![Sql::Integer(current as i64)],
+            "DELETE FROM handler_sets WHERE id NOT IN (SELECT value FROM json_each(?1)) AND id NOT IN (SELECT handler_set FROM executions WHERE status = 'RUNNING' AND handler_set IS NOT NULL)",
+            vec![Sql::Text(live)],
         );
         self.store.flush().await.map_err(|e| e.to_string())?;
         let kept = self

@@ -89,6 +89,13 @@ pub struct Report {
     pub unchanged: usize,
 }
 
+impl Report {
+    /// Whether something of `kind` was loaded or removed.
+    pub fn changed(&self, kind: Kind) -> bool {
+        self.loaded.iter().any(|l| l.kind == kind) || self.removed.iter().any(|r| r.kind == kind)
+    }
+}
+
 /// The version serving for one handler.
 #[derive(Clone)]
 struct HandlerVersion {
@@ -210,6 +217,9 @@ impl Reloader {
         if let Some(dir) = &self.definitions_dir {
             self.rescan_definitions(&mut tracked, dir, &mut report).await;
         }
+        if report.changed(Kind::Plugin) {
+            self.collect_garbage().await;
+        }
         report
     }
 
@@ -272,6 +282,9 @@ impl Reloader {
         }
         if rescan_definitions && let Some(dir) = &self.definitions_dir {
             self.rescan_definitions(&mut tracked, dir, &mut report).await;
+        }
+        if report.changed(Kind::Plugin) {
+            self.collect_garbage().await;
         }
         report
     }
@@ -518,12 +531,20 @@ impl Reloader {
     /// Once the running executions are resumed (each holds its handlers): lets go of the sets
     /// brought back, and removes the recorded sets and archived modules nothing needs now.
     pub async fn forget_unused(&self) {
+        let _tracked = self.tracked.lock().await;
+        if let Some(host) = &self.host {
+            host.release_retained();
+        }
+        self.collect_garbage().await;
+    }
+
+    /// Removes the recorded handler sets no execution holds or may resume with, and the
+    /// archived modules only they named. Called with the reload lock held.
+    async fn collect_garbage(&self) {
         let (Some(releases), Some(host)) = (&self.releases, &self.host) else {
             return;
         };
-        let _tracked = self.tracked.lock().await;
-        host.release_retained();
-        match releases.collect_garbage(host.snapshot().id).await {
+        match releases.collect_garbage(&host.live_sets()).await {
             Ok((sets, modules)) => tracing::debug!(sets, modules, "removed unused handler sets and archived modules"),
             Err(e) => tracing::warn!(error = %e, "cannot remove unused handler sets"),
         }

@@ -233,6 +233,18 @@ fn a_handler_replaced_under_running_executions() {
         0.0
     );
 
+    // Every release served is archived for the executions using it (to resume on it after a
+    // restart); once none does, the next reload drops it. A new manifest is such a reload.
+    let archived = |v: u8| {
+        dirs.data
+            .join(format!("modules/{}.wasm", sha256(&greeting(v))))
+            .exists()
+    };
+    assert!(archived(1));
+    std::fs::write(dirs.plugins.join("greeting.toml"), "memory_mb = 128\n").expect("manifest");
+    wait_until("v2 to leave the archive", || !archived(2));
+    assert!(archived(1));
+
     // Deleting the module: new calls find no handler; a call already running finishes.
     let running = greet(&d, "last", 1000, 0);
     wait_event(&d, &running, "TaskStarted");

@@ -8,7 +8,7 @@ pub mod plugin;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -37,6 +37,8 @@ pub struct WasmHost {
     current: RwLock<Arc<HandlerSet>>,
     /// Earlier sets brought back for executions resumed after a restart (see `retain`).
     retained: Mutex<HashMap<u64, Arc<HandlerSet>>>,
+    /// Sets that served before the current one; alive while an execution holds one.
+    past: Mutex<Vec<(u64, Weak<HandlerSet>)>>,
 }
 
 /// A plugins directory that could not be loaded: every file that failed, and why.
@@ -76,6 +78,7 @@ impl WasmHost {
             engine,
             current: RwLock::new(Arc::new(HandlerSet::default())),
             retained: Mutex::new(HashMap::new()),
+            past: Mutex::new(Vec::new()),
         }
     }
 
@@ -117,7 +120,25 @@ impl WasmHost {
     /// Makes `set` the one new calls and new executions use (atomically: a call sees the old
     /// set or the new one).
     pub fn install(&self, set: HandlerSet) {
-        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(set);
+        let old = std::mem::replace(
+            &mut *self.current.write().unwrap_or_else(|e| e.into_inner()),
+            Arc::new(set),
+        );
+        self.past
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((old.id, Arc::downgrade(&old)));
+    }
+
+    /// The numbers of the sets still in use: the current one, and every earlier one an
+    /// execution (or a call) still holds.
+    pub fn live_sets(&self) -> Vec<u64> {
+        let mut past = self.past.lock().unwrap_or_else(|e| e.into_inner());
+        past.retain(|(_, w)| w.strong_count() > 0);
+        let retained = self.retained.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ids: Vec<u64> = past.iter().map(|(id, _)| *id).chain(retained.keys().copied()).collect();
+        ids.push(self.snapshot().id);
+        ids
     }
 
     fn change(&self, f: impl FnOnce(&mut Handlers) -> Option<Arc<Plugin>>) -> Option<Arc<Plugin>> {
@@ -160,7 +181,18 @@ impl WasmHost {
 
     /// Lets go of the retained sets (the executions that needed them hold them now).
     pub fn release_retained(&self) {
-        self.retained.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        let sets: Vec<Arc<HandlerSet>> = self
+            .retained
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
+        // Still tracked while resumed executions hold them.
+        self.past
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(sets.iter().map(|s| (s.id, Arc::downgrade(s))));
     }
 
     fn pinned(&self, set: Arc<HandlerSet>) -> Arc<dyn TaskInvoker> {
