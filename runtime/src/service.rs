@@ -99,6 +99,22 @@ pub struct Machine {
     pub compiled: Arc<StateMachine>,
 }
 
+impl Machine {
+    /// Changes whenever the definition or the role does (a hot reload, UpdateStateMachine): the
+    /// content's SHA-256, shaped like AWS's revision ids.
+    pub fn revision_id(&self) -> String {
+        let h = crate::wasm::plugin::sha256_hex(format!("{}\n{}", self.role_arn, self.definition).as_bytes());
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+}
+
 pub fn type_name(t: MachineType) -> &'static str {
     match t {
         MachineType::Standard => "STANDARD",

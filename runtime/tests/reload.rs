@@ -297,6 +297,9 @@ fn a_definition_edited_under_running_executions() {
     let d = dirs.start(&[]);
     let arn = machine("flow");
 
+    let revision =
+        |d: &Daemon| d.call("DescribeStateMachine", json!({"stateMachineArn": machine("flow")}))["revisionId"].clone();
+    let first_revision = revision(&d);
     let running: Vec<String> = (0..3).map(|_| start(&d, "flow", json!({"hold": 2}))).collect();
     for e in &running {
         wait_event(&d, e, "WaitStateEntered");
@@ -312,6 +315,11 @@ fn a_definition_edited_under_running_executions() {
 
     let described = d.call("DescribeStateMachine", json!({"stateMachineArn": arn}));
     assert_eq!(described["definition"], marked(2));
+    assert_ne!(described["revisionId"], first_revision, "a new revision");
+    assert!(
+        first_revision.as_str().is_some_and(|r| r.len() == 36),
+        "{first_revision}"
+    );
     let v1 = d.call("DescribeStateMachine", json!({"stateMachineArn": format!("{arn}:1")}));
     assert_eq!(v1["definition"], marked(1));
     assert_eq!(d.metric("wasmstep_state_machine_version{state_machine=\"flow\"}"), 2.0);

@@ -165,6 +165,7 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
             Ok(json!({
                 "stateMachineArn": m.arn, "name": m.name, "status": "ACTIVE", "definition": m.definition,
                 "roleArn": m.role_arn, "type": type_name(m.machine_type), "creationDate": m.created,
+                "revisionId": m.revision_id(),
                 "loggingConfiguration": {"level": "OFF", "includeExecutionData": false},
                 "tracingConfiguration": {"enabled": false},
             }))
