@@ -610,17 +610,18 @@ fn hundreds_of_executions_through_a_reload_loop() {
     };
     let mut greets = Vec::new();
     let mut flows = Vec::new();
+    // Waits of 5 to 7 s: (nearly) all of them are running at once, and reloads go on under them.
     for i in 0..EXECUTIONS {
-        let hold = (i % 3) as u64;
+        let hold = 5 + (i % 3) as u64;
         if i % 2 == 0 {
             greets.push(greet(&d, "s", 0, hold));
         } else {
             flows.push(start(&d, "flow", json!({"hold": hold})));
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(5));
     }
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let rounds = reloader.join().expect("reload loop");
+    let running = d.metric("wasmstep_executions_running");
+    assert!(running >= 150.0, "hundreds running at once: {running}");
 
     let mut versions = std::collections::BTreeSet::new();
     for e in &greets {
@@ -637,6 +638,8 @@ fn hundreds_of_executions_through_a_reload_loop() {
         assert_eq!(out["start"], out["end"], "{e} switched definition half-way: {out}");
         marks.insert(out["start"].to_string());
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let rounds = reloader.join().expect("reload loop");
     assert_eq!(versions.len(), 2, "both releases served: {versions:?}");
     assert!(marks.len() > 3, "several definitions served: {marks:?}");
     // None lost: every execution started is listed, and every one succeeded.
@@ -652,7 +655,7 @@ fn hundreds_of_executions_through_a_reload_loop() {
     assert_eq!(d.metric("wasmstep_executions_running"), 0.0);
     let loaded = reloads(&d, "plugin", "loaded") + reloads(&d, "definition", "loaded");
     eprintln!(
-        "RELOAD stress: {EXECUTIONS} executions, {rounds} reload rounds, {loaded} loads, {} rejected",
+        "RELOAD stress: {EXECUTIONS} executions, {running} running at once, {rounds} reload rounds, {loaded} loads, {} rejected",
         reloads(&d, "definition", "rejected")
     );
     // Changes that land within one debounce window load once, so not one load per change.
