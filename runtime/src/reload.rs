@@ -241,7 +241,8 @@ impl Reloader {
             Ok(found) => files.extend(found),
             Err(e) => self.reject(report, Kind::Definition, dir, format!("cannot read the directory: {e}")),
         }
-        for f in files {
+        let (present, gone): (Vec<_>, Vec<_>) = files.into_iter().partition(|p| p.exists());
+        for f in present.into_iter().chain(gone) {
             self.definition(tracked, &f, None, report).await;
         }
     }
@@ -277,7 +278,10 @@ impl Reloader {
                     .await;
             }
         }
-        for (path, since) in definitions {
+        // Files that exist first, then those gone: a rename (a.asl.json -> a.asl.yaml) moves the
+        // state machine to the new file instead of deleting it.
+        let (present, gone): (Vec<_>, Vec<_>) = definitions.into_iter().partition(|(p, _)| p.exists());
+        for (path, since) in present.into_iter().chain(gone) {
             self.definition(&mut tracked, &path, Some(since), &mut report).await;
         }
         if rescan_definitions && let Some(dir) = &self.definitions_dir {
@@ -558,7 +562,9 @@ impl Reloader {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if tracked.definitions.remove(path).is_some() {
+                // Unless another file defines the same state machine now (renamed from .yaml to
+                // .json, say).
+                if tracked.definitions.remove(path).is_some() && !tracked.definitions.values().any(|n| *n == name) {
                     match self.svc.delete_machine(&arn).await {
                         Ok(()) => {
                             let _ = self.svc.metrics.state_machine_version.remove_label_values(&[&name]);
@@ -575,7 +581,8 @@ impl Reloader {
         if let Some((other, _)) = tracked
             .definitions
             .iter()
-            .find(|(f, n)| **n == name && f.as_path() != path)
+            // (A file gone in the same batch is not a rival: it is removed after this one.)
+            .find(|(f, n)| **n == name && f.as_path() != path && f.exists())
         {
             let reason = format!("state machine {name} is already defined by {}", other.display());
             return self.reject(report, Kind::Definition, path, reason);

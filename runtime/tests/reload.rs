@@ -364,6 +364,17 @@ fn a_definition_edited_under_running_executions() {
             .is_ok()
     });
     assert_eq!(output(&d, &start(&d, "flow", json!({"hold": 0})))["end"], 3);
+
+    // Renamed to YAML (JSON is YAML): the same state machine, now from the new file; it is not
+    // deleted with the old name, and an edit of the new file loads.
+    let yaml = dirs.defs.join("flow.asl.yaml");
+    std::fs::rename(&file, &yaml).expect("rename");
+    std::fs::write(&yaml, marked(4)).expect("edit the YAML file");
+    wait_until("the edit of the renamed file", || {
+        d.call("DescribeStateMachine", json!({"stateMachineArn": arn}))["definition"] == marked(4)
+    });
+    assert_eq!(reloads(&d, "definition", "removed"), 1.0, "only the deletion above");
+    assert_eq!(output(&d, &start(&d, "flow", json!({"hold": 0})))["end"], 4);
     assert_eq!(
         d.metric("wasmstep_executions_failed_total{state_machine=\"flow\"}"),
         0.0
