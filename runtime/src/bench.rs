@@ -13,7 +13,7 @@ use wasmstep::store::ExecutionStore;
 use wasmstep::store::sqlite::SqliteStore;
 
 use crate::cli::BenchArgs;
-use crate::commands::{USAGE, load_plugins, print_line, report_load_error};
+use crate::commands::{USAGE, async_runtime, load_plugins, print_line, report_load_error};
 
 /// What every execution must produce (from `NAME.meta.json`).
 struct Expect {
@@ -132,12 +132,9 @@ pub fn bench(args: BenchArgs) -> u8 {
             }
         },
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match async_runtime(true) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let warmup = (args.executions / 10).clamp(1, 100);
     let result = rt.block_on(async {

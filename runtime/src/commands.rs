@@ -52,6 +52,20 @@ pub fn report_load_error(file: &Path, e: &LoadError) {
     }
 }
 
+/// A command's async runtime (a thread per core, or just this one); when there is none, the
+/// error is printed and the exit code returned.
+pub fn async_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, u8> {
+    let mut b = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    b.enable_all().build().map_err(|e| {
+        eprintln!("error: cannot start the async runtime: {e}");
+        1
+    })
+}
+
 /// Loads the handlers of `--plugins DIR`; `None` without the flag (every Task then fails as a
 /// missing function). Every file that fails to load is reported.
 pub fn load_plugins(plugins: &Option<std::path::PathBuf>) -> Result<Option<Arc<dyn TaskInvoker>>, String> {
@@ -100,12 +114,9 @@ pub fn run(args: RunArgs) -> u8 {
             keep_history: args.history,
         },
     };
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match async_runtime(false) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     let name = run::machine_name(&args.file);
     let exec = run::executor(machine, invoker, &opts);

@@ -13,7 +13,7 @@ use wasmstep::store::sqlite::SqliteStore;
 use wasmstep::wasm::{WasmEngine, WasmHost};
 
 use crate::cli::{ReloadArgs, ServeArgs};
-use crate::commands::USAGE;
+use crate::commands::{USAGE, async_runtime};
 
 fn config(args: &ServeArgs) -> Result<DaemonConfig, String> {
     let mut c = DaemonConfig::defaults();
@@ -51,12 +51,9 @@ pub fn serve(args: ServeArgs) -> u8 {
             return USAGE;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match async_runtime(true) {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return 1;
-        }
+        Err(code) => return code,
     };
     match rt.block_on(run(cfg)) {
         Ok(()) => 0,

@@ -64,71 +64,114 @@ fn machine() -> Arc<wasmstep::asl::StateMachine> {
     Arc::new(build(&Source::from_value(def), MachineType::Standard).expect("valid"))
 }
 
+/// One execution on a store file, stopped mid-way and then resumed by a fresh engine and store
+/// handle (as a restarted process would).
+struct Scenario {
+    path: std::path::PathBuf,
+    rt: tokio::runtime::Runtime,
+    input: Value,
+    clock: Arc<VirtualClock>,
+    info: wasmstep::path::context::ExecutionInfo,
+    config: EngineConfig,
+}
+
+impl Scenario {
+    fn new(name: &str) -> Scenario {
+        let dir = std::env::temp_dir().join(format!("wasmstep-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let input = json!({"items": [1, 2, 3]});
+        let clock = Arc::new(VirtualClock::default());
+        let info = execution_info(name, Arc::new(input.clone()), &*clock, MachineType::Standard);
+        Scenario {
+            path: dir.join("store.db"),
+            rt: tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("runtime"),
+            input,
+            clock,
+            info,
+            config: EngineConfig {
+                keep_history: false,
+                ..EngineConfig::default()
+            },
+        }
+    }
+
+    /// Runs with `before` until it stalls, commits what was recorded, and drops the engine.
+    fn stop(&self, before: &Arc<Handlers>) -> Arc<dyn ExecutionStore> {
+        let store: Arc<dyn ExecutionStore> = Arc::new(SqliteStore::open(&self.path).expect("store"));
+        let exec = Executor::new(machine(), before.clone(), self.clock.clone(), self.config.clone());
+        self.rt.block_on(async {
+            let run = exec.execute_durable(self.info.clone(), self.input.clone(), store.clone(), false);
+            tokio::select! {
+                _ = run => panic!("the execution should have stalled"),
+                _ = before.stalled.notified() => {}
+            }
+            store.flush().await.expect("flush");
+        });
+        store
+    }
+
+    /// Reopens the store and resumes with fresh handlers; it must succeed.
+    fn resume(
+        &self,
+    ) -> (
+        Arc<Handlers>,
+        Arc<dyn ExecutionStore>,
+        wasmstep::engine::ExecutionResult,
+    ) {
+        let after = Arc::new(Handlers::default());
+        let store: Arc<dyn ExecutionStore> = Arc::new(SqliteStore::open(&self.path).expect("reopen"));
+        let exec = Executor::new(machine(), after.clone(), self.clock.clone(), self.config.clone());
+        let result = self
+            .rt
+            .block_on(async {
+                tokio::time::timeout(
+                    Duration::from_secs(20),
+                    exec.execute_durable(self.info.clone(), self.input.clone(), store.clone(), true),
+                )
+                .await
+            })
+            .expect("resumes in time")
+            .expect("store readable");
+        assert_eq!(
+            result.status,
+            Status::Succeeded,
+            "{:?} {:?}",
+            result.error,
+            result.cause
+        );
+        (after, store, result)
+    }
+}
+
 #[test]
 fn a_stopped_execution_resumes_without_repeating_work() {
-    let dir = std::env::temp_dir().join(format!("wasmstep-durable-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("store.db");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let input = json!({"items": [1, 2, 3]});
-    let clock = Arc::new(VirtualClock::default());
-    let info = execution_info("Durable", Arc::new(input.clone()), &*clock, MachineType::Standard);
-    let config = EngineConfig {
-        keep_history: false,
-        ..EngineConfig::default()
-    };
-
+    let sc = Scenario::new("durable");
     // First run: stops while `second` is in flight.
     let before = Arc::new(Handlers::default());
     before.stall.store(true, Ordering::SeqCst);
-    let store: Arc<dyn ExecutionStore> = Arc::new(SqliteStore::open(&path).expect("store"));
-    let exec = Executor::new(machine(), before.clone(), clock.clone(), config.clone());
-    rt.block_on(async {
-        let run = exec.execute_durable(info.clone(), input.clone(), store.clone(), false);
-        tokio::select! {
-            _ = run => panic!("the execution should have stalled"),
-            _ = before.stalled.notified() => {}
-        }
-        store.flush().await.expect("flush");
-    });
+    let store = sc.stop(&before);
     assert_eq!(
         (before.calls("first"), before.calls("item"), before.calls("second")),
         (1, 3, 1)
     );
-    let recorded = store.events(&info.id).expect("events");
-    let deadline = store.journal(&info.id).expect("journal").iter().find_map(|r| match r {
-        JournalRecord::Deadline { until, .. } => Some(*until),
-        _ => None,
-    });
+    let recorded = store.events(&sc.info.id).expect("events");
+    let deadline = store
+        .journal(&sc.info.id)
+        .expect("journal")
+        .iter()
+        .find_map(|r| match r {
+            JournalRecord::Deadline { until, .. } => Some(*until),
+            _ => None,
+        });
     assert!(deadline.is_some(), "the Wait's deadline is recorded");
-    drop(exec);
     drop(store);
 
     // Restart: a new store handle and engine on the same file.
-    let after = Arc::new(Handlers::default());
-    let store: Arc<dyn ExecutionStore> = Arc::new(SqliteStore::open(&path).expect("reopen"));
-    let exec = Executor::new(machine(), after.clone(), clock.clone(), config);
-    let result = rt
-        .block_on(async {
-            tokio::time::timeout(
-                Duration::from_secs(20),
-                exec.execute_durable(info.clone(), input.clone(), store.clone(), true),
-            )
-            .await
-        })
-        .expect("resumes in time")
-        .expect("store readable");
-    assert_eq!(
-        result.status,
-        Status::Succeeded,
-        "{:?} {:?}",
-        result.error,
-        result.cause
-    );
+    let (after, store, result) = sc.resume();
     assert_eq!(
         (after.calls("first"), after.calls("item"), after.calls("second")),
         (0, 0, 1),
@@ -141,7 +184,7 @@ fn a_stopped_execution_resumes_without_repeating_work() {
     // The repeated call knows it is one; the others did not run again.
     assert_eq!(out["second"]["redelivered"], true);
     assert_eq!(out["first"]["redelivered"], Value::Null);
-    let events = store.events(&info.id).expect("events");
+    let events = store.events(&sc.info.id).expect("events");
     let ids: Vec<u64> = events.iter().map(|e| e["id"].as_u64().expect("id")).collect();
     assert_eq!(
         ids,
@@ -160,68 +203,25 @@ fn a_stopped_execution_resumes_without_repeating_work() {
     assert_eq!(count("WaitStateEntered"), 1);
     assert_eq!(events.last().expect("last")["type"], "ExecutionSucceeded");
     // The resumed Wait kept the recorded deadline (the virtual clock only moves forward).
-    assert!(clock.now() >= deadline.expect("deadline"));
+    assert!(sc.clock.now() >= deadline.expect("deadline"));
 }
 
 #[test]
 fn a_map_stopped_mid_way_resumes_only_the_unfinished_items() {
-    let dir = std::env::temp_dir().join(format!("wasmstep-durable-map-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("dir");
-    let path = dir.join("store.db");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let input = json!({"items": [1, 2, 3]});
-    let clock = Arc::new(VirtualClock::default());
-    let info = execution_info("DurableMap", Arc::new(input.clone()), &*clock, MachineType::Standard);
-    let config = EngineConfig {
-        keep_history: false,
-        ..EngineConfig::default()
-    };
+    let sc = Scenario::new("durable-map");
     let before = Arc::new(Handlers::default());
     *before.stall_item.lock().unwrap() = Some(json!(2));
-    let store: Arc<dyn ExecutionStore> = Arc::new(SqliteStore::open(&path).expect("store"));
-    let exec = Executor::new(machine(), before.clone(), clock.clone(), config.clone());
-    rt.block_on(async {
-        let run = exec.execute_durable(info.clone(), input.clone(), store.clone(), false);
-        tokio::select! {
-            _ = run => panic!("the execution should have stalled"),
-            _ = before.stalled.notified() => {}
-        }
-        store.flush().await.expect("flush");
-    });
+    let store = sc.stop(&before);
     assert_eq!(before.calls("item"), 3);
-    drop(exec);
     drop(store);
-    let after = Arc::new(Handlers::default());
-    let store: Arc<dyn ExecutionStore> = Arc::new(SqliteStore::open(&path).expect("reopen"));
-    let exec = Executor::new(machine(), after.clone(), clock.clone(), config);
-    let result = rt
-        .block_on(async {
-            tokio::time::timeout(
-                Duration::from_secs(20),
-                exec.execute_durable(info.clone(), input.clone(), store.clone(), true),
-            )
-            .await
-        })
-        .expect("resumes in time")
-        .expect("store readable");
-    assert_eq!(
-        result.status,
-        Status::Succeeded,
-        "{:?} {:?}",
-        result.error,
-        result.cause
-    );
+    let (after, store, result) = sc.resume();
     assert_eq!(
         (after.calls("first"), after.calls("item"), after.calls("second")),
         (0, 1, 1),
         "only item 2 and what follows"
     );
     assert_eq!(result.output.expect("output")["fan"].as_array().map(Vec::len), Some(3));
-    let events = store.events(&info.id).expect("events");
+    let events = store.events(&sc.info.id).expect("events");
     let count = |t: &str| events.iter().filter(|e| e["type"] == t).count();
     assert_eq!(
         (

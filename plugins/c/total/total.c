@@ -54,6 +54,16 @@ static double number(void) {
 
 static void value(void);
 
+/* Reads an object member's key and the ':' after it, up to the value. */
+static void member_key(char *key, size_t size) {
+    ws();
+    string(key, size);
+    ws();
+    if (*p != ':') fail("InvalidInput", "expected ':'");
+    p++;
+    ws();
+}
+
 /* Skips any value; `item` objects report their price and qty. */
 static void object(double *price, double *qty) {
     char key[64];
@@ -61,12 +71,7 @@ static void object(double *price, double *qty) {
     ws();
     if (*p == '}') { p++; return; }
     for (;;) {
-        ws();
-        string(key, sizeof key);
-        ws();
-        if (*p != ':') fail("InvalidInput", "expected ':'");
-        p++;
-        ws();
+        member_key(key, sizeof key);
         if (price && (!strcmp(key, "price") || !strcmp(key, "qty")) && (*p == '-' || (*p >= '0' && *p <= '9'))) {
             double v = number();
             if (!strcmp(key, "price")) *price = v; else *qty = v;
@@ -116,12 +121,7 @@ int main(void) {
     p++;
     ws();
     while (*p && *p != '}') {
-        ws();
-        string(key, sizeof key);
-        ws();
-        if (*p != ':') fail("InvalidInput", "expected ':'");
-        p++;
-        ws();
+        member_key(key, sizeof key);
         if (!strcmp(key, "items") && *p == '[') {
             p++;
             ws();

@@ -139,16 +139,7 @@ impl Builder<'_> {
                     .map(WaitFor::TimestampExpr)
                     .unwrap_or(WaitFor::Seconds(0));
             }
-            return match v.as_str().and_then(super::states::parse_timestamp) {
-                Some(t) => WaitFor::Timestamp(t),
-                None => {
-                    self.schema(
-                        &format!("{at}/Timestamp"),
-                        "Timestamp must be an RFC 3339 timestamp such as 2026-01-01T12:00:00Z",
-                    );
-                    WaitFor::Seconds(0)
-                }
-            };
+            return self.fixed_timestamp(v, at);
         }
         match self.ata_seconds(obj, at, "Seconds", 0) {
             Some(Seconds::Expr(a)) => WaitFor::SecondsExpr(a),

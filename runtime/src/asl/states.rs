@@ -339,16 +339,7 @@ impl Builder<'_> {
         } else if let Some(p) = self.reference(obj, at, "TimestampPath") {
             WaitFor::TimestampPath(p)
         } else if let Some(v) = obj.get("Timestamp") {
-            match v.as_str().and_then(parse_timestamp) {
-                Some(t) => WaitFor::Timestamp(t),
-                None => {
-                    self.schema(
-                        &format!("{at}/Timestamp"),
-                        "Timestamp must be an RFC 3339 timestamp such as 2026-01-01T12:00:00Z",
-                    );
-                    WaitFor::Seconds(0)
-                }
-            }
+            self.fixed_timestamp(v, at)
         } else {
             WaitFor::Seconds(self.uint(obj, at, "Seconds", 0, MAX_SECONDS).unwrap_or(0))
         };
@@ -356,6 +347,20 @@ impl Builder<'_> {
             io: self.state_io(obj, at, jp, false),
             wait,
             next: self.next_of(id, obj, at),
+        }
+    }
+
+    /// A literal Wait `Timestamp` (both query languages): RFC 3339, or a schema error.
+    pub(super) fn fixed_timestamp(&mut self, v: &Value, at: &str) -> WaitFor {
+        match v.as_str().and_then(parse_timestamp) {
+            Some(t) => WaitFor::Timestamp(t),
+            None => {
+                self.schema(
+                    &format!("{at}/Timestamp"),
+                    "Timestamp must be an RFC 3339 timestamp such as 2026-01-01T12:00:00Z",
+                );
+                WaitFor::Seconds(0)
+            }
         }
     }
 

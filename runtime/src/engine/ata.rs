@@ -11,8 +11,9 @@ use serde_json::Value;
 use super::step::Fault;
 use crate::asl::model::Assign;
 use crate::asl::states::parse_timestamp;
-use crate::jsonata::template::{Ata, type_name};
+use crate::jsonata::template::Ata;
 use crate::jsonata::{Expr, Limits, to_jvalue};
+use crate::path::type_name;
 use crate::path::{ContextObject, Vars, to_json_text};
 
 /// What `$states` holds while one state runs. Each member is converted for JSONata at most

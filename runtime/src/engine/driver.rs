@@ -660,51 +660,9 @@ impl<'e> Run<'e> {
         loop {
             let ctx = ContextObject::new(&self.info, &node.name, now).with_retry_count(retry_count);
             let attempt = match work {
-                Work::Task(t) => {
-                    self.task_attempt(
-                        Entered {
-                            node,
-                            id: entered,
-                            addr,
-                        },
-                        t,
-                        &ctx,
-                        &input,
-                        vars,
-                        prev,
-                    )
-                    .await
-                }
-                Work::Parallel(p) => {
-                    self.parallel_attempt(
-                        Entered {
-                            node,
-                            id: entered,
-                            addr,
-                        },
-                        p,
-                        &ctx,
-                        &input,
-                        vars,
-                        prev,
-                    )
-                    .await
-                }
-                Work::Map(m) => {
-                    self.map_attempt(
-                        Entered {
-                            node,
-                            id: entered,
-                            addr,
-                        },
-                        m,
-                        &ctx,
-                        &input,
-                        vars,
-                        prev,
-                    )
-                    .await
-                }
+                Work::Task(t) => self.task_attempt(at, t, &ctx, &input, vars, prev).await,
+                Work::Parallel(p) => self.parallel_attempt(at, p, &ctx, &input, vars, prev).await,
+                Work::Map(m) => self.map_attempt(at, m, &ctx, &input, vars, prev).await,
             };
             let err = match attempt {
                 Ok(o) => return Ok(flow(next, o)),

@@ -19,6 +19,22 @@ use crate::path::context::ExecutionInfo;
 use crate::path::{ContextObject, Vars};
 
 impl Run<'_> {
+    /// A Map state failed: `MapRunFailed` (a Distributed Map's run, when it failed with an error)
+    /// then `MapStateFailed`.
+    fn map_failed(&self, prev: &mut u64, addr: &str, attempt: u32, map_run: bool, error: Option<&AslError>) {
+        if let (true, Some(e)) = (map_run, error) {
+            self.record(
+                prev,
+                || format!("{addr}#{attempt}:run-ended"),
+                || EventKind::MapRunFailed {
+                    error: Some(e.name.to_string()),
+                    cause: e.cause.clone(),
+                },
+            );
+        }
+        self.record(prev, || format!("{addr}#{attempt}:ended"), || EventKind::MapStateFailed);
+    }
+
     pub(super) async fn parallel_attempt(
         &self,
         at: Entered<'_>,
@@ -224,21 +240,11 @@ impl Run<'_> {
         let outcomes = match outcomes {
             Ok(o) => o,
             Err(h) => {
-                if let (Some(_), Halt::Failed(e)) = (&map_run_arn, &h) {
-                    self.record(
-                        prev,
-                        || format!("{}#{attempt}:run-ended", at.addr),
-                        || EventKind::MapRunFailed {
-                            error: Some(e.name.to_string()),
-                            cause: e.cause.clone(),
-                        },
-                    );
-                }
-                self.record(
-                    prev,
-                    || format!("{}#{attempt}:ended", at.addr),
-                    || EventKind::MapStateFailed,
-                );
+                let failed = match &h {
+                    Halt::Failed(e) => Some(e),
+                    Halt::TimedOut => None,
+                };
+                self.map_failed(prev, at.addr, attempt, map_run_arn.is_some(), failed);
                 return Err(h);
             }
         };
@@ -250,21 +256,7 @@ impl Run<'_> {
                 ErrorName::ExceedToleratedFailureThreshold,
                 "The specified tolerated failure threshold was exceeded",
             );
-            if map_run_arn.is_some() {
-                self.record(
-                    prev,
-                    || format!("{}#{attempt}:run-ended", at.addr),
-                    || EventKind::MapRunFailed {
-                        error: Some(e.name.to_string()),
-                        cause: e.cause.clone(),
-                    },
-                );
-            }
-            self.record(
-                prev,
-                || format!("{}#{attempt}:ended", at.addr),
-                || EventKind::MapStateFailed,
-            );
+            self.map_failed(prev, at.addr, attempt, map_run_arn.is_some(), Some(&e));
             return Err(Halt::Failed(e));
         }
         let results: Vec<Value> = outcomes.into_iter().map(|o| o.unwrap_or_else(|e| e.output())).collect();

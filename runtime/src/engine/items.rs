@@ -48,6 +48,16 @@ pub fn map_items(
     }
 }
 
+/// What a `…Path` count field points at in the effective input.
+fn path_value(p: &crate::path::Path, effective: &Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Value, Fault> {
+    let env = Env {
+        input: effective,
+        context: ctx,
+        vars,
+    };
+    p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))
+}
+
 /// Reads a Map count field (MaxConcurrency, ToleratedFailureCount).
 pub fn map_count(
     c: &Option<Count<u64>>,
@@ -61,12 +71,7 @@ pub fn map_count(
         Some(Count::Fixed(n)) => Ok(Some(*n)),
         Some(Count::Expr(a)) => ata::eval_integer(a, field, 0, &States::new(effective, ctx), vars).map(Some),
         Some(Count::Path(p)) => {
-            let env = Env {
-                input: effective,
-                context: ctx,
-                vars,
-            };
-            let v = p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
+            let v = path_value(p, effective, ctx, vars)?;
             let n = v
                 .as_i64()
                 .or_else(|| v.as_str().and_then(|s| s.trim().parse::<i64>().ok()));
@@ -96,12 +101,7 @@ pub fn map_percentage(
             ata::eval_percentage(a, "ToleratedFailurePercentage", &States::new(effective, ctx), vars).map(Some)
         }
         Some(Count::Path(p)) => {
-            let env = Env {
-                input: effective,
-                context: ctx,
-                vars,
-            };
-            let v = p.value(&env).map_err(|miss| Fault::Runtime(p.miss_message(&miss)))?;
+            let v = path_value(p, effective, ctx, vars)?;
             let x = v
                 .as_f64()
                 .or_else(|| v.as_str().and_then(|s| s.trim().parse::<f64>().ok()));

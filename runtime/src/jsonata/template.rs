@@ -239,18 +239,6 @@ fn compile_at(v: &Value, at: &str, errors: &mut Vec<(String, String)>) -> Ata {
     }
 }
 
-/// JSON type names as Step Functions prints them in type errors.
-pub fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

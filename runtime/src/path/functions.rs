@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::filter::json_eq;
 use super::intrinsic::FmtPiece;
+use super::type_name;
 
 /// Inputs to Base64 and Hash are limited to this many characters.
 const MAX_STRING_INPUT: usize = 10_000;
@@ -117,17 +118,6 @@ impl Func {
             ));
         }
         Ok(())
-    }
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }
 

@@ -130,6 +130,18 @@ pub fn number(x: f64) -> Value {
     }
 }
 
+/// JSON type names as Step Functions prints them in type errors.
+pub fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
 /// Compact JSON text of a value.
 pub fn to_json_text(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_default()

@@ -141,25 +141,16 @@ impl WasmHost {
         ids
     }
 
-    fn change(&self, f: impl FnOnce(&mut Handlers) -> Option<Arc<Plugin>>) -> Option<Arc<Plugin>> {
+    /// Adds or replaces one handler, as a new set (the CLI's one-time load; the daemon's
+    /// reloader builds whole sets and `install`s them).
+    pub fn insert(&self, p: Plugin) {
         let mut guard = self.current.write().unwrap_or_else(|e| e.into_inner());
         let mut handlers = guard.handlers.clone();
-        let old = f(&mut handlers);
+        handlers.insert(p.name.to_string(), Arc::new(p));
         *guard = Arc::new(HandlerSet {
             id: guard.id + 1,
             handlers,
         });
-        old
-    }
-
-    /// Adds or replaces one handler; returns the one it replaced.
-    pub fn insert(&self, p: Plugin) -> Option<Arc<Plugin>> {
-        self.change(|m| m.insert(p.name.to_string(), Arc::new(p)))
-    }
-
-    /// Removes a handler; calls already holding it finish with it.
-    pub fn remove(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.change(|m| m.remove(name))
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
