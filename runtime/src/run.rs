@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::asl::{self, InvalidDefinition, MachineType, StateMachine, Syntax};
-use crate::engine::clock::{Clock, SystemClock, VirtualClock, iso};
+use crate::engine::clock::{Clock, SystemClock, VirtualClock};
+use crate::path::context::iso;
 use crate::engine::task::{NoHandlers, TaskInvoker};
 use crate::engine::{ACCOUNT, EngineConfig, ExecutionResult, Executor, REGION, Status};
 use crate::path::context::ExecutionInfo;

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::asl::{self, MachineType, Source, StateMachine, Syntax};
-use crate::engine::clock::{Clock, SystemClock, iso};
+use crate::engine::clock::{Clock, SystemClock};
+use crate::path::context::iso;
 use crate::engine::history::{EventKind, History};
 use crate::engine::task::TaskInvoker;
 use crate::engine::{ACCOUNT, EngineConfig, ExecutionResult, Executor, REGION, Status};

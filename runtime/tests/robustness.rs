@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use wasmstep::asl::{self, MachineType, Source, Syntax};
 use wasmstep::engine::EngineConfig;
-use wasmstep::engine::glob::Glob;
+use wasmstep::asl::glob::Glob;
 use wasmstep::path::Path;
 use wasmstep::path::intrinsic::Call;
 use wasmstep::run::{self, RunOptions};

@@ -6,7 +6,7 @@ use super::ata::Allowed;
 use super::build::Builder;
 use super::model::*;
 use super::states::parse_timestamp;
-use crate::engine::glob::Glob;
+use super::glob::Glob;
 use crate::path::Path;
 
 /// Every data-test operator: name, family, comparator (None for type tests and StringMatches),

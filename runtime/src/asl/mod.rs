@@ -4,7 +4,9 @@ mod ata;
 pub mod build;
 mod choice;
 pub mod diagnostic;
+mod error_name;
 pub mod fields;
+pub mod glob;
 mod map;
 pub mod model;
 pub mod source;
@@ -12,6 +14,7 @@ pub mod states;
 
 pub use build::{MachineType, build};
 pub use diagnostic::{Diagnostic, InvalidDefinition};
+pub use error_name::ErrorName;
 pub use model::StateMachine;
 pub use source::{Source, Syntax};
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, FixedOffset};
 use serde_json::Value;
 
-use crate::engine::error::ErrorName;
+use super::error_name::ErrorName;
 use crate::jsonata::template::Ata;
 use crate::path::Path;
 use crate::path::intrinsic::Call;
@@ -347,7 +347,7 @@ pub enum Test {
         comparator: Comparator,
         operand: Operand,
     },
-    Matches(crate::engine::glob::Glob),
+    Matches(super::glob::Glob),
     Is(TypeTest, bool),
 }
 

@@ -7,7 +7,7 @@ use super::ata::Allowed;
 use super::build::{Builder, MachineType, escape};
 use super::fields;
 use super::model::*;
-use crate::engine::error::ErrorName;
+use super::error_name::ErrorName;
 use crate::path::intrinsic::{Call, looks_like_call};
 use crate::path::reference::ResultTarget;
 use crate::path::template::Template;

@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
 
 /// Where the engine reads the time and sleeps. Waits and retry delays go through it, so
@@ -54,11 +54,6 @@ impl Clock for VirtualClock {
         }
         Box::pin(std::future::ready(()))
     }
-}
-
-/// `2024-01-02T03:04:05.678Z`: the form AWS uses in context objects and histories.
-pub fn iso(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 #[cfg(test)]

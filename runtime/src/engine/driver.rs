@@ -11,8 +11,10 @@ use futures::future::BoxFuture;
 use rand::RngExt;
 use serde_json::{Value, json};
 
-use super::clock::{Clock, iso};
-use super::error::{AslError, ErrorName};
+use super::clock::Clock;
+use crate::path::context::iso;
+use super::error::AslError;
+use crate::asl::ErrorName;
 use super::history::{EventKind, History, HistoryEvent};
 use super::journal::Journal;
 use super::recovery::{self, Recovery};

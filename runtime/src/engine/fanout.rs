@@ -8,9 +8,10 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
 use super::ata;
-use super::clock::iso;
+use crate::path::context::iso;
 use super::driver::{AbortGuard, DISTRIBUTED_MAP_CONCURRENCY, Entered, Halt, INLINE_MAP_CONCURRENCY, Run};
-use super::error::{AslError, ErrorName};
+use super::error::AslError;
+use crate::asl::ErrorName;
 use super::history::{EventKind, History};
 use super::items;
 use super::step::{self, Fault, Outcome};

@@ -342,7 +342,7 @@ impl HistoryEvent {
             _ => ("", Value::Null),
         };
         let mut v = json!({
-            "timestamp": crate::engine::clock::iso(self.timestamp),
+            "timestamp": crate::path::context::iso(self.timestamp),
             "type": self.type_name(),
             "id": self.id,
             "previousEventId": self.previous_event_id,

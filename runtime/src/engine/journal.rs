@@ -8,7 +8,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::error::{AslError, ErrorName};
+use super::error::AslError;
+use crate::asl::ErrorName;
 use crate::store::{ExecutionStore, JournalRecord, StoreError};
 
 /// A state's recorded outcome: output, assigned variables, next state (`None`: scope ended).

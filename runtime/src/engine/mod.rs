@@ -7,7 +7,6 @@ pub mod clock;
 pub mod driver;
 pub mod error;
 mod fanout;
-pub mod glob;
 pub mod history;
 pub mod items;
 pub mod journal;

@@ -5,7 +5,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::ata::{self, States};
-use super::error::{AslError, ErrorName};
+use super::error::AslError;
+use crate::asl::ErrorName;
 use super::step::{Fault, Outcome, apply_result_path, eval_assign};
 use crate::asl::model::*;
 

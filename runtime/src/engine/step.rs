@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 
 use super::ata::{self, States};
 use super::choice::{evaluate, lookup};
-use super::error::{AslError, ErrorName};
+use super::error::AslError;
+use crate::asl::ErrorName;
 use crate::asl::model::*;
 use crate::asl::states::parse_timestamp;
 use crate::path::template::{Template, TemplateError};

@@ -7,7 +7,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
-use super::error::{AslError, ErrorName};
+use super::error::AslError;
+use crate::asl::ErrorName;
 use super::{ACCOUNT, REGION};
 use crate::asl::model::Resource;
 

@@ -77,7 +77,7 @@ impl<'a> ContextObject<'a> {
         let mut state = Map::new();
         state.insert(
             "EnteredTime".into(),
-            crate::engine::clock::iso(self.entered_time).into(),
+            iso(self.entered_time).into(),
         );
         state.insert("Name".into(), self.state_name.into());
         if let Some(n) = self.retry_count {
@@ -105,4 +105,9 @@ impl<'a> ContextObject<'a> {
         }
         Value::Object(root)
     }
+}
+
+/// `2024-01-02T03:04:05.678Z`: the form AWS uses for times in context objects and histories.
+pub fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -15,7 +15,8 @@ use wasmtime_wasi::p2::pipe::{MemoryInputPipe, MemoryOutputPipe};
 
 use super::engine::WasmEngine;
 use super::plugin::{CallState, CommandState, ComponentState, Form, Limits, Plugin};
-use crate::engine::error::{AslError, ErrorName};
+use crate::asl::ErrorName;
+use crate::engine::error::AslError;
 
 /// A call has this long when neither the Task nor the manifest sets a limit.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);

@@ -13,7 +13,8 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use crate::engine::error::{AslError, ErrorName};
+use crate::asl::ErrorName;
+use crate::engine::error::AslError;
 use crate::engine::task::{InvokeError, TaskCall, TaskInvoker};
 pub use engine::WasmEngine;
 pub use plugin::Plugin;
