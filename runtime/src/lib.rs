@@ -1,13 +1,13 @@
 //! wasmstep: runs Amazon States Language state machines whose Task states call sandboxed
 //! WebAssembly handlers.
 
+// The language is its own crate (runtime/lang); its modules keep their names here.
+pub use wasmstep_lang::{asl, jsonata, path};
+
 pub mod api;
-pub mod asl;
 pub mod config;
 pub mod engine;
-pub mod jsonata;
 pub mod metrics;
-pub mod path;
 pub mod releases;
 pub mod reload;
 pub mod run;

@@ -8,10 +8,10 @@ use serde_json::{Value, json};
 
 use crate::asl::{self, InvalidDefinition, MachineType, StateMachine, Syntax};
 use crate::engine::clock::{Clock, SystemClock, VirtualClock};
-use crate::path::context::iso;
 use crate::engine::task::{NoHandlers, TaskInvoker};
 use crate::engine::{ACCOUNT, EngineConfig, ExecutionResult, Executor, REGION, Status};
 use crate::path::context::ExecutionInfo;
+use crate::path::context::iso;
 
 /// A definition file that could not be loaded.
 #[derive(Debug)]

@@ -11,12 +11,12 @@ use tokio::task::JoinHandle;
 
 use crate::asl::{self, MachineType, Source, StateMachine, Syntax};
 use crate::engine::clock::{Clock, SystemClock};
-use crate::path::context::iso;
 use crate::engine::history::{EventKind, History};
 use crate::engine::task::TaskInvoker;
 use crate::engine::{ACCOUNT, EngineConfig, ExecutionResult, Executor, REGION, Status};
 use crate::metrics::Metrics;
 use crate::path::context::ExecutionInfo;
+use crate::path::context::iso;
 use crate::store::ExecutionStore;
 use crate::store::sqlite::SqliteStore;
 

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
+use wasmstep::asl::ErrorName;
 use wasmstep::asl::{MachineType, Source, build};
 use wasmstep::engine::clock::{Clock, VirtualClock};
-use wasmstep::asl::ErrorName;
 use wasmstep::engine::error::AslError;
 use wasmstep::engine::task::{InvokeError, TaskCall, TaskInvoker};
 use wasmstep::engine::{EngineConfig, ExecutionResult, Executor, Status};

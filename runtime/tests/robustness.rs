@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use wasmstep::asl::glob::Glob;
 use wasmstep::asl::{self, MachineType, Source, Syntax};
 use wasmstep::engine::EngineConfig;
-use wasmstep::asl::glob::Glob;
 use wasmstep::path::Path;
 use wasmstep::path::intrinsic::Call;
 use wasmstep::run::{self, RunOptions};

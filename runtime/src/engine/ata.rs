@@ -5,14 +5,13 @@ use std::cell::OnceCell;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
-use jsonata_core::value::JValue;
 use serde_json::Value;
 
 use super::step::Fault;
 use crate::asl::model::Assign;
 use crate::asl::states::parse_timestamp;
 use crate::jsonata::template::Ata;
-use crate::jsonata::{Expr, Limits, to_jvalue};
+use crate::jsonata::{Expr, JValue, Limits, to_jvalue};
 use crate::path::type_name;
 use crate::path::{ContextObject, Vars, to_json_text};
 

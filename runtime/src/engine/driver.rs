@@ -12,16 +12,16 @@ use rand::RngExt;
 use serde_json::{Value, json};
 
 use super::clock::Clock;
-use crate::path::context::iso;
 use super::error::AslError;
-use crate::asl::ErrorName;
 use super::history::{EventKind, History, HistoryEvent};
 use super::journal::Journal;
 use super::recovery::{self, Recovery};
 use super::step::{self, Fault, Outcome};
 use super::task::{self, InvokeError, TaskCall, TaskInvoker};
+use crate::asl::ErrorName;
 use crate::asl::model::*;
 use crate::path::context::ExecutionInfo;
+use crate::path::context::iso;
 use crate::path::{ContextObject, Env, Vars, json_size};
 use crate::store::{ExecutionStore, JournalRecord, StoreError};
 

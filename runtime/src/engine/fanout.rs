@@ -8,15 +8,15 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
 use super::ata;
-use crate::path::context::iso;
 use super::driver::{AbortGuard, DISTRIBUTED_MAP_CONCURRENCY, Entered, Halt, INLINE_MAP_CONCURRENCY, Run};
 use super::error::AslError;
-use crate::asl::ErrorName;
 use super::history::{EventKind, History};
 use super::items;
 use super::step::{self, Fault, Outcome};
+use crate::asl::ErrorName;
 use crate::asl::model::*;
 use crate::path::context::ExecutionInfo;
+use crate::path::context::iso;
 use crate::path::{ContextObject, Vars};
 
 impl Run<'_> {

@@ -6,8 +6,8 @@ use serde_json::Value;
 
 use super::ata::{self, States};
 use super::error::AslError;
-use crate::asl::ErrorName;
 use super::step::{Fault, Outcome, apply_result_path, eval_assign};
+use crate::asl::ErrorName;
 use crate::asl::model::*;
 
 use crate::path::{ContextObject, Vars};

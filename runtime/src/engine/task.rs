@@ -8,8 +8,8 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use super::error::AslError;
-use crate::asl::ErrorName;
 use super::{ACCOUNT, REGION};
+use crate::asl::ErrorName;
 use crate::asl::model::Resource;
 
 /// One handler call.

@@ -5,9 +5,9 @@ use serde_json::{Map, Value};
 
 use super::ata::Allowed;
 use super::build::{Builder, MachineType, escape};
+use super::error_name::ErrorName;
 use super::fields;
 use super::model::*;
-use super::error_name::ErrorName;
 use crate::path::intrinsic::{Call, looks_like_call};
 use crate::path::reference::ResultTarget;
 use crate::path::template::Template;

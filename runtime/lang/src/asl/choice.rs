@@ -4,9 +4,9 @@ use serde_json::{Map, Value};
 
 use super::ata::Allowed;
 use super::build::Builder;
+use super::glob::Glob;
 use super::model::*;
 use super::states::parse_timestamp;
-use super::glob::Glob;
 use crate::path::Path;
 
 /// Every data-test operator: name, family, comparator (None for type tests and StringMatches),

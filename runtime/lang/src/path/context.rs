@@ -75,10 +75,7 @@ impl<'a> ContextObject<'a> {
         execution.insert("RoleArn".into(), e.role_arn.clone().into());
         execution.insert("RedriveCount".into(), e.redrive_count.into());
         let mut state = Map::new();
-        state.insert(
-            "EnteredTime".into(),
-            iso(self.entered_time).into(),
-        );
+        state.insert("EnteredTime".into(), iso(self.entered_time).into());
         state.insert("Name".into(), self.state_name.into());
         if let Some(n) = self.retry_count {
             state.insert("RetryCount".into(), n.into());

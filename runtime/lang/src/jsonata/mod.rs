@@ -13,7 +13,9 @@ use std::sync::LazyLock;
 use indexmap::IndexMap;
 use jsonata_core::ast::AstNode;
 use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError, EvaluatorOptions};
-use jsonata_core::value::{JArray, JValue};
+use jsonata_core::value::JArray;
+/// JSONata's value type: the engine builds `$states` in it without a round trip through JSON.
+pub use jsonata_core::value::JValue;
 use regex::Regex;
 use serde_json::{Map, Value};
 
