@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::{Value, json};
+use wasmstep::asl;
 use wasmstep::asl::MachineType;
+use wasmstep::engine::oneshot::{self, RunOptions};
 use wasmstep::engine::{EngineConfig, Executor, Status};
-use wasmstep::run::{self, RunOptions};
 use wasmstep::store::ExecutionStore;
 use wasmstep::store::sqlite::SqliteStore;
 
@@ -79,7 +80,7 @@ pub fn bench(args: BenchArgs) -> u8 {
         eprintln!("error: --executions and --concurrency must be at least 1");
         return USAGE;
     }
-    let machine = match run::load_file(&args.file, MachineType::Standard) {
+    let machine = match asl::load_file(&args.file, MachineType::Standard) {
         Ok(m) => Arc::new(m),
         Err(e) => {
             report_load_error(&args.file, &e);
@@ -119,8 +120,8 @@ pub fn bench(args: BenchArgs) -> u8 {
             ..EngineConfig::default()
         },
     };
-    let exec = Arc::new(run::executor(machine, invoker, &opts));
-    let name = Arc::new(run::machine_name(&args.file));
+    let exec = Arc::new(oneshot::executor(machine, invoker, &opts));
+    let name = Arc::new(asl::machine_name(&args.file));
     let input = Arc::new(input);
     let store: Option<Arc<dyn ExecutionStore>> = match &args.store {
         None => None,
@@ -187,8 +188,8 @@ async fn measure(
             for _ in 0..count {
                 let t0 = Instant::now();
                 let r = match &store {
-                    None => run::run_once(&exec, &name, (*input).clone(), MachineType::Standard).await,
-                    Some(s) => run::run_durable(&exec, &name, (*input).clone(), s.clone())
+                    None => oneshot::run_once(&exec, &name, (*input).clone(), MachineType::Standard).await,
+                    Some(s) => oneshot::run_durable(&exec, &name, (*input).clone(), s.clone())
                         .await
                         .map_err(|e| e.to_string())?,
                 };

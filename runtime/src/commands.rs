@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use wasmstep::asl::MachineType;
+use wasmstep::asl::{self, LoadError};
+use wasmstep::engine::oneshot::{self, RunOptions};
 use wasmstep::engine::task::TaskInvoker;
 use wasmstep::engine::{EngineConfig, Status};
-use wasmstep::run::{self, LoadError, RunOptions};
 use wasmstep::wasm::{WasmEngine, WasmHost};
 
 use crate::cli::{FormatArg, InputArgs, JsonataArgs, PluginsArgs, RunArgs, TypeArg, ValidateArgs};
@@ -99,7 +100,7 @@ pub fn run(args: RunArgs) -> u8 {
         }
     };
     let mt = machine_type(args.machine_type);
-    let machine = match run::load_file(&args.file, mt) {
+    let machine = match asl::load_file(&args.file, mt) {
         Ok(m) => Arc::new(m),
         Err(e) => {
             report_load_error(&args.file, &e);
@@ -118,10 +119,10 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let name = run::machine_name(&args.file);
-    let exec = run::executor(machine, invoker, &opts);
-    let result = rt.block_on(run::run_once(&exec, &name, input, mt));
-    print_line(&run::result_json(&result, args.history));
+    let name = asl::machine_name(&args.file);
+    let exec = oneshot::executor(machine, invoker, &opts);
+    let result = rt.block_on(oneshot::run_once(&exec, &name, input, mt));
+    print_line(&oneshot::result_json(&result, args.history));
     if result.status == Status::Succeeded { 0 } else { 1 }
 }
 
@@ -137,7 +138,7 @@ pub fn validate(args: ValidateArgs) -> u8 {
     let mut all = Vec::new();
     let mut failed = false;
     for file in &args.files {
-        match run::load_file(file, mt) {
+        match asl::load_file(file, mt) {
             Ok(_) => {
                 if args.format == FormatArg::Text {
                     println!("{}: OK", file.display());

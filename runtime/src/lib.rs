@@ -10,7 +10,6 @@ pub mod engine;
 pub mod metrics;
 pub mod releases;
 pub mod reload;
-pub mod run;
 pub mod service;
 pub mod store;
 pub mod tags;

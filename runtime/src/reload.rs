@@ -557,7 +557,7 @@ impl Reloader {
     /// Reconciles the state machine defined by `path` with the file as it is now: created or
     /// updated (publishing a version), or deleted when the file is gone.
     async fn definition(&self, tracked: &mut Tracked, path: &Path, since: Option<Instant>, report: &mut Report) {
-        let name = crate::run::machine_name(path);
+        let name = crate::asl::machine_name(path);
         let arn = machine_arn(&name);
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,

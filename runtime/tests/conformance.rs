@@ -10,8 +10,8 @@ use regex::Regex;
 use serde_json::Value;
 use wasmstep::asl::{self, MachineType, Source};
 use wasmstep::engine::EngineConfig;
+use wasmstep::engine::oneshot::{self, RunOptions};
 use wasmstep::engine::task::TaskInvoker;
-use wasmstep::run::{self, RunOptions};
 use wasmstep::wasm::{WasmEngine, WasmHost};
 
 fn cases_dir() -> PathBuf {
@@ -274,19 +274,19 @@ fn conformance() {
                     let invoker = case["needs"]["lambda"]
                         .as_object()
                         .map(|fns| lambda_host(&wasm, fns, &id));
-                    let exec = run::executor(Arc::new(machine), invoker, &opts);
+                    let exec = oneshot::executor(Arc::new(machine), invoker, &opts);
                     let input = case["input"].clone();
                     let r = rt.block_on(async {
                         tokio::time::timeout(
                             Duration::from_secs(20),
-                            run::run_once(&exec, "ConformanceMachine", input, mt),
+                            oneshot::run_once(&exec, "ConformanceMachine", input, mt),
                         )
                         .await
                     });
                     match r {
                         Err(_) => Err("did not finish within 20 s".to_string()),
                         Ok(r) => {
-                            let mut actual = run::result_json(&r, false);
+                            let mut actual = oneshot::result_json(&r, false);
                             compare(&case, &mut actual)
                         }
                     }

@@ -11,9 +11,9 @@ use futures::future::BoxFuture;
 use serde_json::{Value, json};
 use wasmstep::asl::{MachineType, Source, build};
 use wasmstep::engine::clock::{Clock, VirtualClock};
+use wasmstep::engine::oneshot::execution_info;
 use wasmstep::engine::task::{InvokeError, TaskCall, TaskInvoker};
 use wasmstep::engine::{EngineConfig, Executor, Status};
-use wasmstep::run::execution_info;
 use wasmstep::store::sqlite::SqliteStore;
 use wasmstep::store::{ExecutionStore, JournalRecord};
 

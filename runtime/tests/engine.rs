@@ -12,9 +12,9 @@ use wasmstep::asl::ErrorName;
 use wasmstep::asl::{MachineType, Source, build};
 use wasmstep::engine::clock::{Clock, VirtualClock};
 use wasmstep::engine::error::AslError;
+use wasmstep::engine::oneshot::execution_info;
 use wasmstep::engine::task::{InvokeError, TaskCall, TaskInvoker};
 use wasmstep::engine::{EngineConfig, ExecutionResult, Executor, Status};
-use wasmstep::run::execution_info;
 
 /// Handlers by name; `calls` counts invocations per handler.
 #[derive(Default)]

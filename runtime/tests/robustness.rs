@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 use wasmstep::asl::glob::Glob;
 use wasmstep::asl::{self, MachineType, Source, Syntax};
 use wasmstep::engine::EngineConfig;
+use wasmstep::engine::oneshot::{self, RunOptions};
 use wasmstep::path::Path;
 use wasmstep::path::intrinsic::Call;
-use wasmstep::run::{self, RunOptions};
 
 /// A small deterministic generator (no dependency needed for this).
 struct Lcg(u64);
@@ -100,8 +100,8 @@ fn mutated_definitions_never_panic() {
         },
     };
     for m in built.into_iter().take(400) {
-        let exec = run::executor(Arc::new(m), None, &opts);
-        let fut = run::run_once(
+        let exec = oneshot::executor(Arc::new(m), None, &opts);
+        let fut = oneshot::run_once(
             &exec,
             "Mutant",
             json!({"a": 1, "items": [1, 2], "s": "x"}),
@@ -155,7 +155,7 @@ fn an_endless_loop_is_stopped_by_the_execution_timeout() {
         "A": {"Type": "Pass", "Next": "B"},
         "B": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsPresent": false, "Next": "A"}], "Default": "A"}}});
     let machine = asl::build(&Source::from_value(def), MachineType::Standard).expect("valid");
-    let exec = run::executor(
+    let exec = oneshot::executor(
         Arc::new(machine),
         None,
         &RunOptions {
@@ -171,7 +171,7 @@ fn an_endless_loop_is_stopped_by_the_execution_timeout() {
         .build()
         .expect("runtime");
     let t0 = Instant::now();
-    let r = rt.block_on(run::run_once(&exec, "Loop", json!({}), MachineType::Standard));
+    let r = rt.block_on(oneshot::run_once(&exec, "Loop", json!({}), MachineType::Standard));
     assert_eq!(r.status.as_str(), "TIMED_OUT");
     assert!(t0.elapsed() < Duration::from_secs(10));
     assert!(r.transitions > 1000);

@@ -8,10 +8,11 @@ use futures::{StreamExt, TryStreamExt, stream};
 use serde_json::Value;
 
 use super::ata;
-use super::driver::{AbortGuard, DISTRIBUTED_MAP_CONCURRENCY, Entered, Halt, INLINE_MAP_CONCURRENCY, Run};
+use super::driver::{DISTRIBUTED_MAP_CONCURRENCY, Halt, INLINE_MAP_CONCURRENCY, Run};
 use super::error::AslError;
 use super::history::{EventKind, History};
 use super::items;
+use super::scope::{AbortGuard, Entered};
 use super::step::{self, Fault, Outcome};
 use crate::asl::ErrorName;
 use crate::asl::model::*;

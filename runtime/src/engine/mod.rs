@@ -2,6 +2,7 @@
 //! history events.
 
 pub mod ata;
+mod call;
 pub mod choice;
 pub mod clock;
 pub mod driver;
@@ -10,9 +11,12 @@ mod fanout;
 pub mod history;
 pub mod items;
 pub mod journal;
+pub mod oneshot;
 pub mod recovery;
+mod scope;
 pub mod step;
 pub mod task;
+mod timers;
 
 pub use driver::{EngineConfig, ExecutionResult, Executor, Status};
 

@@ -6,6 +6,7 @@ mod choice;
 pub mod diagnostic;
 mod error_name;
 pub mod fields;
+pub mod file;
 pub mod glob;
 mod map;
 pub mod model;
@@ -15,6 +16,7 @@ pub mod states;
 pub use build::{MachineType, build};
 pub use diagnostic::{Diagnostic, InvalidDefinition};
 pub use error_name::ErrorName;
+pub use file::{LoadError, load_file, machine_name};
 pub use model::StateMachine;
 pub use source::{Source, Syntax};
 

@@ -1,50 +1,17 @@
-//! One-shot execution of a definition file: loading, naming, running. Shared by the CLI's
-//! `run` and `bench` commands and by the tests.
+//! One-shot executions, in memory or on a store: the executor with its clock choice, a new
+//! execution's context facts, the result line. Shared by the CLI's `run` and `bench` commands
+//! and by the tests.
 
-use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::asl::{self, InvalidDefinition, MachineType, StateMachine, Syntax};
-use crate::engine::clock::{Clock, SystemClock, VirtualClock};
-use crate::engine::task::{NoHandlers, TaskInvoker};
-use crate::engine::{ACCOUNT, EngineConfig, ExecutionResult, Executor, REGION, Status};
+use super::clock::{Clock, SystemClock, VirtualClock};
+use super::task::{NoHandlers, TaskInvoker};
+use super::{ACCOUNT, EngineConfig, ExecutionResult, Executor, REGION, Status};
+use crate::asl::{MachineType, StateMachine};
 use crate::path::context::ExecutionInfo;
 use crate::path::context::iso;
-
-/// A definition file that could not be loaded.
-#[derive(Debug)]
-pub enum LoadError {
-    Io(String),
-    Invalid(InvalidDefinition),
-}
-
-impl std::fmt::Display for LoadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            LoadError::Io(m) => f.write_str(m),
-            LoadError::Invalid(d) => d.fmt(f),
-        }
-    }
-}
-
-/// Reads and validates a definition file (JSON or YAML, by extension or content).
-pub fn load_file(path: &FsPath, machine_type: MachineType) -> Result<StateMachine, LoadError> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| LoadError::Io(format!("cannot read {}: {e}", path.display())))?;
-    let syntax = Syntax::detect(&path.to_string_lossy(), &text);
-    asl::load(&text, syntax, machine_type).map_err(LoadError::Invalid)
-}
-
-/// The state machine's name: the file stem without `.asl`.
-pub fn machine_name(path: &FsPath) -> String {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().to_string())
-        .unwrap_or_else(|| "StateMachine".into());
-    stem.strip_suffix(".asl").unwrap_or(&stem).to_string()
-}
 
 /// Context facts for a new execution of `machine_name`.
 pub fn execution_info(
