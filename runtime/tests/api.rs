@@ -10,9 +10,9 @@ use futures::future::BoxFuture;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
+use wasmstep::daemon::metrics::Metrics;
+use wasmstep::daemon::service::Service;
 use wasmstep::engine::task::{InvokeError, TaskCall, TaskInvoker};
-use wasmstep::metrics::Metrics;
-use wasmstep::service::Service;
 use wasmstep::store::sqlite::SqliteStore;
 
 /// `wasm:double` doubles `$.n`; every other handler is missing.
@@ -49,7 +49,7 @@ fn api() -> Api {
     let store = Arc::new(SqliteStore::open(&dir.join("wasmstep.db")).unwrap());
     let svc = Service::open(store, Arc::new(Handlers), Arc::new(Metrics::new())).unwrap();
     Api {
-        router: wasmstep::api::router(svc),
+        router: wasmstep::daemon::api::router(svc),
         _dir: TempDir(dir),
     }
 }

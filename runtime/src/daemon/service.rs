@@ -10,11 +10,11 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use crate::asl::{self, MachineType, Source, StateMachine, Syntax};
+use crate::daemon::metrics::Metrics;
 use crate::engine::clock::{Clock, SystemClock};
 use crate::engine::history::{EventKind, History};
 use crate::engine::task::TaskInvoker;
 use crate::engine::{ACCOUNT, EngineConfig, ExecutionResult, Executor, REGION, Status};
-use crate::metrics::Metrics;
 use crate::path::context::ExecutionInfo;
 use crate::path::context::iso;
 use crate::store::ExecutionStore;
@@ -192,7 +192,7 @@ impl Service {
                 .into(),
             );
         }
-        let invoker: Arc<dyn TaskInvoker> = Arc::new(crate::metrics::MeteredInvoker {
+        let invoker: Arc<dyn TaskInvoker> = Arc::new(crate::daemon::metrics::MeteredInvoker {
             inner: invoker,
             metrics: metrics.clone(),
         });
@@ -324,7 +324,7 @@ impl Service {
         self.versions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|k, _| crate::versions::split_version(k).is_none_or(|(b, _)| b != arn));
+            .retain(|k, _| crate::daemon::catalog::versions::split_version(k).is_none_or(|(b, _)| b != arn));
         self.store.flush().await.map_err(unavailable)?;
         self.machines().remove(arn);
         Ok(())
@@ -357,7 +357,7 @@ impl Service {
     /// Executions of a state machine, or of one version when given a version ARN; newest first.
     pub fn list_executions(&self, machine_arn: &str, status: Option<&str>) -> Result<Vec<ExecutionRow>> {
         self.resolve(machine_arn)?;
-        let by_version = crate::versions::split_version(machine_arn).is_some();
+        let by_version = crate::daemon::catalog::versions::split_version(machine_arn).is_some();
         let mut params = vec![Sql::Text(machine_arn.to_string())];
         if let Some(s) = status {
             params.push(Sql::Text(s.to_string()));

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use crate::reload::Reloader;
+use crate::daemon::reload::Reloader;
 
 pub fn router(reloader: Arc<Reloader>) -> Router {
     Router::new().route("/-/reload", post(reload)).with_state(reloader)

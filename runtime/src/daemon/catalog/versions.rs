@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rusqlite::types::Value as Sql;
 
-use crate::service::{Machine, Service, ServiceError, compile, error, unavailable};
+use crate::daemon::service::{Machine, Service, ServiceError, compile, error, unavailable};
 use crate::store::ExecutionStore;
 
 type Result<T> = std::result::Result<T, ServiceError>;

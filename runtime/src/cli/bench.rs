@@ -13,8 +13,9 @@ use wasmstep::engine::{EngineConfig, Executor, Status};
 use wasmstep::store::ExecutionStore;
 use wasmstep::store::sqlite::SqliteStore;
 
-use crate::cli::BenchArgs;
-use crate::commands::{USAGE, async_runtime, load_plugins, print_line, report_load_error};
+use super::args::BenchArgs;
+use super::plugins::load_plugins;
+use super::{USAGE, async_runtime, print_line, report_load_error};
 
 /// What every execution must produce (from `NAME.meta.json`).
 struct Expect {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use crate::asl::MachineType;
-use crate::service::{ExecutionRow, Service, ServiceError, error, type_name};
-use crate::tags::{parse_tags, tags_json};
+use crate::daemon::catalog::tags::{parse_tags, tags_json};
+use crate::daemon::service::{ExecutionRow, Service, ServiceError, error, type_name};
 
 type Result<T> = std::result::Result<T, ServiceError>;
 

@@ -17,8 +17,8 @@ use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, ne
 use serde::Serialize;
 
 use crate::asl::MachineType;
-use crate::releases::{Entries, Entry, Releases};
-use crate::service::{Service, machine_arn};
+use crate::daemon::releases::{Entries, Entry, Releases};
+use crate::daemon::service::{Service, machine_arn};
 use crate::wasm::manifest::Manifest;
 use crate::wasm::plugin::sha256_hex;
 use crate::wasm::{HandlerSet, Handlers, Plugin, WasmHost, handler_name, module_files};
@@ -626,7 +626,7 @@ impl Reloader {
             Ok((v, _)) => v,
             Err(e) => return self.reject(report, Kind::Definition, path, e.message),
         };
-        if let Some((_, n)) = crate::versions::split_version(&version) {
+        if let Some((_, n)) = crate::daemon::catalog::versions::split_version(&version) {
             self.svc
                 .metrics
                 .state_machine_version

@@ -4,7 +4,7 @@
 use rusqlite::types::Value as Sql;
 use serde_json::{Value, json};
 
-use crate::service::{Service, ServiceError, error, unavailable};
+use crate::daemon::service::{Service, ServiceError, error, unavailable};
 use crate::store::ExecutionStore;
 
 type Result<T> = std::result::Result<T, ServiceError>;

@@ -1,0 +1,57 @@
+//! `wasmstep serve`: resolves flags and the config file into a `DaemonConfig` (flags win over
+//! the file), sets up logging and the async runtime, and runs the daemon.
+
+use wasmstep::daemon::config::DaemonConfig;
+
+use super::args::ServeArgs;
+use super::{USAGE, async_runtime};
+
+/// The daemon's configuration: defaults, then the `--config` file, then the flags.
+fn config(args: &ServeArgs) -> Result<DaemonConfig, String> {
+    let mut c = DaemonConfig::defaults();
+    if let Some(f) = &args.config {
+        c = c.apply_file(f)?;
+    }
+    if let Some(l) = args.listen {
+        c.listen = l;
+    }
+    if let Some(d) = &args.data_dir {
+        c.data_dir = d.clone();
+    }
+    if args.plugins.is_some() {
+        c.plugins = args.plugins.clone();
+    }
+    if args.definitions.is_some() {
+        c.definitions = args.definitions.clone();
+    }
+    if args.no_watch {
+        c.watch = false;
+    }
+    Ok(c)
+}
+
+pub fn serve(args: ServeArgs) -> u8 {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let cfg = match config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return USAGE;
+        }
+    };
+    let rt = match async_runtime(true) {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    match rt.block_on(wasmstep::daemon::serve::run(cfg)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            USAGE
+        }
+    }
+}

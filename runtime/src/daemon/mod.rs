@@ -1,0 +1,12 @@
+//! The daemon (`wasmstep serve`): its configuration, the catalog of state machines, durable
+//! executions and their resumption, handler releases and hot reload, metrics, and the HTTP API
+//! over them. It may use every part below it; nothing below imports it.
+
+pub mod api;
+pub mod catalog;
+pub mod config;
+pub mod metrics;
+pub mod releases;
+pub mod reload;
+pub mod serve;
+pub mod service;
