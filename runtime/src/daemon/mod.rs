@@ -3,8 +3,12 @@
 //! over them. It may use every part below it; nothing below imports it.
 
 pub mod api;
+pub mod arns;
 pub mod catalog;
 pub mod config;
+pub mod error;
+pub mod executions;
+pub mod express;
 pub mod metrics;
 pub mod releases;
 pub mod reload;

@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 
 use crate::asl::MachineType;
 use crate::daemon::catalog::tags::{parse_tags, tags_json};
-use crate::daemon::service::{ExecutionRow, Service, ServiceError, error, type_name};
+use crate::daemon::catalog::type_name;
+use crate::daemon::error::{ServiceError, error};
+use crate::daemon::executions::ExecutionRow;
+use crate::daemon::service::Service;
 
 type Result<T> = std::result::Result<T, ServiceError>;
 

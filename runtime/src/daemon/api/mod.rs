@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::daemon::service::{Service, ServiceError};
+use crate::daemon::error::ServiceError;
+use crate::daemon::service::Service;
 
 /// Largest request body accepted (AWS: 1 MB definitions, 256 KiB inputs).
 const MAX_BODY: usize = 2 << 20;
@@ -52,7 +53,7 @@ async fn dispatch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Byt
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let Some(action) = target.strip_prefix("AWSStepFunctions.") else {
-        return error_response(crate::daemon::service::error(
+        return error_response(crate::daemon::error::error(
             "UnknownOperationException",
             format!("X-Amz-Target must be AWSStepFunctions.<Action>, not '{target}'"),
         ));
@@ -63,13 +64,13 @@ async fn dispatch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Byt
         match serde_json::from_slice(&body) {
             Ok(v @ Value::Object(_)) => v,
             Ok(_) => {
-                return error_response(crate::daemon::service::error(
+                return error_response(crate::daemon::error::error(
                     "SerializationException",
                     "The request body must be a JSON object",
                 ));
             }
             Err(e) => {
-                return error_response(crate::daemon::service::error(
+                return error_response(crate::daemon::error::error(
                     "SerializationException",
                     format!("The request body is not valid JSON: {e}"),
                 ));

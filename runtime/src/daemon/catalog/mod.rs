@@ -1,4 +1,58 @@
-//! The catalog: state machines, their published versions and their tags.
+//! The catalog: state machines as the API knows them (definition text, type, role, compiled
+//! form), their published versions and their tags.
 
+mod machines;
 pub mod tags;
 pub mod versions;
+
+use std::sync::Arc;
+
+use super::error::{Result, error};
+use crate::asl::{self, MachineType, StateMachine, Syntax};
+
+/// A state machine as the API knows it.
+#[derive(Clone)]
+pub struct Machine {
+    pub arn: String,
+    pub name: String,
+    pub machine_type: MachineType,
+    pub definition: String,
+    pub role_arn: String,
+    pub created: f64,
+    pub compiled: Arc<StateMachine>,
+}
+
+impl Machine {
+    /// Changes whenever the definition or the role does (a hot reload, UpdateStateMachine): the
+    /// content's SHA-256, shaped like AWS's revision ids.
+    pub fn revision_id(&self) -> String {
+        let h = crate::wasm::plugin::sha256_hex(format!("{}\n{}", self.role_arn, self.definition).as_bytes());
+        format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+}
+
+pub fn type_name(t: MachineType) -> &'static str {
+    match t {
+        MachineType::Standard => "STANDARD",
+        MachineType::Express => "EXPRESS",
+    }
+}
+
+/// Parses and validates a definition; InvalidDefinition lists every problem.
+pub fn compile(definition: &str, t: MachineType) -> Result<StateMachine> {
+    let syntax = Syntax::detect("", definition);
+    asl::load(definition, syntax, t).map_err(|d| {
+        let msgs: Vec<String> = d.diagnostics.iter().map(|x| x.to_string()).collect();
+        error(
+            "InvalidDefinition",
+            format!("Invalid State Machine Definition: '{}'", msgs.join("; ")),
+        )
+    })
+}

@@ -4,7 +4,8 @@
 use rusqlite::types::Value as Sql;
 use serde_json::{Value, json};
 
-use crate::daemon::service::{Service, ServiceError, error, unavailable};
+use crate::daemon::error::{ServiceError, error, unavailable};
+use crate::daemon::service::Service;
 use crate::store::ExecutionStore;
 
 type Result<T> = std::result::Result<T, ServiceError>;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use rusqlite::types::Value as Sql;
 
-use crate::daemon::service::{Machine, Service, ServiceError, compile, error, unavailable};
+use super::{Machine, compile};
+use crate::daemon::error::{ServiceError, error, unavailable};
+use crate::daemon::service::Service;
 use crate::store::ExecutionStore;
 
 type Result<T> = std::result::Result<T, ServiceError>;

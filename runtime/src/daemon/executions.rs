@@ -1,0 +1,339 @@
+//! Standard executions: start (idempotent by name and input), describe, list, history, stop,
+//! and resume after a restart; each runs in the background, durably on the store, and records
+//! how it ended.
+
+use std::sync::Arc;
+
+use rusqlite::types::Value as Sql;
+use serde_json::Value;
+
+use super::arns::{arn_rest, check_name, machine_arn};
+use super::catalog::compile;
+use super::error::{Result, error, unavailable};
+use super::service::{Service, now_secs};
+use crate::asl::{MachineType, StateMachine};
+use crate::engine::history::{EventKind, History};
+use crate::engine::task::TaskInvoker;
+use crate::engine::{ACCOUNT, ExecutionResult, REGION, Status};
+use crate::store::ExecutionStore;
+
+/// The columns `ExecutionRow::from_row` reads, in order.
+pub(super) const EXECUTION_COLUMNS: &str = "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn, handler_set FROM executions";
+
+pub(super) fn parse_input(input: &str) -> Result<Value> {
+    serde_json::from_str(input).map_err(|e| {
+        error(
+            "InvalidExecutionInput",
+            format!("Invalid State Machine Execution Input: '{e}'"),
+        )
+    })
+}
+
+impl Service {
+    fn execution_row(&self, arn: &str) -> Result<Option<ExecutionRow>> {
+        let rows = self
+            .store
+            .read(
+                &format!("{EXECUTION_COLUMNS} WHERE arn = ?1"),
+                &[Sql::Text(arn.to_string())],
+                ExecutionRow::from_row,
+            )
+            .map_err(unavailable)?;
+        Ok(rows.into_iter().next())
+    }
+
+    pub fn describe_execution(&self, arn: &str) -> Result<ExecutionRow> {
+        arn_rest(arn, "execution")?;
+        self.execution_row(arn)?
+            .ok_or_else(|| error("ExecutionDoesNotExist", format!("Execution Does Not Exist: '{arn}'")))
+    }
+
+    /// Executions of a state machine, or of one version when given a version ARN; newest first.
+    pub fn list_executions(&self, machine_arn: &str, status: Option<&str>) -> Result<Vec<ExecutionRow>> {
+        self.resolve(machine_arn)?;
+        let by_version = crate::daemon::catalog::versions::split_version(machine_arn).is_some();
+        let mut params = vec![Sql::Text(machine_arn.to_string())];
+        if let Some(s) = status {
+            params.push(Sql::Text(s.to_string()));
+        }
+        let filter = match (by_version, status.is_some()) {
+            (false, false) => "machine_arn = ?1",
+            (false, true) => "machine_arn = ?1 AND status = ?2",
+            (true, false) => "version_arn = ?1",
+            (true, true) => "version_arn = ?1 AND status = ?2",
+        };
+        let sql = format!("{EXECUTION_COLUMNS} WHERE {filter} ORDER BY started DESC");
+        self.store
+            .read(&sql, &params, ExecutionRow::from_row)
+            .map_err(unavailable)
+    }
+
+    pub fn history(&self, arn: &str) -> Result<Vec<Value>> {
+        self.describe_execution(arn)?;
+        self.store.events(arn).map_err(unavailable)
+    }
+
+    /// Starts a durable (Standard) execution; same name and input while running returns the
+    /// same execution.
+    pub async fn start_execution(
+        self: &Arc<Self>,
+        machine_arn: &str,
+        name: Option<&str>,
+        input: &str,
+    ) -> Result<ExecutionRow> {
+        let m = self.resolve(machine_arn)?;
+        let base_arn = self::machine_arn(&m.name);
+        let input_value = parse_input(input)?;
+        let name = match name {
+            Some(n) => {
+                check_name(n)?;
+                n.to_string()
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        if m.machine_type == MachineType::Express {
+            return Ok(self.start_express(m, name, input, input_value));
+        }
+        let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{}:{name}", m.name);
+        if let Some(existing) = self.execution_row(&arn)? {
+            if existing.status == "RUNNING" && existing.input == input {
+                return Ok(existing);
+            }
+            return Err(error(
+                "ExecutionAlreadyExists",
+                format!("Execution Already Exists: '{arn}'"),
+            ));
+        }
+        let started = now_secs();
+        let (handler_set, invoker) = self.pin(None);
+        let row = ExecutionRow {
+            arn: arn.clone(),
+            machine_arn: base_arn.clone(),
+            name: name.clone(),
+            status: "RUNNING".into(),
+            definition: m.definition.clone(),
+            input: input.to_string(),
+            output: None,
+            error: None,
+            cause: None,
+            started,
+            stopped: None,
+            version_arn: (m.arn != base_arn).then(|| m.arn.clone()),
+            handler_set,
+        };
+        self.store.write(
+            "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started, version_arn, handler_set) VALUES (?1, ?2, ?3, 'RUNNING', ?4, ?5, ?6, ?7, ?8)",
+            vec![Sql::Text(arn.clone()), Sql::Text(base_arn.clone()), Sql::Text(name.clone()), Sql::Text(m.definition.clone()), Sql::Text(input.to_string()), Sql::Real(started), opt(row.version_arn.clone()), handler_set.map(Sql::Integer).unwrap_or(Sql::Null)],
+        );
+        self.store.flush().await.map_err(unavailable)?;
+        self.metrics.executions_started.with_label_values(&[&m.name]).inc();
+        self.spawn(m.name.clone(), m.compiled.clone(), &row, input_value, false, invoker);
+        Ok(row)
+    }
+
+    /// Runs (or resumes) an execution in the background and records how it ended.
+    fn spawn(
+        self: &Arc<Self>,
+        machine_name: String,
+        compiled: Arc<StateMachine>,
+        row: &ExecutionRow,
+        input: Value,
+        resume: bool,
+        invoker: Arc<dyn TaskInvoker>,
+    ) {
+        let info = self.info(row, &machine_name, &input);
+        let me = self.clone();
+        let arn = row.arn.clone();
+        let started = row.started;
+        self.metrics.executions_running.inc();
+        // Registered before the task can run: `finish` only records an end it finds here.
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let task = tokio::spawn(async move {
+            let exec = me.executor(compiled, invoker);
+            let store: Arc<dyn ExecutionStore> = me.store.clone();
+            let result = exec.execute_durable(info, input, store, resume).await;
+            me.finish(&arn, &machine_name, started, result).await;
+        });
+        running.insert(row.arn.clone(), task);
+    }
+
+    async fn finish(
+        &self,
+        arn: &str,
+        machine_name: &str,
+        started: f64,
+        result: std::result::Result<ExecutionResult, crate::store::StoreError>,
+    ) {
+        // Whoever takes the execution out of `running` records how it ended: here, or
+        // StopExecution if it got there first.
+        if self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(arn)
+            .is_none()
+        {
+            return;
+        }
+        self.metrics.executions_running.dec();
+        let (status, output, err, cause) = match result {
+            Ok(r) => {
+                self.metrics.count_transitions(machine_name, &r.transitions_by_type);
+                (r.status, r.output.map(|o| o.to_string()), r.error, r.cause)
+            }
+            Err(e) => (Status::Failed, None, Some("States.Runtime".into()), Some(e.to_string())),
+        };
+        let stopped = now_secs();
+        self.metrics.count_end(machine_name, status, stopped - started);
+        self.store.write(
+            "UPDATE executions SET status = ?2, output = ?3, error = ?4, cause = ?5, stopped = ?6 WHERE arn = ?1",
+            vec![
+                Sql::Text(arn.to_string()),
+                Sql::Text(status.as_str().into()),
+                opt(output),
+                opt(err),
+                opt(cause),
+                Sql::Real(stopped),
+            ],
+        );
+        let _ = self.store.flush().await;
+    }
+
+    /// Stops a running execution: ExecutionAborted, status ABORTED.
+    pub async fn stop_execution(&self, arn: &str, err: Option<&str>, cause: Option<&str>) -> Result<f64> {
+        let row = self.describe_execution(arn)?;
+        let handle = self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(arn);
+        let stopped = now_secs();
+        if row.status != "RUNNING" {
+            return Ok(row.stopped.unwrap_or(stopped));
+        }
+        let Some(h) = handle else {
+            // The execution is finishing on its own and records its end; report that.
+            for _ in 0..1000 {
+                let row = self.describe_execution(arn)?;
+                if row.status != "RUNNING" {
+                    return Ok(row.stopped.unwrap_or(stopped));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            return Err(error(
+                "ServiceUnavailable",
+                format!("{arn} is still finishing; try again"),
+            ));
+        };
+        h.abort();
+        // Wait until the task is gone, so nothing it queued can follow ExecutionAborted, and
+        // commit what it queued before reading the last event id.
+        let _ = h.await;
+        self.store.flush().await.map_err(unavailable)?;
+        self.metrics.executions_running.dec();
+        let machine_name = row.machine_arn.rsplit(':').next().unwrap_or_default().to_string();
+        self.metrics
+            .executions_aborted
+            .with_label_values(&[&machine_name])
+            .inc();
+        self.metrics
+            .execution_duration
+            .observe((stopped - row.started).max(0.0));
+        let keys = self.store.event_keys(arn).map_err(unavailable)?;
+        let store: Arc<dyn ExecutionStore> = self.store.clone();
+        let history = History::durable(false, store, arn, keys.clone());
+        let last = keys.values().max().copied().unwrap_or(0);
+        history.record(last, self.clock.now(), || EventKind::ExecutionAborted {
+            error: err.map(str::to_string),
+            cause: cause.map(str::to_string),
+        });
+        self.store.write(
+            "UPDATE executions SET status = 'ABORTED', error = ?2, cause = ?3, stopped = ?4 WHERE arn = ?1",
+            vec![
+                Sql::Text(arn.to_string()),
+                opt(err.map(str::to_string)),
+                opt(cause.map(str::to_string)),
+                Sql::Real(stopped),
+            ],
+        );
+        self.store.flush().await.map_err(unavailable)?;
+        Ok(stopped)
+    }
+
+    /// Resumes every execution the store says was running when the daemon stopped.
+    pub fn resume_all(self: &Arc<Self>) -> std::result::Result<usize, String> {
+        let rows = self
+            .store
+            .read(
+                &format!("{EXECUTION_COLUMNS} WHERE status = 'RUNNING'"),
+                &[],
+                ExecutionRow::from_row,
+            )
+            .map_err(|e| e.to_string())?;
+        let n = rows.len();
+        for row in rows {
+            let machine_name = row.machine_arn.rsplit(':').next().unwrap_or_default().to_string();
+            // A stored definition this build no longer accepts fails that one execution, not the
+            // daemon.
+            let compiled = match compile(&row.definition, MachineType::Standard) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(execution = %row.arn, "cannot resume: {}", e.message);
+                    self.store.write(
+                        "UPDATE executions SET status = 'FAILED', error = 'States.Runtime', cause = ?2, stopped = ?3 WHERE arn = ?1",
+                        vec![Sql::Text(row.arn.clone()), Sql::Text(format!("cannot resume: {}", e.message)), Sql::Real(now_secs())],
+                    );
+                    continue;
+                }
+            };
+            let input: Value = serde_json::from_str(&row.input).unwrap_or(Value::Null);
+            self.metrics
+                .executions_resumed
+                .with_label_values(&[&machine_name])
+                .inc();
+            let (_, invoker) = self.pin(row.handler_set);
+            self.spawn(machine_name, Arc::new(compiled), &row, input, true, invoker);
+        }
+        Ok(n)
+    }
+}
+
+fn opt(v: Option<String>) -> Sql {
+    v.map(Sql::Text).unwrap_or(Sql::Null)
+}
+
+/// One row of the executions table.
+#[derive(Debug, Clone)]
+pub struct ExecutionRow {
+    pub arn: String,
+    pub machine_arn: String,
+    pub name: String,
+    pub status: String,
+    pub definition: String,
+    pub input: String,
+    pub output: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub started: f64,
+    pub stopped: Option<f64>,
+    /// The version ARN it was started with, if any.
+    pub version_arn: Option<String>,
+    /// The handlers it started with (`TaskInvoker::pin`), to resume on the same releases.
+    pub handler_set: Option<i64>,
+}
+
+impl ExecutionRow {
+    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
+        Ok(ExecutionRow {
+            arn: r.get(0)?,
+            machine_arn: r.get(1)?,
+            name: r.get(2)?,
+            status: r.get(3)?,
+            definition: r.get(4)?,
+            input: r.get(5)?,
+            output: r.get(6)?,
+            error: r.get(7)?,
+            cause: r.get(8)?,
+            started: r.get(9)?,
+            stopped: r.get(10)?,
+            version_arn: r.get(11)?,
+            handler_set: r.get(12)?,
+        })
+    }
+}
