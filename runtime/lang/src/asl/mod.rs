@@ -10,6 +10,7 @@ pub mod file;
 pub mod glob;
 mod map;
 pub mod model;
+mod recovery;
 pub mod source;
 pub mod states;
 
