@@ -346,6 +346,80 @@ async fn invalid_definitions_name_the_problem() {
 }
 
 #[tokio::test]
+async fn validation_reports_warnings_when_asked_and_creation_accepts_them() {
+    let api = api();
+    let warned = json!({"StartAt": "Put", "States": {
+        "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "Next": "Order"},
+        "Order": {"Type": "Task", "Resource": "arn:aws:lambda:REGION:ACCOUNT:function:double", "End": true}}});
+    let v = api
+        .call(
+            "ValidateStateMachineDefinition",
+            json!({"definition": warned.to_string()}),
+        )
+        .await;
+    assert_eq!(v, json!({"result": "OK", "diagnostics": [], "truncated": false}));
+    let v = api
+        .call(
+            "ValidateStateMachineDefinition",
+            json!({"definition": warned.to_string(), "severity": "WARNING"}),
+        )
+        .await;
+    assert_eq!(v["result"], "OK");
+    let got: Vec<(&str, &str, &str)> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["severity"].as_str().unwrap(),
+                d["code"].as_str().unwrap(),
+                d["location"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("WARNING", "UNSUPPORTED_RESOURCE", "/States/Put/Resource"),
+            ("WARNING", "PLACEHOLDER_ARN", "/States/Order/Resource")
+        ]
+    );
+    // AWS would run both resources, so creating the state machine succeeds.
+    api.create("warned", warned, "STANDARD").await;
+
+    let bad = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Task", "Resource": "Lambda", "Next": "B"},
+        "B": {"Type": "Task", "Resource": "arn:aws:lambda:function:initiate", "Next": "A"}}});
+    let v = api
+        .call(
+            "ValidateStateMachineDefinition",
+            json!({"definition": bad.to_string(), "maxResults": 2}),
+        )
+        .await;
+    assert_eq!(v["result"], "FAIL");
+    assert_eq!(v["truncated"], true, "{v}");
+    assert_eq!(v["diagnostics"].as_array().unwrap().len(), 2);
+    let (kind, msg) = api
+        .fail(
+            "CreateStateMachine",
+            json!({"name": "bad", "definition": bad.to_string(), "roleArn": "arn:aws:iam::123456789012:role/r"}),
+        )
+        .await;
+    assert_eq!(kind, "InvalidDefinition");
+    assert!(
+        msg.contains("INVALID_RESOURCE") && msg.contains("MISSING_END_STATE"),
+        "{msg}"
+    );
+    let (kind, _) = api
+        .fail(
+            "ValidateStateMachineDefinition",
+            json!({"definition": bad.to_string(), "severity": "INFO"}),
+        )
+        .await;
+    assert_eq!(kind, "ValidationException");
+}
+
+#[tokio::test]
 async fn execution_runs_and_is_described_listed_and_has_history() {
     let api = api();
     let arn = api.create("double", doubling(), "STANDARD").await;

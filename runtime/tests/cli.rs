@@ -104,7 +104,16 @@ fn invalid_definitions_report_every_problem_with_its_location() {
             .map(|x| PathBuf::from(format!("{base}.asl.{x}")))
             .find(|p| p.exists())
             .expect("definition beside expectation");
-        let want: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(exp).expect("readable")).expect("JSON");
+        // An array lists diagnostics that must be among those reported; `{"exactly": [...]}`
+        // lists all of them (nothing spurious may follow from the first problem).
+        let expect: Value = serde_json::from_str(&std::fs::read_to_string(exp).expect("readable")).expect("JSON");
+        let exactly = expect.get("exactly").is_some();
+        let want: Vec<Value> = expect
+            .get("exactly")
+            .unwrap_or(&expect)
+            .as_array()
+            .cloned()
+            .expect("an array of {code, location}");
         let out = bin()
             .args(["validate", "--format", "json"])
             .arg(&def)
@@ -130,6 +139,15 @@ fn invalid_definitions_report_every_problem_with_its_location() {
                 ));
             }
         }
+        let errors: Vec<&Value> = diags.iter().filter(|d| d["severity"] == "ERROR").collect();
+        if exactly && errors.len() != want.len() {
+            failures.push(format!(
+                "{}: want exactly {} error(s), got {}",
+                def.display(),
+                want.len(),
+                Value::Array(errors.iter().map(|d| (*d).clone()).collect())
+            ));
+        }
         for d in &diags {
             if d.get("line").and_then(Value::as_u64).is_none() || d["message"].as_str().is_none_or(str::is_empty) {
                 failures.push(format!(
@@ -142,6 +160,74 @@ fn invalid_definitions_report_every_problem_with_its_location() {
         let run = bin().arg("run").arg(&def).output().expect("runs");
         let stderr = String::from_utf8_lossy(&run.stderr);
         if run.status.code() != Some(2) || !stderr.contains(def.to_string_lossy().as_ref()) || !run.stdout.is_empty() {
+            failures.push(format!(
+                "{}: run gave exit {:?}, stderr {stderr}",
+                def.display(),
+                run.status.code()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Definitions that load and run, with what validation warns about them (`tests/warnings/`:
+/// definition and the exact warnings, code and location).
+#[test]
+fn warnings_are_reported_and_the_definition_still_loads() {
+    let dir = tests_dir("warnings");
+    let expects = files_with_suffix(&dir, ".expect.json");
+    assert!(expects.len() >= 5, "expected the warning cases in {}", dir.display());
+    let mut failures = Vec::new();
+    for exp in &expects {
+        let base = exp.to_string_lossy().trim_end_matches(".expect.json").to_string();
+        let def = PathBuf::from(format!("{base}.asl.json"));
+        let want: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(exp).expect("readable")).expect("JSON");
+        let out = bin()
+            .args(["validate", "--format", "json"])
+            .arg(&def)
+            .output()
+            .expect("runs");
+        let got = last_line(&out);
+        let diags = got["files"][0]["diagnostics"].as_array().cloned().unwrap_or_default();
+        let seen: Vec<(String, String)> = diags
+            .iter()
+            .map(|d| {
+                (
+                    d["code"].as_str().unwrap_or("").to_string(),
+                    d["location"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        let wanted: Vec<(String, String)> = want
+            .iter()
+            .map(|w| {
+                (
+                    w["code"].as_str().unwrap_or("").to_string(),
+                    w["location"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect();
+        if out.status.code() != Some(0)
+            || got["result"] != "OK"
+            || seen != wanted
+            || diags.iter().any(|d| d["severity"] != "WARNING")
+        {
+            failures.push(format!(
+                "{}: exit {:?}, result {}, want warnings {wanted:?}, got {}",
+                def.display(),
+                out.status.code(),
+                got["result"],
+                Value::Array(diags.clone())
+            ));
+        }
+        // `run` loads it too, saying the same on stderr, and runs it.
+        let run = bin().arg("run").arg(&def).output().expect("runs");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        if !run.status.code().is_some_and(|c| c == 0 || c == 1)
+            || wanted
+                .iter()
+                .any(|(code, _)| !stderr.contains(&format!("warning: {code}")))
+        {
             failures.push(format!(
                 "{}: run gave exit {:?}, stderr {stderr}",
                 def.display(),

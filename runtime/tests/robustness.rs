@@ -153,7 +153,9 @@ fn random_path_intrinsic_and_glob_text_never_panics() {
 fn an_endless_loop_is_stopped_by_the_execution_timeout() {
     let def = json!({"TimeoutSeconds": 1, "StartAt": "A", "States": {
         "A": {"Type": "Pass", "Next": "B"},
-        "B": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsPresent": false, "Next": "A"}], "Default": "A"}}});
+        // A way out that the input never takes: AWS requires a terminal state.
+        "B": {"Type": "Choice", "Choices": [{"Variable": "$.x", "IsPresent": true, "Next": "Done"}], "Default": "A"},
+        "Done": {"Type": "Succeed"}}});
     let machine = asl::build(&Source::from_value(def), MachineType::Standard).expect("valid");
     let exec = oneshot::executor(
         Arc::new(machine),

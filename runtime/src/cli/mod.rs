@@ -56,9 +56,16 @@ pub fn report_load_error(file: &Path, e: &LoadError) {
             eprintln!(
                 "error: {} is not a valid state machine ({} problem(s))",
                 file.display(),
-                d.diagnostics.len()
+                d.errors().count()
             );
         }
+    }
+}
+
+/// Prints what validation warned about a definition that loads, one per line.
+pub fn report_warnings(file: &Path, machine: &wasmstep::asl::StateMachine) {
+    for w in &machine.warnings {
+        eprintln!("{}:{w}", file.display());
     }
 }
 

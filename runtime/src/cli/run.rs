@@ -9,7 +9,7 @@ use wasmstep::engine::{EngineConfig, Status};
 
 use super::args::{InputArgs, RunArgs};
 use super::plugins::load_plugins;
-use super::{USAGE, async_runtime, machine_type, print_line, report_load_error};
+use super::{USAGE, async_runtime, machine_type, print_line, report_load_error, report_warnings};
 
 /// Reads the execution input from `--input` or `--input-file`; `{}` when neither is given.
 pub fn read_input(args: &InputArgs) -> Result<Value, String> {
@@ -41,7 +41,10 @@ pub fn run(args: RunArgs) -> u8 {
     };
     let mt = machine_type(args.machine_type);
     let machine = match asl::load_file(&args.file, mt) {
-        Ok(m) => Arc::new(m),
+        Ok(m) => {
+            report_warnings(&args.file, &m);
+            Arc::new(m)
+        }
         Err(e) => {
             report_load_error(&args.file, &e);
             return USAGE;

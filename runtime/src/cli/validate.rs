@@ -4,7 +4,7 @@ use serde_json::Value;
 use wasmstep::asl::{self, LoadError};
 
 use super::args::{FormatArg, ValidateArgs};
-use super::{USAGE, machine_type, print_line, report_load_error};
+use super::{USAGE, machine_type, print_line, report_load_error, report_warnings};
 
 pub fn validate(args: ValidateArgs) -> u8 {
     let mt = machine_type(args.machine_type);
@@ -12,11 +12,15 @@ pub fn validate(args: ValidateArgs) -> u8 {
     let mut failed = false;
     for file in &args.files {
         match asl::load_file(file, mt) {
-            Ok(_) => {
+            Ok(m) => {
                 if args.format == FormatArg::Text {
                     println!("{}: OK", file.display());
+                    report_warnings(file, &m);
                 }
-                all.push(serde_json::json!({"file": file.display().to_string(), "result": "OK", "diagnostics": []}));
+                let diagnostics: Vec<Value> = m.warnings.iter().map(|x| x.to_json(None)).collect();
+                all.push(
+                    serde_json::json!({"file": file.display().to_string(), "result": "OK", "diagnostics": diagnostics}),
+                );
             }
             Err(e) => {
                 failed = true;

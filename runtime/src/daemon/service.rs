@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use super::catalog::{Machine, compile};
 use super::executions::ExecutionRow;
 use super::metrics::Metrics;
-use crate::asl::{self, MachineType, Source, StateMachine, Syntax};
+use crate::asl::{self, Diagnostic, MachineType, Severity, Source, StateMachine, Syntax};
 use crate::engine::clock::{Clock, SystemClock};
 use crate::engine::task::TaskInvoker;
 use crate::engine::{ACCOUNT, EngineConfig, Executor};
@@ -151,7 +151,9 @@ impl Service {
         self.store.read("SELECT 1", &[], |r| r.get::<_, i64>(0)).is_ok()
     }
 
-    pub fn validate(&self, definition: &str, t: MachineType) -> Value {
+    /// ValidateStateMachineDefinition: `OK` or `FAIL`, with the errors (and, when asked,
+    /// the warnings) found, at most `max` of them.
+    pub fn validate(&self, definition: &str, t: MachineType, warnings: bool, max: usize) -> Value {
         let syntax = Syntax::detect("", definition);
         let src = match Source::parse(definition, syntax) {
             Ok(s) => s,
@@ -160,11 +162,20 @@ impl Service {
                     "severity": "ERROR", "code": "INVALID_JSON_DESCRIPTION", "message": e.message, "location": format!("{}:{}", e.line, e.column)}]});
             }
         };
-        match asl::build(&src, t) {
-            Ok(_) => json!({"result": "OK", "diagnostics": [], "truncated": false}),
-            Err(d) => json!({"result": "FAIL", "truncated": false, "diagnostics": d.diagnostics.iter().map(|x| {
-                json!({"severity": "ERROR", "code": x.code.as_str(), "message": x.message, "location": x.pointer})
-            }).collect::<Vec<_>>()}),
-        }
+        let (result, diagnostics) = match asl::build(&src, t) {
+            Ok(m) => ("OK", m.warnings),
+            Err(d) => ("FAIL", d.diagnostics),
+        };
+        let shown: Vec<&Diagnostic> = diagnostics
+            .iter()
+            .filter(|d| warnings || d.severity == Severity::Error)
+            .collect();
+        json!({
+            "result": result,
+            "truncated": shown.len() > max,
+            "diagnostics": shown.iter().take(max).map(|x| json!({
+                "severity": x.severity.as_str(), "code": x.code.as_str(), "message": x.message, "location": x.pointer,
+            })).collect::<Vec<_>>(),
+        })
     }
 }

@@ -54,16 +54,16 @@ impl<'a> States<'a> {
     fn value_for(&self, e: &Expr) -> JValue {
         let u = e.states_use();
         let mut m = IndexMap::new();
-        if u.input {
+        if u.input || u.whole {
             m.insert("input".to_string(), self.member(0, self.input));
         }
-        if u.context {
+        if u.context || u.whole {
             m.insert("context".to_string(), self.member(1, self.context.value()));
         }
-        if let (true, Some(r)) = (u.result, self.result) {
+        if let (true, Some(r)) = (u.result || u.whole, self.result) {
             m.insert("result".to_string(), self.member(2, r));
         }
-        if let (true, Some(r)) = (u.error_output, self.error_output) {
+        if let (true, Some(r)) = (u.error_output || u.whole, self.error_output) {
             m.insert("errorOutput".to_string(), self.member(3, r));
         }
         JValue::object(m)

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::diagnostic::{Code, Diagnostic, InvalidDefinition};
+use super::diagnostic::{Code, Diagnostic, InvalidDefinition, Severity};
 use super::model::{QueryLanguage, Scope, State, StateId, StateMachine, StateNode, Transition};
 use super::source::Source;
 
@@ -32,13 +32,15 @@ pub fn build(src: &Source, machine_type: MachineType) -> Result<StateMachine, In
         machine_type,
     };
     let machine = b.machine();
-    if b.diags.is_empty()
-        && let Some(m) = machine
-    {
-        return Ok(m);
-    }
     b.diags.sort_by_key(|d| d.position.unwrap_or((usize::MAX, 0)));
-    Err(InvalidDefinition { diagnostics: b.diags })
+    let failed = b.diags.iter().any(|d| d.severity == Severity::Error);
+    match machine {
+        Some(mut m) if !failed => {
+            m.warnings = b.diags;
+            Ok(m)
+        }
+        _ => Err(InvalidDefinition { diagnostics: b.diags }),
+    }
 }
 
 /// One `States` object found in the definition.
@@ -74,6 +76,7 @@ pub(super) fn escape(k: &str) -> String {
 impl Builder<'_> {
     pub fn error(&mut self, code: Code, pointer: &str, message: impl Into<String>) {
         self.diags.push(Diagnostic {
+            severity: Severity::Error,
             code,
             message: message.into(),
             pointer: pointer.to_string(),
@@ -83,6 +86,17 @@ impl Builder<'_> {
 
     pub fn schema(&mut self, pointer: &str, message: impl Into<String>) {
         self.error(Code::SchemaValidationFailed, pointer, message);
+    }
+
+    /// Something the definition runs with, but that deserves a look (never stops it loading).
+    pub fn warn(&mut self, code: Code, pointer: &str, message: impl Into<String>) {
+        self.diags.push(Diagnostic {
+            severity: Severity::Warning,
+            code,
+            message: message.into(),
+            pointer: pointer.to_string(),
+            position: self.src.position(pointer),
+        });
     }
 
     /// Reports fields that are not in `allowed`, suggesting the closest allowed one.
@@ -148,6 +162,7 @@ impl Builder<'_> {
         };
         // Pass 1: every state name, machine-wide, so duplicates across scopes are caught.
         let top = self.collect_scope(root, "", None);
+        self.check_terminal_states();
         // Pass 2: build each state with its scope's names resolved.
         let mut nodes: Vec<Option<StateNode>> = Vec::new();
         for id in 0..self.slots.len() {
@@ -166,6 +181,7 @@ impl Builder<'_> {
             root: root_scope,
             timeout_seconds,
             query_language: self.top_language,
+            warnings: Vec::new(),
         })
     }
 
@@ -204,16 +220,17 @@ impl Builder<'_> {
                     format!("State name '{name}' must be 1 to {MAX_STATE_NAME} characters long"),
                 );
             }
+            // A duplicate is reported once and otherwise built like any state, so its own
+            // scope's transitions and nested scopes resolve and no error follows from it.
             if self.names.contains_key(name) {
                 self.error(
                     Code::DuplicateStateName,
                     &pointer,
                     format!("State name '{name}' is used more than once; names must be unique across the whole state machine, nested branches included"),
                 );
-                continue;
             }
             let id = StateId(self.slots.len() as u32);
-            self.names.insert(name.clone(), id);
+            self.names.entry(name.clone()).or_insert(id);
             self.scopes[scope].names.insert(name.clone(), id);
             self.scopes[scope].states.push(id);
             self.slots.push(Slot {
@@ -316,6 +333,36 @@ impl Builder<'_> {
         }
     }
 
+    /// Every scope (the machine, each branch, each item processor) needs a state that ends it:
+    /// `End: true`, a Succeed or a Fail state.
+    fn check_terminal_states(&mut self) {
+        let src = self.src;
+        let mut missing = Vec::new();
+        for (i, scope) in self.scopes.iter().enumerate() {
+            let terminal = scope.states.iter().any(|id| {
+                let state = src.value.pointer(&self.slots[id.0 as usize].pointer);
+                let ty = state.and_then(|s| s.get("Type")).and_then(Value::as_str);
+                let end = state.and_then(|s| s.get("End"));
+                matches!(ty, Some("Succeed" | "Fail")) || end == Some(&Value::Bool(true))
+            });
+            if !terminal && !scope.states.is_empty() {
+                missing.push((i, scope.pointer.clone()));
+            }
+        }
+        for (i, pointer) in missing {
+            let what = if self.scopes[i].parent.is_none() {
+                "the state machine"
+            } else {
+                "this branch or item processor"
+            };
+            self.error(
+                Code::MissingEndState,
+                &pointer,
+                format!("Workflow has no terminal state: no state of {what} has End: true or is a Succeed or Fail state, so it could never end"),
+            );
+        }
+    }
+
     /// A Parallel branch or Map iteration may read outer variables but not assign them.
     fn check_variable_scopes(&mut self) {
         let src = self.src;
@@ -383,10 +430,14 @@ impl Builder<'_> {
         }
         for (i, node) in states.iter().enumerate() {
             if !reachable.contains(&StateId(i as u32)) {
+                // AWS's code and words; what follows them says why.
                 self.error(
-                    Code::UnreachableState,
+                    Code::MissingTransitionTarget,
                     &node.pointer,
-                    format!("State '{}' is not reachable from its StartAt", node.name),
+                    format!(
+                        "State \"{}\" is not reachable. No StartAt, Next, Default, Choice rule or Catcher of its States object leads to it",
+                        node.name
+                    ),
                 );
             }
         }

@@ -61,6 +61,12 @@ impl Builder<'_> {
                 self.schema(&format!("{at}/{field}"), format!("{field} must be an object"));
             }
         }
+        if let Some(Value::Object(r)) = obj.get("ItemReader") {
+            self.item_reader(r, &format!("{at}/ItemReader"), jp);
+        }
+        if let Some(Value::Object(w)) = obj.get("ResultWriter") {
+            self.result_writer(w, &format!("{at}/ResultWriter"), jp);
+        }
         let resource_of = |field: &str| {
             obj.get(field)
                 .and_then(|r| r.get("Resource"))
@@ -216,7 +222,13 @@ impl Builder<'_> {
                 self.ata_count(b, at, "MaxInputBytesPerBatch", within_limit),
             )
         };
-        if max_items.is_none() && max_bytes.is_none() {
+        let given = [
+            "MaxItemsPerBatch",
+            "MaxItemsPerBatchPath",
+            "MaxInputBytesPerBatch",
+            "MaxInputBytesPerBatchPath",
+        ];
+        if !given.iter().any(|f| b.contains_key(*f)) {
             self.schema(
                 at,
                 "ItemBatcher needs MaxItemsPerBatch or MaxInputBytesPerBatch (or their Path forms)",

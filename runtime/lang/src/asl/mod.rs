@@ -4,18 +4,21 @@ mod ata;
 pub mod build;
 mod choice;
 pub mod diagnostic;
+mod distributed;
 mod error_name;
 pub mod fields;
 pub mod file;
 pub mod glob;
+mod hints;
 mod map;
 pub mod model;
 mod recovery;
+pub mod resource;
 pub mod source;
 pub mod states;
 
 pub use build::{MachineType, build};
-pub use diagnostic::{Diagnostic, InvalidDefinition};
+pub use diagnostic::{Diagnostic, InvalidDefinition, Severity};
 pub use error_name::ErrorName;
 pub use file::{LoadError, load_file, machine_name};
 pub use model::StateMachine;
@@ -27,6 +30,7 @@ use diagnostic::Code;
 pub fn load(text: &str, syntax: Syntax, machine_type: MachineType) -> Result<StateMachine, InvalidDefinition> {
     let src = Source::parse(text, syntax).map_err(|e| InvalidDefinition {
         diagnostics: vec![Diagnostic {
+            severity: Severity::Error,
             code: Code::InvalidJsonDescription,
             message: e.message,
             pointer: String::new(),

@@ -34,6 +34,9 @@ pub struct StateMachine {
     pub root: Scope,
     pub timeout_seconds: Option<u64>,
     pub query_language: QueryLanguage,
+    /// What validation warned about: the definition runs, but not everything in it may do
+    /// what it would on AWS (a resource wasmstep cannot call, a placeholder ARN, ...).
+    pub warnings: Vec<super::Diagnostic>,
 }
 
 impl StateMachine {

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::ata::Allowed;
 use super::build::Builder;
+use super::diagnostic::Code;
 use super::error_name::ErrorName;
 use super::model::*;
 use super::states::MAX_SECONDS;
@@ -26,10 +27,16 @@ pub(super) fn error_names(b: &mut Builder<'_>, obj: &Map<String, Value>, at: &st
     for (i, item) in items.iter().enumerate() {
         match item.as_str().map(|s| (s, ErrorName::parse(s))) {
             Some((_, Some(n))) => names.push(n),
-            Some((s, None)) => b.schema(
-                &format!("{p}/{i}"),
-                format!("'{s}' is not a predefined error name (names starting with 'States.' are reserved)"),
-            ),
+            // The specification reserves the prefix, but AWS accepts such names (published
+            // patterns raise and catch `States.QuorumMet`): matched as the custom name it is.
+            Some((s, None)) => {
+                b.warn(
+                    Code::ReservedErrorName,
+                    &format!("{p}/{i}"),
+                    format!("'{s}' is not one of the predefined States.* errors; it is matched as a custom error name (the 'States.' prefix is reserved by the specification)"),
+                );
+                names.push(ErrorName::Custom(s.to_string()));
+            }
             None => b.schema(&format!("{p}/{i}"), "An error name must be a string"),
         }
     }

@@ -4,12 +4,27 @@
 use serde_json::{Map, Value};
 
 use super::build::{Builder, MachineType, escape};
+use super::diagnostic::Code;
+use super::error_name::ErrorName;
 use super::fields;
 use super::model::*;
+use super::resource::{self, Checked};
+use crate::path::functions::Func;
 use crate::path::intrinsic::{Call, looks_like_call};
 use crate::path::reference::ResultTarget;
 use crate::path::template::Template;
 use crate::path::{Path, is_variable_name};
+
+/// The intrinsic functions AWS allows in a Fail state's ErrorPath and CausePath.
+const FAIL_TEXT_FUNCTIONS: [Func; 7] = [
+    Func::Format,
+    Func::JsonToString,
+    Func::ArrayGetItem,
+    Func::Base64Encode,
+    Func::Base64Decode,
+    Func::Hash,
+    Func::Uuid,
+];
 
 pub(super) const MAX_SECONDS: u64 = 99_999_999;
 
@@ -73,6 +88,14 @@ impl Builder<'_> {
             self.schema(&format!("{at}/Comment"), "Comment must be a string");
         }
         let jp = language == QueryLanguage::JsonPath;
+        if jp {
+            self.hint_no_path(obj, &at);
+            if type_name == "Pass"
+                && let Some(r) = obj.get("Result")
+            {
+                self.hint_static_result(r, &format!("{at}/Result"));
+            }
+        }
         let kind = match type_name.as_str() {
             "Pass" => State::Pass(Pass {
                 io: self.state_io(obj, &at, jp, false),
@@ -171,6 +194,7 @@ impl Builder<'_> {
 
     pub(super) fn template(&mut self, obj: &Map<String, Value>, at: &str, field: &str) -> Option<Template> {
         let v = obj.get(field)?;
+        self.hint_no_dollar(v, &format!("{at}/{}", escape(field)));
         match Template::compile(v) {
             Ok(t) => Some(t),
             Err(errors) => {
@@ -270,7 +294,29 @@ impl Builder<'_> {
 
     fn task(&mut self, id: StateId, obj: &Map<String, Value>, at: &str, jp: bool) -> Task {
         let (resource_uri, resource) = match obj.get("Resource") {
-            Some(Value::String(uri)) => (uri.clone(), parse_resource(uri)),
+            Some(Value::String(uri)) => {
+                let p = format!("{at}/Resource");
+                let resource = match resource::check(uri) {
+                    Checked::Callable(r) => r,
+                    Checked::Placeholder(r, why) => {
+                        self.warn(Code::PlaceholderArn, &p, why);
+                        r
+                    }
+                    Checked::Unsupported(r, why) => {
+                        self.warn(Code::UnsupportedResource, &p, why);
+                        r
+                    }
+                    Checked::Unsubstituted(r, why) => {
+                        self.warn(Code::UnsubstitutedVariable, &p, why);
+                        r
+                    }
+                    Checked::Invalid(why) => {
+                        self.error(Code::InvalidResource, &p, why);
+                        Resource::Other { uri: uri.clone() }
+                    }
+                };
+                (uri.clone(), resource)
+            }
             Some(_) => {
                 self.schema(&format!("{at}/Resource"), "Resource must be a URI string");
                 (String::new(), Resource::Other { uri: String::new() })
@@ -301,11 +347,7 @@ impl Builder<'_> {
                 "HeartbeatSeconds must be smaller than TimeoutSeconds",
             );
         }
-        if let Some(c) = obj.get("Credentials")
-            && !c.is_object()
-        {
-            self.schema(&format!("{at}/Credentials"), "Credentials must be an object");
-        }
+        self.credentials(obj, at, jp);
         Task {
             io: self.state_io(obj, at, jp, true),
             resource_uri,
@@ -315,6 +357,38 @@ impl Builder<'_> {
             retry: self.retriers(obj, at),
             catch: self.catchers(id, obj, at, jp),
             next: self.next_of(id, obj, at),
+        }
+    }
+
+    /// `Credentials`: exactly a role to assume, `{"RoleArn": ...}` (or `RoleArn.$` with a
+    /// JSONPath path or intrinsic; a `{% %}` string in JSONata).
+    fn credentials(&mut self, obj: &Map<String, Value>, at: &str, jp: bool) {
+        let Some(c) = obj.get("Credentials") else { return };
+        let p = format!("{at}/Credentials");
+        let Some(c) = c.as_object() else {
+            self.schema(&p, "Credentials must be an object with a RoleArn");
+            return;
+        };
+        let allowed: &[&str] = if jp { &["RoleArn", "RoleArn.$"] } else { &["RoleArn"] };
+        self.check_fields(c, &p, allowed, "in Credentials (only RoleArn)");
+        self.exclusive(c, &p, "RoleArn", "RoleArn.$");
+        if !c.contains_key("RoleArn") && !c.contains_key("RoleArn.$") {
+            self.schema(&p, "Credentials needs a RoleArn");
+        }
+        for key in ["RoleArn", "RoleArn.$"] {
+            if c.get(key).is_some_and(|v| !v.is_string()) {
+                self.schema(&format!("{p}/{key}"), format!("{key} must be a string"));
+            }
+        }
+        if jp && let Some(Value::String(s)) = c.get("RoleArn.$") {
+            let ok = if looks_like_call(s) {
+                Call::parse(s).map(|_| ())
+            } else {
+                Path::parse(s).map(|_| ())
+            };
+            if let Err(e) = ok {
+                self.schema(&format!("{p}/RoleArn.$"), e);
+            }
         }
     }
 
@@ -375,7 +449,16 @@ impl Builder<'_> {
         }
         if let Some(v) = obj.get(field) {
             return match v.as_str() {
-                Some(s) => Some(FailText::Literal(s.to_string())),
+                Some(s) => {
+                    if field == "Error" && s.starts_with("States.") && ErrorName::parse(s).is_none() {
+                        self.warn(
+                            Code::ReservedErrorName,
+                            &format!("{at}/{field}"),
+                            format!("'{s}' is not one of the predefined States.* errors; it is raised as a custom error name (the 'States.' prefix is reserved by the specification)"),
+                        );
+                    }
+                    Some(FailText::Literal(s.to_string()))
+                }
                 None => {
                     self.schema(&format!("{at}/{field}"), format!("{field} must be a string"));
                     None
@@ -386,6 +469,13 @@ impl Builder<'_> {
         let p = format!("{at}/{path_field}");
         match v.as_str() {
             Some(s) if looks_like_call(s) => match Call::parse(s) {
+                Ok(c) if !FAIL_TEXT_FUNCTIONS.contains(&c.func) => {
+                    self.schema(
+                        &p,
+                        format!("{path_field} takes a Reference Path or an intrinsic function that returns a string: States.Format, States.JsonToString, States.ArrayGetItem, States.Base64Encode, States.Base64Decode, States.Hash or States.UUID"),
+                    );
+                    None
+                }
                 Ok(c) => Some(FailText::Call(c)),
                 Err(e) => {
                     self.schema(&p, e);
@@ -429,24 +519,6 @@ impl Builder<'_> {
             next: self.next_of(id, obj, at),
         }
     }
-}
-
-/// Parses a Task's Resource URI.
-pub fn parse_resource(uri: &str) -> Resource {
-    if let Some(name) = uri.strip_prefix("wasm:") {
-        return Resource::Wasm { name: name.to_string() };
-    }
-    if uri == "arn:aws:states:::lambda:invoke" || uri.starts_with("arn:aws:states:::lambda:invoke.") {
-        return Resource::LambdaInvoke;
-    }
-    let parts: Vec<&str> = uri.split(':').collect();
-    if parts.len() >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function" {
-        return Resource::LambdaFunction {
-            arn: uri.to_string(),
-            name: parts[6].to_string(),
-        };
-    }
-    Resource::Other { uri: uri.to_string() }
 }
 
 /// RFC 3339 with an uppercase `T` and a `Z` or numeric offset, as AWS requires.

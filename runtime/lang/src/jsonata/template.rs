@@ -26,18 +26,22 @@ pub struct StatesUse {
     pub context: bool,
     pub result: bool,
     pub error_output: bool,
+    /// `$states` itself (not one member): it reads whatever members exist where it runs.
+    pub whole: bool,
 }
 
 impl StatesUse {
     pub fn any(self) -> bool {
-        self.input || self.context || self.result || self.error_output
+        self.input || self.context || self.result || self.error_output || self.whole
     }
 }
 
 static STATES_REF: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\$states\b(\s*\.\s*([A-Za-z_]+))?").expect("valid regex"));
 
-/// Which `$states` members `source` reads; a bare `$states` counts as all of them.
+/// Which `$states` members `source` reads by name; a bare `$states` reads the whole object
+/// (only its members named explicitly are checked against where the field may read them, as
+/// AWS checks `$states.result` and `$states.errorOutput`).
 pub fn states_use(source: &str) -> StatesUse {
     let mut u = StatesUse::default();
     for c in STATES_REF.captures_iter(source) {
@@ -47,14 +51,7 @@ pub fn states_use(source: &str) -> StatesUse {
             Some("result") => u.result = true,
             Some("errorOutput") => u.error_output = true,
             Some(_) => {}
-            None => {
-                u = StatesUse {
-                    input: true,
-                    context: true,
-                    result: true,
-                    error_output: true,
-                }
-            }
+            None => u.whole = true,
         }
     }
     u
@@ -158,6 +155,7 @@ impl Ata {
             u.context |= s.context;
             u.result |= s.result;
             u.error_output |= s.error_output;
+            u.whole |= s.whole;
         }
         u
     }
@@ -272,7 +270,8 @@ mod tests {
                 ..StatesUse::default()
             }
         );
-        assert!(states_use("$s := $states; $s.result").result);
+        assert!(states_use("$s := $states; $s.result").whole);
+        assert!(!states_use("$s := $states; $s.result").result);
         assert!(!states_use("$statesX").any());
     }
 }

@@ -303,18 +303,20 @@ fn literal(p: &mut Parser) -> Result<Value, String> {
             }
             serde_json::from_str(&p.src[start..p.i]).map_err(|_| format!("invalid number '{}'", &p.src[start..p.i]))
         }
-        _ => {
-            for (word, v) in [
-                ("true", Value::Bool(true)),
-                ("false", Value::Bool(false)),
-                ("null", Value::Null),
-            ] {
-                if p.src[p.i..].starts_with(word) {
-                    p.i += word.len();
-                    return Ok(v);
-                }
+        Some(c) if c.is_ascii_alphabetic() || c == b'_' => {
+            let start = p.i;
+            while matches!(p.peek(0), Some(c) if c.is_ascii_alphanumeric() || b"_-.".contains(&c)) {
+                p.i += 1;
             }
-            Err(format!("expected a value in the filter at position {}", p.i + 1))
+            Ok(match &p.src[start..p.i] {
+                "true" => Value::Bool(true),
+                "false" => Value::Bool(false),
+                "null" => Value::Null,
+                // A bare word is the string it spells, as Jayway reads an unquoted operand
+                // (`[?(@.status == Failure)]` in AWS's own samples): quotes are optional.
+                word => Value::String(word.to_string()),
+            })
         }
+        _ => Err(format!("expected a value in the filter at position {}", p.i + 1)),
     }
 }

@@ -40,13 +40,12 @@ pub enum CallError {
     Failure(String),
 }
 
-/// True when a string looks like an intrinsic call rather than a path.
+/// True when a string looks like an intrinsic call rather than a path. Whitespace may come
+/// between the name and its parenthesis (`States.Format ('{}', $.x)`), as AWS's intrinsic
+/// grammar skips it.
 pub fn looks_like_call(s: &str) -> bool {
-    let name_end = s.find('(').unwrap_or(0);
-    name_end > 0
-        && s[..name_end]
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
+    let name = s[..s.find('(').unwrap_or(0)].trim_end();
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_')
 }
 
 impl Call {

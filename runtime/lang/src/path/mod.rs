@@ -42,7 +42,9 @@ pub struct Path {
 impl Path {
     /// Parses a Path; the error says what is wrong with it.
     pub fn parse(text: &str) -> Result<Path, String> {
-        let Some(rest) = text.strip_prefix('$') else {
+        // Trailing whitespace is not part of a path: AWS's JSONPath (Jayway) trims it, and
+        // published definitions have it ("$$.Execution.Name ").
+        let Some(rest) = text.trim_end().strip_prefix('$') else {
             return Err(format!("'{text}' is not a path: a path starts with '$'"));
         };
         let (root, tail) = if let Some(tail) = rest.strip_prefix('$') {

@@ -49,21 +49,24 @@ fn opt_bool(r: &Value, field: &str) -> Result<Option<bool>> {
     }
 }
 
+/// maxResults: 0 or absent mean the default, 100; at most `limit`.
+fn max_results(r: &Value, limit: u64) -> Result<usize> {
+    match r.get("maxResults") {
+        None | Some(Value::Null) => Ok(100),
+        Some(v) => match v.as_u64() {
+            Some(0) => Ok(100),
+            Some(n) if n <= limit => Ok(n as usize),
+            _ => Err(validation(
+                "maxResults",
+                &format!("Member must have value less than or equal to {limit}"),
+            )),
+        },
+    }
+}
+
 /// maxResults (1..=1000, default 100) and nextToken (an offset we issued).
 fn page(r: &Value) -> Result<(usize, usize)> {
-    let max = match r.get("maxResults") {
-        None | Some(Value::Null) => 100,
-        Some(v) => match v.as_u64() {
-            Some(0) => 100,
-            Some(n) if n <= 1000 => n as usize,
-            _ => {
-                return Err(validation(
-                    "maxResults",
-                    "Member must have value less than or equal to 1000",
-                ));
-            }
-        },
-    };
+    let max = max_results(r, 1000)?;
     let start = match opt_str(r, "nextToken")? {
         None => 0,
         Some(t) => t
@@ -223,7 +226,21 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
             }
             Ok(v)
         }
-        "ValidateStateMachineDefinition" => Ok(svc.validate(req_str(r, "definition")?, machine_type(r)?)),
+        "ValidateStateMachineDefinition" => {
+            let warnings = match opt_str(r, "severity")? {
+                None | Some("ERROR") => false,
+                Some("WARNING") => true,
+                Some(other) => {
+                    return Err(validation(
+                        "severity",
+                        &format!("Member must satisfy enum value set: [ERROR, WARNING], not {other}"),
+                    ));
+                }
+            };
+            // AWS: at most 100 diagnostics per call.
+            let max = max_results(r, 100)?;
+            Ok(svc.validate(req_str(r, "definition")?, machine_type(r)?, warnings, max))
+        }
         "StartExecution" => {
             let input = opt_str(r, "input")?.unwrap_or("{}");
             if input.len() > MAX_INPUT {

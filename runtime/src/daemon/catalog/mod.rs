@@ -49,7 +49,7 @@ pub fn type_name(t: MachineType) -> &'static str {
 pub fn compile(definition: &str, t: MachineType) -> Result<StateMachine> {
     let syntax = Syntax::detect("", definition);
     asl::load(definition, syntax, t).map_err(|d| {
-        let msgs: Vec<String> = d.diagnostics.iter().map(|x| x.to_string()).collect();
+        let msgs: Vec<String> = d.errors().map(|x| x.to_string()).collect();
         error(
             "InvalidDefinition",
             format!("Invalid State Machine Definition: '{}'", msgs.join("; ")),

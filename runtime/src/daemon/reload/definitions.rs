@@ -117,6 +117,11 @@ impl Reloader {
         if let Err(e) = saved {
             return self.reject(report, Kind::Definition, path, e.message);
         }
+        if let Ok(m) = self.svc.machine(&arn) {
+            for w in &m.compiled.warnings {
+                tracing::warn!(file = %path.display(), "{w}");
+            }
+        }
         let load_ms = millis(t0.elapsed());
         let source = path.to_string_lossy();
         if source.chars().count() <= 256
