@@ -9,3 +9,8 @@
 pub mod asl;
 pub mod jsonata;
 pub mod path;
+
+/// Unit tests run with the counting allocator, as the `wasmstep` binary does.
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: jsonata::budget::BudgetAlloc<std::alloc::System> = jsonata::budget::BudgetAlloc(std::alloc::System);

@@ -70,12 +70,15 @@ impl<'a> States<'a> {
     }
 }
 
-/// Step Functions runs expressions without `$eval`, with the default resource limits.
+/// Step Functions runs expressions without `$eval`. A state's data is at most 256 KiB, so a
+/// million-item sequence or 64 MiB held at once is far past any real expression's needs, and
+/// keeps a hostile one from taking the daemon's memory.
 const LIMITS: Limits = Limits {
     timeout_ms: 5_000,
     max_depth: 2_000,
-    max_sequence: 10_000_000,
+    max_sequence: 1_000_000,
     forbid_eval: true,
+    max_memory: 64 << 20,
 };
 
 /// Evaluates a JSONata-capable value; `location` names the field (`Output`, `Items`, ...).

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Map, Number, Value};
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// Deepest nesting accepted in YAML, the same limit serde_json applies to JSON.
@@ -194,18 +194,26 @@ impl JsonScan<'_> {
     }
 }
 
+/// A collection being built: its value so far, its pointer, and its anchor (0: none).
 enum Frame {
-    Map(Map<String, Value>, Option<String>, String),
-    Seq(Vec<Value>, String),
+    Map(Map<String, Value>, Option<String>, String, usize),
+    Seq(Vec<Value>, String, usize),
 }
+
+/// Most bytes YAML aliases may add to a definition, counted as the JSON each one expands to:
+/// AWS's 1 MiB definition limit. Without it, a small document of aliases to aliases ("billion
+/// laughs") would ask for gigabytes.
+const MAX_ALIAS_EXPANSION: usize = 1 << 20;
 
 /// Builds JSON values from YAML events, recording positions.
 struct YamlBuilder {
     stack: Vec<Frame>,
     root: Option<Value>,
     positions: HashMap<String, (usize, usize)>,
-    anchors: HashMap<usize, Value>,
-    error: Option<SyntaxError>,
+    /// Anchored values and the size of their JSON form.
+    anchors: HashMap<usize, (Value, usize)>,
+    /// Bytes aliases have added so far.
+    expanded: usize,
     documents: usize,
 }
 
@@ -214,16 +222,16 @@ impl YamlBuilder {
     fn next_pointer(&self) -> Option<String> {
         match self.stack.last() {
             None => Some(String::new()),
-            Some(Frame::Map(_, None, _)) => None,
-            Some(Frame::Map(_, Some(k), p)) => Some(format!("{p}/{}", escape(k))),
-            Some(Frame::Seq(v, p)) => Some(format!("{p}/{}", v.len())),
+            Some(Frame::Map(_, None, _, _)) => None,
+            Some(Frame::Map(_, Some(k), p, _)) => Some(format!("{p}/{}", escape(k))),
+            Some(Frame::Seq(v, p, _)) => Some(format!("{p}/{}", v.len())),
         }
     }
 
     fn push_value(&mut self, v: Value) {
         match self.stack.last_mut() {
             None => self.root = Some(v),
-            Some(Frame::Map(m, key, _)) => match key.take() {
+            Some(Frame::Map(m, key, _, _)) => match key.take() {
                 Some(k) => {
                     m.insert(k, v);
                 }
@@ -235,8 +243,84 @@ impl YamlBuilder {
                     *key = Some(k);
                 }
             },
-            Some(Frame::Seq(items, _)) => items.push(v),
+            Some(Frame::Seq(items, _, _)) => items.push(v),
         }
+    }
+
+    fn anchor(&mut self, id: usize, v: &Value) {
+        if id > 0 {
+            self.anchors.insert(id, (v.clone(), crate::path::json_size(v)));
+        }
+    }
+
+    /// Takes one parser event; `Ok(true)` once the document is complete.
+    fn event(&mut self, ev: Event, mark: Marker) -> Result<bool, SyntaxError> {
+        let pos = (mark.line(), mark.col() + 1);
+        let fail = |message: String| SyntaxError {
+            line: pos.0,
+            column: pos.1,
+            message,
+        };
+        match ev {
+            Event::DocumentStart => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err(fail("a definition file holds exactly one YAML document".into()));
+                }
+            }
+            Event::StreamEnd => return Ok(true),
+            Event::Scalar(text, style, anchor, _) => {
+                if let Some(p) = self.next_pointer() {
+                    // A member keeps its key's position, like JSON.
+                    self.positions.entry(p).or_insert(pos);
+                } else if let Some(Frame::Map(_, _, p, _)) = self.stack.last() {
+                    self.positions.insert(format!("{p}/{}", escape(&text)), pos);
+                }
+                let v = scalar(&text, style);
+                self.anchor(anchor, &v);
+                self.push_value(v);
+            }
+            Event::Alias(id) => {
+                let Some((v, size)) = self.anchors.get(&id) else {
+                    return Err(fail(
+                        "an alias refers to an anchor that is not defined before it".into(),
+                    ));
+                };
+                self.expanded = self.expanded.saturating_add(*size);
+                if self.expanded > MAX_ALIAS_EXPANSION {
+                    return Err(fail(format!(
+                        "YAML aliases expand the definition by more than {MAX_ALIAS_EXPANSION} bytes"
+                    )));
+                }
+                let v = v.clone();
+                self.push_value(v);
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) if self.stack.len() >= MAX_DEPTH => {
+                return Err(fail(format!("the document nests deeper than {MAX_DEPTH} levels")));
+            }
+            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+                let Some(p) = self.next_pointer() else {
+                    return Err(fail("a mapping key must be a plain value, not a collection".into()));
+                };
+                self.positions.entry(p.clone()).or_insert(pos);
+                self.stack.push(if matches!(ev, Event::MappingStart(..)) {
+                    Frame::Map(Map::new(), None, p, anchor)
+                } else {
+                    Frame::Seq(Vec::new(), p, anchor)
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                let (v, anchor) = match self.stack.pop() {
+                    Some(Frame::Map(m, _, _, a)) => (Value::Object(m), a),
+                    Some(Frame::Seq(s, _, a)) => (Value::Array(s), a),
+                    None => return Ok(false),
+                };
+                self.anchor(anchor, &v);
+                self.push_value(v);
+            }
+            _ => {}
+        }
+        Ok(false)
     }
 }
 
@@ -265,92 +349,27 @@ fn scalar(text: &str, style: TScalarStyle) -> Value {
     Value::String(text.to_string())
 }
 
-impl MarkedEventReceiver for YamlBuilder {
-    fn on_event(&mut self, ev: Event, mark: Marker) {
-        if self.error.is_some() {
-            return;
-        }
-        let pos = (mark.line(), mark.col() + 1);
-        match ev {
-            Event::DocumentStart => {
-                self.documents += 1;
-                if self.documents > 1 {
-                    self.error = Some(SyntaxError {
-                        line: pos.0,
-                        column: pos.1,
-                        message: "a definition file holds exactly one YAML document".into(),
-                    });
-                }
-            }
-            Event::Scalar(text, style, anchor, _) => {
-                if let Some(p) = self.next_pointer() {
-                    // A member keeps its key's position, like JSON.
-                    self.positions.entry(p).or_insert(pos);
-                } else if let Some(Frame::Map(_, _, p)) = self.stack.last() {
-                    self.positions.insert(format!("{p}/{}", escape(&text)), pos);
-                }
-                let v = scalar(&text, style);
-                if anchor > 0 {
-                    self.anchors.insert(anchor, v.clone());
-                }
-                self.push_value(v);
-            }
-            Event::Alias(id) => {
-                let v = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
-                self.push_value(v);
-            }
-            Event::MappingStart(..) | Event::SequenceStart(..) if self.stack.len() >= MAX_DEPTH => {
-                self.error = Some(SyntaxError {
-                    line: pos.0,
-                    column: pos.1,
-                    message: format!("the document nests deeper than {MAX_DEPTH} levels"),
-                });
-            }
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
-                let Some(p) = self.next_pointer() else {
-                    self.error = Some(SyntaxError {
-                        line: pos.0,
-                        column: pos.1,
-                        message: "a mapping key must be a plain value, not a collection".into(),
-                    });
-                    return;
-                };
-                self.positions.entry(p.clone()).or_insert(pos);
-                self.stack.push(if matches!(ev, Event::MappingStart(..)) {
-                    Frame::Map(Map::new(), None, p)
-                } else {
-                    Frame::Seq(Vec::new(), p)
-                });
-            }
-            Event::MappingEnd | Event::SequenceEnd => {
-                let v = match self.stack.pop() {
-                    Some(Frame::Map(m, _, _)) => Value::Object(m),
-                    Some(Frame::Seq(s, _)) => Value::Array(s),
-                    None => return,
-                };
-                self.push_value(v);
-            }
-            _ => {}
-        }
-    }
-}
-
+/// Drives the YAML parser one event at a time (its own `load` recurses once per nesting level,
+/// so a deeply nested document would overflow the stack before any limit could be checked).
 fn parse_yaml(text: &str) -> Result<Source, SyntaxError> {
     let mut b = YamlBuilder {
         stack: Vec::new(),
         root: None,
         positions: HashMap::new(),
         anchors: HashMap::new(),
-        error: None,
+        expanded: 0,
         documents: 0,
     };
-    Parser::new_from_str(text).load(&mut b, true).map_err(|e| SyntaxError {
-        line: e.marker().line(),
-        column: e.marker().col() + 1,
-        message: e.info().to_string(),
-    })?;
-    if let Some(e) = b.error {
-        return Err(e);
+    let mut parser = Parser::new_from_str(text);
+    loop {
+        let (ev, mark) = parser.next_token().map_err(|e| SyntaxError {
+            line: e.marker().line(),
+            column: e.marker().col() + 1,
+            message: e.info().to_string(),
+        })?;
+        if b.event(ev, mark)? {
+            break;
+        }
     }
     Ok(Source {
         value: b.root.unwrap_or(Value::Null),
@@ -381,6 +400,24 @@ mod tests {
             json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": {"n": 1, "f": 1.5, "s": "1", "b": true, "z": null}, "End": true}}})
         );
         assert_eq!(s.position("/States/A/Type"), Some((4, 5)));
+    }
+
+    #[test]
+    fn deep_nesting_and_alias_bombs_are_errors() {
+        let deep = format!("{}x", "- ".repeat(5000));
+        let e = Source::parse(&deep, Syntax::Yaml).unwrap_err();
+        assert!(e.message.contains("nests deeper"), "{e:?}");
+        let deep_flow = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(Source::parse(&deep_flow, Syntax::Yaml).is_err());
+        let big = "x".repeat(100_000);
+        let bomb = format!("a: &s {big}\nb: [{}]\n", vec!["*s"; 20_000].join(", "));
+        let e = Source::parse(&bomb, Syntax::Yaml).unwrap_err();
+        assert!(e.message.contains("aliases expand"), "{e:?}");
+        let nested = "a: &a [1, 2]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: [*f, *f, *f, *f, *f, *f, *f, *f, *f]\n";
+        assert!(Source::parse(nested, Syntax::Yaml).is_err());
+        // Aliases to collections keep their value.
+        let s = Source::parse("a: &x {k: [1]}\nb: *x\n", Syntax::Yaml).unwrap();
+        assert_eq!(s.value, json!({"a": {"k": [1]}, "b": {"k": [1]}}));
     }
 
     #[test]

@@ -36,6 +36,45 @@ fn string<'a>(func: &str, args: &'a [JValue], n: usize) -> Result<&'a str, Evalu
         .ok_or_else(|| arg_error(func, n, "a string"))
 }
 
+/// `$pad` is the one built-in whose result size comes from a number rather than from its
+/// inputs; one call runs to its end before any limit is checked, so its width is bounded
+/// here. Otherwise it is jsonata's `$pad`, whose semantics it keeps: pad to `|width|`
+/// characters on the right (positive) or left (negative) with `char` (default a space, cycled
+/// and cut when longer than one character); null and undefined pass through.
+const MAX_PAD: i64 = 10_000_000;
+
+fn pad(args: &[JValue]) -> Result<JValue, EvaluatorError> {
+    let s = match args.first() {
+        Some(JValue::String(s)) => s.to_string(),
+        Some(JValue::Null) => return Ok(JValue::Null),
+        None | Some(JValue::Undefined) => return Ok(JValue::Undefined),
+        Some(_) => return Err(arg_error("pad", 1, "a string")),
+    };
+    let width = match args.get(1) {
+        Some(JValue::Number(n)) => n.trunc() as i64,
+        None | Some(JValue::Undefined) => return Ok(JValue::string(s)),
+        Some(_) => return Err(arg_error("pad", 2, "a number")),
+    };
+    if width.abs() > MAX_PAD {
+        return Err(fail(
+            "D3001",
+            format!("$pad width {width} is over the limit of {MAX_PAD} characters"),
+        ));
+    }
+    let fill: Vec<char> = match args.get(2) {
+        Some(JValue::String(c)) if !c.is_empty() => c.chars().collect(),
+        None | Some(JValue::Undefined) | Some(JValue::String(_)) => vec![' '],
+        Some(_) => return Err(arg_error("pad", 3, "a string")),
+    };
+    let missing = width.unsigned_abs() as usize;
+    let missing = missing.saturating_sub(s.chars().count());
+    if missing == 0 {
+        return Ok(JValue::string(s));
+    }
+    let padding: String = fill.iter().cycle().take(missing).collect();
+    Ok(JValue::string(if width > 0 { s + &padding } else { padding + &s }))
+}
+
 /// Registers the functions `expr` mentions (registering costs an allocation each).
 pub(super) fn register(ev: &mut Evaluator, expr: &Expr, forbid_eval: bool) {
     // Names are fixed and none shadows a built-in, so registration cannot fail; `$random`
@@ -124,6 +163,9 @@ pub(super) fn register(ev: &mut Evaluator, expr: &Expr, forbid_eval: bool) {
                 .map_err(|e| fail("D3001", format!("$parse: the string is not valid JSON: {e}")))?;
             Ok(to_jvalue(&v))
         });
+    }
+    if expr.mentions("pad") {
+        let _ = ev.register_fn_override("pad", pad);
     }
     if forbid_eval && expr.mentions("eval") {
         let _ = ev.register_fn_override("eval", |_: &[JValue]| {

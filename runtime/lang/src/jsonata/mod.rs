@@ -5,6 +5,7 @@
 //! (`runtime/tests/jsonata_suite.rs`); this module adds what Step Functions adds: resource
 //! limits, its extra functions, and conversion to and from `serde_json` values.
 
+pub mod budget;
 mod functions;
 pub mod template;
 
@@ -12,7 +13,7 @@ use std::sync::LazyLock;
 
 use indexmap::IndexMap;
 use jsonata_core::ast::AstNode;
-use jsonata_core::evaluator::{Context, Evaluator, EvaluatorError, EvaluatorOptions};
+use jsonata_core::evaluator::{CancelToken, Context, Evaluator, EvaluatorError, EvaluatorOptions};
 use jsonata_core::value::JArray;
 /// JSONata's value type: the engine builds `$states` in it without a round trip through JSON.
 pub use jsonata_core::value::JValue;
@@ -30,6 +31,9 @@ pub struct Limits {
     pub max_sequence: usize,
     /// Step Functions forbids `$eval`; plain JSONata (the CLI, the language suite) allows it.
     pub forbid_eval: bool,
+    /// Bytes one evaluation may hold beyond its input (U1003 beyond it; counted only where the
+    /// binary installs [`budget::BudgetAlloc`]).
+    pub max_memory: usize,
 }
 
 impl Default for Limits {
@@ -39,6 +43,7 @@ impl Default for Limits {
             max_depth: 2_000,
             max_sequence: 10_000_000,
             forbid_eval: false,
+            max_memory: 512 << 20,
         }
     }
 }
@@ -166,16 +171,33 @@ impl Expr {
                 context.bind(name.clone(), v);
             }
         }
+        let token = CancelToken::new();
         let options = EvaluatorOptions {
             timeout_ms: Some(limits.timeout_ms),
-            cancel: None,
+            cancel: Some(token.clone()),
             max_stack_depth: Some(limits.max_depth),
             max_sequence_length: Some(limits.max_sequence),
         };
         let mut ev = Evaluator::with_options(context, options);
         functions::register(&mut ev, self, limits.forbid_eval);
         let data = input.map(|v| JValue::from(v.clone())).unwrap_or(JValue::Undefined);
-        let result = ev.evaluate(&self.ast, &data).map_err(|e| evaluator_error(&e))?;
+        let result = {
+            let _budget = budget::Budget::enter(limits.max_memory, &token);
+            ev.evaluate(&self.ast, &data)
+        };
+        // Cancelled means over the memory budget (a last built-in call may have finished
+        // regardless: its result is not used).
+        if token.is_cancelled() {
+            return Err(JsonataError {
+                code: "U1003".into(),
+                message: format!(
+                    "U1003: The expression needed more than {} MiB of memory",
+                    limits.max_memory >> 20
+                ),
+                position: None,
+            });
+        }
+        let result = result.map_err(|e| evaluator_error(&e))?;
         Ok(from_jvalue(&result))
     }
 }
@@ -311,5 +333,31 @@ mod tests {
         assert_eq!(e.code, "U1001", "{e:?}");
         let e = eval("$count([1..100000000])", json!(null));
         assert!(e.is_err(), "{e:?}");
+    }
+
+    #[test]
+    fn memory_is_bounded_per_evaluation() {
+        // Doubling a string: gigabytes within the time limit without a memory budget.
+        let e =
+            Expr::parse("($f := function($x, $n){ $n = 0 ? $x : $f($x & $x, $n - 1) }; $length($f('xxxxxxxx', 40)))")
+                .unwrap();
+        let small = Limits {
+            max_memory: 16 << 20,
+            ..Limits::default()
+        };
+        let err = e.evaluate(None, &mut |_| None, small).unwrap_err();
+        assert_eq!(err.code, "U1003", "{err:?}");
+        // Within the budget, the same expression works.
+        let e =
+            Expr::parse("($f := function($x, $n){ $n = 0 ? $x : $f($x & $x, $n - 1) }; $length($f('xxxxxxxx', 10)))")
+                .unwrap();
+        assert_eq!(
+            e.evaluate(None, &mut |_| None, small).unwrap(),
+            Some(Evaluated::Json(json!(8192)))
+        );
+        let err = eval("$pad('', 2000000000)", json!(null)).unwrap_err();
+        assert_eq!(err.code, "D3001", "{err:?}");
+        assert_eq!(eval("$pad('ab', -5, 'xy')", json!(null)).unwrap(), Some(json!("xyxab")));
+        assert_eq!(eval("$pad('ab', 4)", json!(null)).unwrap(), Some(json!("ab  ")));
     }
 }
