@@ -168,3 +168,134 @@ fn aliases_and_jsonata_cannot_take_the_daemons_memory() {
     assert!(peak < 400, "peak RSS {peak} MiB");
     assert!(healthy(&d));
 }
+
+/// A small tmpfs the test can fill; unmounted when dropped.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// `None` where mounting is not allowed (not root): the caller says it is skipped.
+    fn mount(name: &str, mib: u32) -> Option<SmallDisk> {
+        let dir = tempdir(name);
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(SmallDisk(dir))
+    }
+
+    /// Writes a filler file until the disk is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.0.join("filler")).expect("filler");
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).and_then(|_| f.sync_data()).is_ok() {}
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.0.join("filler")).expect("remove filler");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn get_status(d: &Daemon, path: &str) -> (u16, String) {
+    let mut r = ureq::get(&format!("{}{path}", d.url))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .expect("GET");
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap_or_default())
+}
+
+/// Defect 4: with the disk full while executions waited, they stayed RUNNING forever in the
+/// API while the metrics counted them succeeded; a failed flush was only logged. Now they stop
+/// moving until the store accepts writes again, then finish, and the API, the metrics and the
+/// history agree; /healthz and /readyz say what is wrong meanwhile.
+#[test]
+fn a_full_disk_pauses_executions_until_space_is_back() {
+    let Some(disk) = SmallDisk::mount("full-disk", 16) else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let d = Daemon::start_with(&disk.0.join("db"), &[]);
+    let def = json!({"StartAt": "A", "States": {
+        "A": {"Type": "Pass", "Next": "W"},
+        "W": {"Type": "Wait", "Seconds": 2, "Next": "B"},
+        "B": {"Type": "Pass", "End": true}}});
+    let arn = d.call(
+        "CreateStateMachine",
+        json!({"name": "patient", "definition": def.to_string(), "roleArn": ROLE}),
+    )["stateMachineArn"]
+        .as_str()
+        .expect("arn")
+        .to_string();
+    let runs: Vec<String> = (0..10)
+        .map(|i| {
+            d.call(
+                "StartExecution",
+                json!({"stateMachineArn": arn, "input": json!({"i": i}).to_string()}),
+            )["executionArn"]
+                .as_str()
+                .expect("execution arn")
+                .to_string()
+        })
+        .collect();
+    disk.fill();
+    // The Waits end and the next events cannot be written.
+    let t0 = std::time::Instant::now();
+    while get_status(&d, "/healthz").0 != 503 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "/healthz never noticed the full disk"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let (status, body) = get_status(&d, "/healthz");
+    assert!(status == 503 && body.contains("cannot write"), "{status} {body}");
+    assert_eq!(get_status(&d, "/readyz").0, 503);
+    for exec in &runs {
+        let row = d.call("DescribeExecution", json!({"executionArn": exec}));
+        assert_eq!(row["status"], "RUNNING", "{row}");
+    }
+    assert_eq!(
+        d.metric("wasmstep_executions_succeeded_total{state_machine=\"patient\"}"),
+        0.0
+    );
+    assert_eq!(d.metric("wasmstep_executions_running"), 10.0);
+    // Changes are refused at once (clients retry on 503) rather than left hanging.
+    let e = d
+        .try_call("StartExecution", json!({"stateMachineArn": arn}))
+        .unwrap_err();
+    assert_eq!(e["__type"], "ServiceUnavailable", "{e}");
+
+    disk.free();
+    for exec in &runs {
+        let done = d.wait_done(exec, Duration::from_secs(60));
+        assert_eq!(done["status"], "SUCCEEDED", "{done}");
+        let history = d.history(exec);
+        assert_eq!(
+            history.last().map(|e| e["type"].clone()),
+            Some(json!("ExecutionSucceeded"))
+        );
+        let ids: Vec<u64> = history.iter().filter_map(|e| e["id"].as_u64()).collect();
+        assert_eq!(
+            ids,
+            (1..=ids.len() as u64).collect::<Vec<_>>(),
+            "{exec}: ids in order, none lost"
+        );
+    }
+    assert_eq!(
+        d.metric("wasmstep_executions_succeeded_total{state_machine=\"patient\"}"),
+        10.0
+    );
+    assert_eq!(d.metric("wasmstep_executions_running"), 0.0);
+    assert_eq!(get_status(&d, "/healthz").0, 200);
+    assert_eq!(get_status(&d, "/readyz").0, 200);
+}

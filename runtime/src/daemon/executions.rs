@@ -175,16 +175,23 @@ impl Service {
         {
             return;
         }
-        self.metrics.executions_running.dec();
-        let (status, output, err, cause) = match result {
-            Ok(r) => {
-                self.metrics.count_transitions(machine_name, &r.transitions_by_type);
-                (r.status, r.output.map(|o| o.to_string()), r.error, r.cause)
-            }
-            Err(e) => (Status::Failed, None, Some("States.Runtime".into()), Some(e.to_string())),
+        let (status, output, err, cause, transitions) = match result {
+            Ok(r) => (
+                r.status,
+                r.output.map(|o| o.to_string()),
+                r.error,
+                r.cause,
+                Some(r.transitions_by_type),
+            ),
+            Err(e) => (
+                Status::Failed,
+                None,
+                Some("States.Runtime".into()),
+                Some(e.to_string()),
+                None,
+            ),
         };
         let stopped = now_secs();
-        self.metrics.count_end(machine_name, status, stopped - started);
         self.store.write(
             "UPDATE executions SET status = ?2, output = ?3, error = ?4, cause = ?5, stopped = ?6 WHERE arn = ?1",
             vec![
@@ -196,7 +203,16 @@ impl Service {
                 Sql::Real(stopped),
             ],
         );
-        let _ = self.store.flush().await;
+        // The end counts once it is on record (a store that cannot write makes this wait), so
+        // the metrics never run ahead of what DescribeExecution says.
+        if let Err(e) = self.store.flush().await {
+            tracing::error!(execution = %arn, "the end of the execution could not be recorded: {e}");
+        }
+        self.metrics.executions_running.dec();
+        if let Some(t) = transitions {
+            self.metrics.count_transitions(machine_name, &t);
+        }
+        self.metrics.count_end(machine_name, status, stopped - started);
     }
 
     /// Stops a running execution: ExecutionAborted, status ABORTED.

@@ -63,24 +63,36 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     );
     let hup = tokio::spawn(rescan_on_sighup(reloader.clone()));
     let app = super::api::router(svc.clone()).merge(super::api::admin::router(reloader));
+    let draining = svc.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(async {
+        .with_graceful_shutdown(async move {
             let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
             }
+            draining.drain();
         })
         .await
         .map_err(|e| format!("the server stopped: {e}"))?;
     hup.abort();
     // Running executions are recorded up to their last step and resume at the next start; make
-    // sure the last group commit is on disk before exiting.
+    // sure the last group commit is on disk before exiting. A store that cannot write (a full
+    // disk) would make that wait forever: what it holds was never acknowledged, and the
+    // executions resume from what was.
     use crate::store::ExecutionStore;
-    svc.store.flush().await.map_err(|e| format!("the store: {e}"))?;
+    match tokio::time::timeout(FINAL_FLUSH, svc.store.flush()).await {
+        Ok(r) => r.map_err(|e| format!("the store: {e}"))?,
+        Err(_) => tracing::warn!(
+            "the store still cannot write after {FINAL_FLUSH:?}; stopping without the last writes (executions resume from what is recorded)"
+        ),
+    }
     tracing::info!("wasmstep stopped; running executions resume at the next start");
     Ok(())
 }
+
+/// How long stopping waits for the last writes to reach the store.
+const FINAL_FLUSH: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// SIGHUP: look at every file again (for changes a watcher cannot see, e.g. on a network
 /// file system, or after the directory was replaced).

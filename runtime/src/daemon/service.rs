@@ -36,6 +36,7 @@ pub struct Service {
     pub(super) versions: Mutex<HashMap<String, Arc<Machine>>>,
     pub(super) running: Mutex<HashMap<String, JoinHandle<()>>>,
     pub(super) clock: Arc<dyn Clock>,
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl Service {
@@ -96,6 +97,7 @@ impl Service {
             versions: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
             clock: Arc::new(SystemClock),
+            draining: Default::default(),
         }))
     }
 
@@ -149,6 +151,21 @@ impl Service {
     /// Whether the store answers.
     pub fn healthy(&self) -> bool {
         self.store.read("SELECT 1", &[], |r| r.get::<_, i64>(0)).is_ok()
+    }
+
+    /// Why the store cannot take writes now, if it cannot (a full disk, an I/O error).
+    pub fn cannot_write(&self) -> Option<String> {
+        use crate::store::ExecutionStore;
+        self.store.writable().err().map(|e| e.0)
+    }
+
+    /// The daemon has stopped taking new work (SIGTERM or SIGINT received).
+    pub fn drain(&self) {
+        self.draining.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// ValidateStateMachineDefinition: `OK` or `FAIL`, with the errors (and, when asked,

@@ -69,4 +69,9 @@ pub trait ExecutionStore: Send + Sync {
     fn event_keys(&self, execution: &str) -> Result<std::collections::HashMap<String, u64>, StoreError>;
     /// The journal of an execution, in append order.
     fn journal(&self, execution: &str) -> Result<Vec<JournalRecord>, StoreError>;
+    /// Whether writes go through now; why not when they do not (a flush then waits until
+    /// they do).
+    fn writable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

@@ -2,9 +2,12 @@
 //! fsync'd). One writer thread owns the write connection and commits whatever has queued since
 //! its last commit in one transaction (group commit); callers of `flush` wait for their batch.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use rusqlite::{Connection, params};
@@ -15,6 +18,10 @@ use super::{ExecutionStore, JournalRecord, StoreError};
 
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 50_000;
+
+/// How long the writer waits before trying a failed commit again, doubling up to the most.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MOST: Duration = Duration::from_secs(2);
 
 enum Op {
     Event {
@@ -39,6 +46,7 @@ pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Sender<Op>>,
     reader: Mutex<Connection>,
+    health: Arc<WriteHealth>,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -129,14 +137,17 @@ impl SqliteStore {
         }
         let reader = Connection::open(path).map_err(err)?;
         let (tx, rx) = channel();
+        let health = Arc::new(WriteHealth::default());
+        let writer_health = health.clone();
         std::thread::Builder::new()
             .name("wasmstep-sqlite-writer".into())
-            .spawn(move || writer(conn, rx))
+            .spawn(move || writer(conn, rx, writer_health))
             .map_err(err)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(tx),
             reader: Mutex::new(reader),
+            health,
         })
     }
 
@@ -180,52 +191,150 @@ fn apply(conn: &mut Connection, ops: &[Op]) -> Result<(), rusqlite::Error> {
     tx.commit()
 }
 
-/// Drains the queue into one transaction at a time; answers every flush in the batch after
-/// the commit.
-fn writer(mut conn: Connection, rx: Receiver<Op>) {
-    // A failed commit is reported to the next flush even when no flush was in its batch.
-    let mut unreported: Option<StoreError> = None;
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
-                Err(_) => break,
-            }
+/// Whether the last commit went through, shared by the writer and the store's readers
+/// (`/healthz`, the API's fail-fast check).
+#[derive(Default)]
+struct WriteHealth {
+    failing: AtomicBool,
+    reason: Mutex<String>,
+}
+
+impl WriteHealth {
+    fn failed(&self, e: &StoreError) {
+        *self.reason.lock().unwrap_or_else(|p| p.into_inner()) = e.0.clone();
+        self.failing.store(true, Ordering::Release);
+    }
+
+    fn recovered(&self) {
+        self.failing.store(false, Ordering::Release);
+    }
+}
+
+/// A failure that goes away by itself (space freed, lock released): the writes are kept and
+/// tried again, and whoever waits on them keeps waiting. Anything else is the write's own fault
+/// (a constraint broken by a bug) and loses only that write.
+fn transient(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            DiskFull
+                | SystemIoFailure
+                | DatabaseBusy
+                | DatabaseLocked
+                | OutOfMemory
+                | CannotOpen
+                | ReadOnly
+                | FileLockingProtocolFailed
+        )
+    )
+}
+
+/// Commits `writes`, removing what is done from the front. `Err` when the store cannot write
+/// for now: what remains stays queued. `Ok` carries the first lost write's error, if any.
+fn commit(conn: &mut Connection, writes: &mut VecDeque<Op>) -> Result<Result<(), StoreError>, StoreError> {
+    let failure = |e: rusqlite::Error| StoreError(format!("cannot record to the store: {e}"));
+    match apply(conn, writes.make_contiguous()) {
+        Ok(()) => {
+            writes.clear();
+            return Ok(Ok(()));
         }
-        let mut waiters = Vec::new();
-        let mut writes = Vec::with_capacity(batch.len());
-        for op in batch {
-            match op {
-                Op::Flush(w) => waiters.push(w),
-                op => writes.push(op),
-            }
-        }
-        // One transaction for the batch; if any write in it fails, the others are applied one by
-        // one so that a bad write loses only itself, never another execution's events.
-        let result = apply(&mut conn, &writes).or_else(|_| {
-            let mut first = Ok(());
-            for op in &writes {
-                if let Err(e) = apply(&mut conn, std::slice::from_ref(op))
-                    && first.is_ok()
-                {
-                    first = Err(e);
+        Err(e) if transient(&e) => return Err(failure(e)),
+        Err(_) => {}
+    }
+    // A write of the batch is bad: apply them one by one, so that it loses only itself.
+    let mut lost = Ok(());
+    while let Some(op) = writes.front() {
+        match apply(conn, std::slice::from_ref(op)) {
+            Ok(()) => {}
+            Err(e) if transient(&e) => return Err(failure(e)),
+            Err(e) => {
+                if lost.is_ok() {
+                    lost = Err(failure(e));
                 }
             }
-            first
-        });
-        let mut result = result.map_err(|e| StoreError(format!("cannot record to the store: {e}")));
-        if waiters.is_empty() {
-            if let Err(e) = result {
-                unreported = Some(e);
+        }
+        writes.pop_front();
+    }
+    Ok(lost)
+}
+
+/// Drains the queue into one transaction at a time; answers every flush in the batch after
+/// the commit. When the store cannot write (disk full, I/O error), the batch is kept and tried
+/// again, with whatever queues meanwhile, until it goes through: flushes wait, so executions
+/// stop moving rather than run unrecorded, and continue once space is back.
+fn writer(mut conn: Connection, rx: Receiver<Op>, health: Arc<WriteHealth>) {
+    // A lost write is reported to the next flush even when no flush was in its batch.
+    let mut unreported: Option<StoreError> = None;
+    let mut writes: VecDeque<Op> = VecDeque::new();
+    let mut waiters = Vec::new();
+    let mut backoff = RETRY_FIRST;
+    let mut open = true;
+    loop {
+        let first = if writes.is_empty() && waiters.is_empty() {
+            match rx.recv() {
+                Ok(op) => Some(op),
+                Err(_) => return,
             }
-            continue;
+        } else if health.failing.load(Ordering::Acquire) {
+            // Waiting to try again: take what arrives meanwhile.
+            match rx.recv_timeout(backoff) {
+                Ok(op) => Some(op),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    open = false;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut taken = 0;
+        let mut next = first;
+        while let Some(op) = next {
+            match op {
+                Op::Flush(w) => waiters.push(w),
+                op => writes.push_back(op),
+            }
+            taken += 1;
+            next = if taken < MAX_BATCH { rx.try_recv().ok() } else { None };
         }
-        if let Some(e) = unreported.take() {
-            result = Err(e);
+        match commit(&mut conn, &mut writes) {
+            Err(e) => {
+                if !health.failing.load(Ordering::Acquire) {
+                    eprintln!("error: {e}; writes are kept and tried again until the store accepts them");
+                }
+                health.failed(&e);
+                backoff = (backoff * 2).min(RETRY_MOST);
+                if !open {
+                    // The store is gone and cannot write: what is queued was never
+                    // acknowledged, and executions resume from what was.
+                    return;
+                }
+                continue;
+            }
+            Ok(mut result) => {
+                if health.failing.load(Ordering::Acquire) {
+                    eprintln!("the store accepts writes again");
+                }
+                health.recovered();
+                backoff = RETRY_FIRST;
+                if waiters.is_empty() {
+                    if let Err(e) = result {
+                        unreported = Some(e);
+                    }
+                } else {
+                    if let Some(e) = unreported.take() {
+                        result = Err(e);
+                    }
+                    for w in waiters.drain(..) {
+                        let _ = w.send(result.clone());
+                    }
+                }
+            }
         }
-        for w in waiters {
-            let _ = w.send(result.clone());
+        if !open {
+            return;
         }
     }
 }
@@ -309,6 +418,14 @@ impl ExecutionStore for SqliteStore {
 
     fn journal(&self, execution: &str) -> Result<Vec<JournalRecord>, StoreError> {
         self.bodies("SELECT body FROM journal WHERE execution = ?1 ORDER BY seq", execution)
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        if self.health.failing.load(Ordering::Acquire) {
+            let reason = self.health.reason.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            return Err(StoreError(reason));
+        }
+        Ok(())
     }
 }
 

@@ -25,6 +25,7 @@ pub fn router(svc: Arc<Service>) -> Router {
         .route("/", post(dispatch))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(svc)
 }
@@ -77,6 +78,17 @@ async fn dispatch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Byt
             }
         }
     };
+    // A store that cannot write makes a change wait until it can; refuse at once instead, so
+    // clients retry (HTTP 503) rather than hang. Reads and Express runs need no writes.
+    let reads_only = ["Describe", "List", "Get", "Validate", "StartSyncExecution"]
+        .iter()
+        .any(|p| action.starts_with(p));
+    if !reads_only && let Some(why) = svc.cannot_write() {
+        return error_response(crate::daemon::error::error(
+            "ServiceUnavailable",
+            format!("the store cannot write now ({why}); try again later"),
+        ));
+    }
     match actions::handle(&svc, action, &request).await {
         Ok(v) => json_response(StatusCode::OK, v),
         Err(e) => error_response(e),
@@ -92,10 +104,35 @@ async fn metrics(State(svc): State<Arc<Service>>) -> Response {
     r
 }
 
+/// Liveness: the daemon answers and its store can be read and written.
 async fn healthz(State(svc): State<Arc<Service>>) -> Response {
-    if svc.healthy() {
-        (StatusCode::OK, "ok\n").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "the store is not usable\n").into_response()
+    if !svc.healthy() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the store is not usable\n").into_response();
+    }
+    match svc.cannot_write() {
+        None => (StatusCode::OK, "ok\n").into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the store cannot write: {why}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// Readiness: healthy, and taking new work (not stopping).
+async fn readyz(State(svc): State<Arc<Service>>) -> Response {
+    if svc.draining() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
+    }
+    if !svc.healthy() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the store is not usable\n").into_response();
+    }
+    match svc.cannot_write() {
+        None => (StatusCode::OK, "ready\n").into_response(),
+        Some(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the store cannot write: {why}\n"),
+        )
+            .into_response(),
     }
 }
