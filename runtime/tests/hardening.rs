@@ -299,3 +299,111 @@ fn a_full_disk_pauses_executions_until_space_is_back() {
     assert_eq!(get_status(&d, "/healthz").0, 200);
     assert_eq!(get_status(&d, "/readyz").0, 200);
 }
+
+/// A raw HTTP exchange: what the daemon answers to `request`, as (status, body).
+fn raw_http(d: &Daemon, request: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = d.url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    s.write_all(request).expect("send");
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// Defect 7: slow clients were never timed out, unbounded fields were accepted (1.9 MB of
+/// roleArn or cause), wrong-typed fields were ignored, `publish: true` published nothing, and
+/// over-large bodies got a plain-text 413.
+#[test]
+fn slow_clients_big_fields_and_wrong_types_get_aws_answers() {
+    use std::io::{Read, Write};
+    let data = tempdir("limits");
+    let d = Daemon::start_with(&data, &[]);
+    // Half a request, then silence: the daemon drops the connection after its header timeout
+    // while serving everyone else.
+    let addr = d.url.trim_start_matches("http://").to_string();
+    let mut slow = std::net::TcpStream::connect(&addr).expect("connect");
+    slow.write_all(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-amz-json-1.0\r\n")
+        .expect("half a request");
+    let def = json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}}).to_string();
+
+    let big = "x".repeat(1_900_000);
+    let e = d
+        .try_call(
+            "CreateStateMachine",
+            json!({"name": "big", "definition": def, "roleArn": big}),
+        )
+        .unwrap_err();
+    assert_eq!(e["__type"], "ValidationException", "{e}");
+    assert!(e["message"].as_str().is_some_and(|m| m.contains("'roleArn'")), "{e}");
+    for (field, value) in [("publish", json!("yes")), ("loggingConfiguration", json!(5))] {
+        let mut req = json!({"name": "typed", "definition": def, "roleArn": ROLE});
+        req[field] = value;
+        let e = d.try_call("CreateStateMachine", req).unwrap_err();
+        assert_eq!(e["__type"], "SerializationException", "{field}: {e}");
+    }
+    let created = d.call(
+        "CreateStateMachine",
+        json!({"name": "published", "definition": def, "roleArn": ROLE, "publish": true, "versionDescription": "first"}),
+    );
+    let version = created["stateMachineVersionArn"].as_str().expect("a version ARN");
+    assert!(version.ends_with(":published:1"), "{created}");
+    let arn = created["stateMachineArn"].as_str().expect("arn");
+    let exec = d.call("StartExecution", json!({"stateMachineArn": version}))["executionArn"]
+        .as_str()
+        .expect("execution")
+        .to_string();
+    let e = d
+        .try_call(
+            "StopExecution",
+            json!({"executionArn": exec, "cause": "c".repeat(40_000), "error": "e".repeat(300)}),
+        )
+        .unwrap_err();
+    assert_eq!(e["__type"], "ValidationException", "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("2 validation errors")),
+        "{e}"
+    );
+    let e = d
+        .try_call("ListExecutions", json!({"stateMachineArn": arn, "maxResults": "ten"}))
+        .unwrap_err();
+    assert_eq!(e["__type"], "SerializationException", "{e}");
+
+    let huge = format!("{{\"definition\": \"{}\"}}", "x".repeat(3 << 20));
+    let (status, body) = raw_http(
+        &d,
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSStepFunctions.ValidateStateMachineDefinition\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{huge}",
+            huge.len()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(status, 413, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("a JSON error");
+    assert!(v["__type"].is_string() && v["message"].is_string(), "{v}");
+    for (req, want) in [
+        (&b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..], 404),
+        (&b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..], 405),
+    ] {
+        let (status, body) = raw_http(&d, req);
+        assert_eq!(status, want, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("a JSON error");
+        assert!(v["__type"].is_string(), "{v}");
+    }
+
+    // The slow client is cut off (10 s header timeout; the bound guards against a hang).
+    slow.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    let mut rest = Vec::new();
+    let t0 = std::time::Instant::now();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(
+        t0.elapsed() < Duration::from_secs(25),
+        "the half-sent request was never timed out"
+    );
+}

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod executions;
 pub mod express;
+pub mod listen;
 pub mod metrics;
 pub mod releases;
 pub mod reload;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::config::DaemonConfig;
+use super::listen::ConnectionLimits;
 use super::metrics::Metrics;
 use super::reload::Reloader;
 use super::service::Service;
@@ -64,17 +65,16 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     let hup = tokio::spawn(rescan_on_sighup(reloader.clone()));
     let app = super::api::router(svc.clone()).merge(super::api::admin::router(reloader));
     let draining = svc.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-            }
-            draining.drain();
-        })
-        .await
-        .map_err(|e| format!("the server stopped: {e}"))?;
+    super::listen::serve(listener, app, ConnectionLimits::default(), async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+        draining.drain();
+    })
+    .await
+    .map_err(|e| format!("the server stopped: {e}"))?;
     hup.abort();
     // Running executions are recorded up to their last step and resume at the next start; make
     // sure the last group commit is on disk before exiting. A store that cannot write (a full

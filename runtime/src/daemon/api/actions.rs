@@ -148,6 +148,15 @@ fn api_event(mut e: Value, include_data: bool) -> Value {
 }
 
 pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value> {
+    if matches!(action, "CreateStateMachine" | "UpdateStateMachine")
+        && r.get("versionDescription").is_some_and(|d| !d.is_null())
+        && !opt_bool(r, "publish")?.unwrap_or(false)
+    {
+        return Err(validation(
+            "versionDescription",
+            "Version description can only be set when publish is true",
+        ));
+    }
     match action {
         "CreateStateMachine" => {
             let t = machine_type(r)?;
@@ -163,7 +172,12 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
             if !tags.is_empty() {
                 svc.tag_resource(&m.arn, &tags).await?;
             }
-            Ok(json!({"stateMachineArn": m.arn, "creationDate": m.created}))
+            let mut v = json!({"stateMachineArn": m.arn, "creationDate": m.created});
+            if opt_bool(r, "publish")?.unwrap_or(false) {
+                let (version, _) = svc.publish_version(&m.arn, opt_str(r, "versionDescription")?).await?;
+                v["stateMachineVersionArn"] = version.into();
+            }
+            Ok(v)
         }
         "DescribeStateMachine" => {
             let arn = req_str(r, "stateMachineArn")?;

@@ -1,13 +1,16 @@
 //! The HTTP API: AWS Step Functions' JSON 1.0 protocol (`POST /`, `X-Amz-Target:
-//! AWSStepFunctions.<Action>`), `/metrics` and `/healthz`. `router()` is tested without a socket.
+//! AWSStepFunctions.<Action>`), `/metrics`, `/healthz` and `/readyz`. `router()` is tested without
+//! a socket.
 
 mod actions;
 pub mod admin;
+mod shapes;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -20,14 +23,48 @@ use crate::daemon::service::Service;
 /// Largest request body accepted (AWS: 1 MB definitions, 256 KiB inputs).
 const MAX_BODY: usize = 2 << 20;
 
+/// Time a client has to send a request's body once its headers are in.
+const BODY_READ: Duration = Duration::from_secs(30);
+
 pub fn router(svc: Arc<Service>) -> Router {
     Router::new()
         .route("/", post(dispatch))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(svc)
+}
+
+/// Every answer is AWS-shaped JSON, 404 and 405 included.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({"__type": "UnknownOperationException", "message": format!("No resource at {}: the API is POST /", uri.path())}),
+    )
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    json_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        json!({"__type": "MethodNotAllowedException", "message": format!("{method} is not allowed on {}", uri.path())}),
+    )
+}
+
+/// Reads a request body within the size and time limits, answering AWS-shaped errors.
+pub(crate) async fn read_body(body: Body) -> Result<Bytes, Response> {
+    match tokio::time::timeout(BODY_READ, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(b)) => Ok(b),
+        Ok(Err(_)) => Err(json_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            json!({"__type": "RequestEntityTooLargeException", "message": format!("The request body is larger than {MAX_BODY} bytes")}),
+        )),
+        Err(_) => Err(json_response(
+            StatusCode::REQUEST_TIMEOUT,
+            json!({"__type": "RequestTimeoutException", "message": format!("The request body did not arrive within {BODY_READ:?}")}),
+        )),
+    }
 }
 
 fn json_response(status: StatusCode, body: Value) -> Response {
@@ -48,7 +85,11 @@ fn error_response(e: ServiceError) -> Response {
     json_response(status, json!({"__type": e.kind, "message": e.message}))
 }
 
-async fn dispatch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn dispatch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -88,6 +129,9 @@ async fn dispatch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Byt
             "ServiceUnavailable",
             format!("the store cannot write now ({why}); try again later"),
         ));
+    }
+    if let Err(e) = shapes::check(action, &request) {
+        return error_response(e);
     }
     match actions::handle(&svc, action, &request).await {
         Ok(v) => json_response(StatusCode::OK, v),
