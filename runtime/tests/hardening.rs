@@ -407,3 +407,115 @@ fn slow_clients_big_fields_and_wrong_types_get_aws_answers() {
         "the half-sent request was never timed out"
     );
 }
+
+/// Every event of an execution, page by page.
+fn all_events(d: &Daemon, exec: &str) -> Vec<serde_json::Value> {
+    let mut events = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut req = json!({"executionArn": exec, "maxResults": 1000});
+        if let Some(t) = &token {
+            req["nextToken"] = t.clone().into();
+        }
+        let page = d.call("GetExecutionHistory", req);
+        events.extend(page["events"].as_array().cloned().unwrap_or_default());
+        match page["nextToken"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => return events,
+        }
+    }
+}
+
+/// Defect 6: nothing was ever deleted (about 6 KB per small execution forever), and deleting a
+/// state machine kept its executions.
+#[test]
+fn finished_executions_expire_with_their_state_machine_or_their_time() {
+    let data = tempdir("retention");
+    let d = Daemon::start_with(&data, &["--retention".as_ref(), "2s".as_ref()]);
+    let quick = json!({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}});
+    let slow = json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 3, "End": true}}});
+    let create = |name: &str, def: &serde_json::Value| {
+        d.call(
+            "CreateStateMachine",
+            json!({"name": name, "definition": def.to_string(), "roleArn": ROLE}),
+        )["stateMachineArn"]
+            .as_str()
+            .expect("arn")
+            .to_string()
+    };
+    let start = |arn: &str| {
+        d.call("StartExecution", json!({"stateMachineArn": arn}))["executionArn"]
+            .as_str()
+            .expect("execution")
+            .to_string()
+    };
+    let gone = |exec: &str| {
+        d.try_call("DescribeExecution", json!({"executionArn": exec}))
+            .err()
+            .is_some_and(|e| e["__type"] == "ExecutionDoesNotExist")
+    };
+    let wait_gone = |exec: &str, limit: Duration| {
+        let t0 = std::time::Instant::now();
+        while !gone(exec) {
+            assert!(t0.elapsed() < limit, "{exec} was never deleted");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    // Kept for the retention time, then deleted with their history.
+    let kept = create("kept", &quick);
+    let runs: Vec<String> = (0..20).map(|_| start(&kept)).collect();
+    for exec in &runs {
+        assert_eq!(d.wait_done(exec, Duration::from_secs(30))["status"], "SUCCEEDED");
+    }
+    for exec in &runs {
+        wait_gone(exec, Duration::from_secs(30));
+    }
+    let listed = d.call("ListExecutions", json!({"stateMachineArn": kept}));
+    assert_eq!(listed["executions"], json!([]), "{listed}");
+
+    // Deleting a state machine: its finished executions go now, a running one when it ends.
+    let doomed = create("doomed", &slow);
+    let finished = start(&create("doomed-quick", &quick));
+    assert_eq!(d.wait_done(&finished, Duration::from_secs(30))["status"], "SUCCEEDED");
+    let running = start(&doomed);
+    d.call("DeleteStateMachine", json!({"stateMachineArn": doomed}));
+    assert_eq!(
+        d.call("DescribeExecution", json!({"executionArn": running}))["status"],
+        "RUNNING"
+    );
+    wait_gone(&running, Duration::from_secs(30));
+    assert_eq!(
+        d.metric("wasmstep_executions_succeeded_total{state_machine=\"doomed\"}"),
+        1.0,
+        "a deleted state machine's running execution finishes before it goes"
+    );
+}
+
+/// Defect 6 (continued): AWS's 25,000-event cap on a Standard execution's history: the
+/// execution fails when it would need more.
+#[test]
+fn histories_stop_at_25000_events() {
+    let data = tempdir("history-cap");
+    let d = Daemon::start_with(&data, &[]);
+    let big_map = json!({"StartAt": "M", "States": {"M": {"Type": "Map",
+        "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}, "End": true}}});
+    let mapper = d.call(
+        "CreateStateMachine",
+        json!({"name": "mapper", "definition": big_map.to_string(), "roleArn": ROLE}),
+    )["stateMachineArn"]
+        .as_str()
+        .expect("arn")
+        .to_string();
+    let items = serde_json::to_string(&vec![0; 30_000]).expect("items");
+    let exec = d.call("StartExecution", json!({"stateMachineArn": mapper, "input": items}))["executionArn"]
+        .as_str()
+        .expect("execution")
+        .to_string();
+    let done = d.wait_done(&exec, Duration::from_secs(120));
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert_eq!(done["error"], "States.Runtime");
+    let events = all_events(&d, &exec);
+    assert_eq!(events.len(), 25_000, "the history stops at the cap");
+    assert_eq!(events.last().map(|e| e["type"].clone()), Some(json!("ExecutionFailed")));
+}

@@ -61,8 +61,12 @@ const RULES: &[Rule] = &[
 ];
 
 /// The CLI (in the binary) may start the daemon, through its configuration and entry point
-/// only, and use everything public below it.
-const CLI_DAEMON_DOORS: &[&str] = &["wasmstep::daemon::config", "wasmstep::daemon::serve"];
+/// only, sign requests to it as its clients do, and use everything public below it.
+const CLI_DAEMON_DOORS: &[&str] = &[
+    "wasmstep::daemon::config",
+    "wasmstep::daemon::serve",
+    "wasmstep::daemon::auth::sigv4",
+];
 
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")

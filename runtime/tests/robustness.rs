@@ -163,6 +163,9 @@ fn an_endless_loop_is_stopped_by_the_execution_timeout() {
         &RunOptions {
             engine: EngineConfig {
                 keep_history: false,
+                // This loop would reach the 25,000-event cap long before its second: the
+                // timeout is what is tested here.
+                history_limit: None,
                 ..EngineConfig::default()
             },
             ..RunOptions::default()

@@ -59,7 +59,12 @@ pub struct ServeArgs {
     /// Do not watch the directories for changes; reload only on SIGHUP or `wasmstep reload`.
     #[arg(long)]
     pub no_watch: bool,
-    /// TOML config file (keys: listen, data_dir, plugins, definitions, watch); flags win over it.
+    /// How long finished executions and their history are kept: 90d (the default, as AWS),
+    /// 12h, 30m, 45s.
+    #[arg(long)]
+    pub retention: Option<String>,
+    /// TOML config file (keys: listen, data_dir, plugins, definitions, watch, retention); flags
+    /// win over it.
     #[arg(long)]
     pub config: Option<PathBuf>,
 }

@@ -56,6 +56,7 @@ pub fn run(args: RunArgs) -> u8 {
         engine: EngineConfig {
             payload_limit: args.payload_limit,
             keep_history: args.history,
+            history_limit: EngineConfig::history_limit_for(mt),
         },
     };
     let rt = match async_runtime(false) {

@@ -27,6 +27,9 @@ fn config(args: &ServeArgs) -> Result<DaemonConfig, String> {
     if args.no_watch {
         c.watch = false;
     }
+    if let Some(r) = &args.retention {
+        c.retention = wasmstep::daemon::config::parse_duration(r).map_err(|e| format!("--retention {r}: {e}"))?;
+    }
     Ok(c)
 }
 

@@ -2,8 +2,11 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
+
+use super::auth::AuthFile;
 
 /// Where the daemon listens and keeps its files.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +18,14 @@ pub struct DaemonConfig {
     /// Watch the plugins and definitions directories and reload what changes (default on);
     /// off, only SIGHUP and `wasmstep reload` do (e.g. where file events do not arrive).
     pub watch: bool,
+    /// How long finished executions and their history are kept (AWS: 90 days).
+    pub retention: Duration,
+    /// Access keys, their secrets and policies (`[auth]`), resolved at start-up.
+    pub auth: AuthFile,
+    /// Names the daemon answers to in `Host` beside its listen address.
+    pub hosts: Vec<String>,
+    /// The file this came from (secrets and policies are relative to it).
+    pub file: Option<PathBuf>,
 }
 
 /// The config file: every key optional, unknown keys rejected.
@@ -26,6 +37,9 @@ pub struct FileConfig {
     pub plugins: Option<PathBuf>,
     pub definitions: Option<PathBuf>,
     pub watch: Option<bool>,
+    pub retention: Option<String>,
+    pub hosts: Option<Vec<String>>,
+    pub auth: Option<AuthFile>,
 }
 
 impl DaemonConfig {
@@ -42,6 +56,10 @@ impl DaemonConfig {
             plugins: None,
             definitions: None,
             watch: true,
+            retention: Duration::from_secs(90 * 24 * 3600),
+            auth: AuthFile::default(),
+            hosts: Vec::new(),
+            file: None,
         }
     }
 
@@ -68,6 +86,16 @@ impl DaemonConfig {
         if let Some(w) = f.watch {
             self.watch = w;
         }
+        if let Some(h) = f.hosts {
+            self.hosts = h;
+        }
+        if let Some(a) = f.auth {
+            self.auth = a;
+        }
+        self.file = Some(path.to_path_buf());
+        if let Some(r) = f.retention {
+            self.retention = parse_duration(&r).map_err(|e| format!("{}: retention = {r:?}: {e}", path.display()))?;
+        }
         Ok(self)
     }
 
@@ -76,9 +104,37 @@ impl DaemonConfig {
     }
 }
 
+/// `90d`, `12h`, `30m`, `45s` (or a number of seconds): a length of time an operator writes.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = number
+        .parse()
+        .map_err(|_| "expected a whole number followed by d, h, m or s (90d, 12h, 30m, 45s)".to_string())?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        other => return Err(format!("unknown unit '{other}': use d, h, m or s")),
+    };
+    n.checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| "too long".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_duration("30"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3600)));
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
 
     #[test]
     fn file_then_flags() {

@@ -149,7 +149,7 @@ impl Service {
         // Registered before the task can run: `finish` only records an end it finds here.
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let task = tokio::spawn(async move {
-            let exec = me.executor(compiled, invoker);
+            let exec = me.executor(compiled, invoker, MachineType::Standard);
             let store: Arc<dyn ExecutionStore> = me.store.clone();
             let result = exec.execute_durable(info, input, store, resume).await;
             me.finish(&arn, &machine_name, started, result).await;
@@ -213,6 +213,10 @@ impl Service {
             self.metrics.count_transitions(machine_name, &t);
         }
         self.metrics.count_end(machine_name, status, stopped - started);
+        if !self.machines().contains_key(&machine_arn(machine_name)) {
+            // Its state machine was deleted while it ran: it goes with it now.
+            self.sweep.notify_one();
+        }
     }
 
     /// Stops a running execution: ExecutionAborted, status ABORTED.

@@ -32,7 +32,7 @@ impl Service {
         let started = row.started;
         let (_, invoker) = self.pin(None);
         tokio::spawn(async move {
-            let exec = me.executor(m.compiled.clone(), invoker);
+            let exec = me.executor(m.compiled.clone(), invoker, MachineType::Express);
             let r = exec.execute(info, input_value).await;
             me.metrics.count_transitions(&m.name, &r.transitions_by_type);
             me.metrics.count_end(&m.name, r.status, now_secs() - started);
@@ -58,7 +58,7 @@ impl Service {
         let row = express_row(&m, name, m.arn.clone(), input);
         let started = row.started;
         self.metrics.executions_started.with_label_values(&[&m.name]).inc();
-        let exec = self.executor(m.compiled.clone(), self.pin(None).1);
+        let exec = self.executor(m.compiled.clone(), self.pin(None).1, MachineType::Express);
         let r = exec.execute(self.info(&row, &m.name, &input_value), input_value).await;
         let stopped = now_secs();
         self.metrics.count_transitions(&m.name, &r.transitions_by_type);

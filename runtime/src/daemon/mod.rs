@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod arns;
+pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod error;
@@ -13,5 +14,6 @@ pub mod listen;
 pub mod metrics;
 pub mod releases;
 pub mod reload;
+pub mod retention;
 pub mod serve;
 pub mod service;

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use super::api::gate::{Gate, Hosts};
+use super::auth::Auth;
 use super::config::DaemonConfig;
 use super::listen::ConnectionLimits;
 use super::metrics::Metrics;
@@ -27,6 +29,11 @@ fn wasm_host(cfg: &DaemonConfig) -> Result<Option<Arc<WasmHost>>, String> {
 /// Runs the daemon until SIGINT/SIGTERM; an operator error (port taken, missing directory,
 /// unusable store) is the message to print.
 pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
+    // Who may call: an operator error here stops the daemon before it touches anything.
+    let gate = Arc::new(Gate {
+        auth: Auth::load(&cfg.auth, cfg.file.as_deref(), cfg.listen)?,
+        hosts: Hosts::new(cfg.listen, &cfg.hosts),
+    });
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create the data directory {}: {e}", cfg.data_dir.display()))?;
     let store = Arc::new(SqliteStore::open(&cfg.database()).map_err(|e| e.to_string())?);
@@ -60,10 +67,12 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
         listen = %addr, store = %cfg.database().display(),
         handlers = host.as_ref().map_or(0, |h| h.names().len()),
         definitions = svc.list_machines().len(), rejected = first.rejected.len(), watch = cfg.watch, resumed, restored_handler_sets = restored,
+        auth = if gate.auth.required { "required" } else { "off" },
         "wasmstep serving the Step Functions API"
     );
     let hup = tokio::spawn(rescan_on_sighup(reloader.clone()));
-    let app = super::api::router(svc.clone()).merge(super::api::admin::router(reloader));
+    let sweeper = super::retention::Retention::new(svc.clone(), cfg.retention).spawn();
+    let app = super::api::router_with(svc.clone(), gate.clone()).merge(super::api::admin::router(reloader, gate));
     let draining = svc.clone();
     super::listen::serve(listener, app, ConnectionLimits::default(), async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
@@ -76,6 +85,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     .await
     .map_err(|e| format!("the server stopped: {e}"))?;
     hup.abort();
+    sweeper.abort();
     // Running executions are recorded up to their last step and resume at the next start; make
     // sure the last group commit is on disk before exiting. A store that cannot write (a full
     // disk) would make that wait forever: what it holds was never acknowledged, and the

@@ -37,6 +37,8 @@ pub struct Service {
     pub(super) running: Mutex<HashMap<String, JoinHandle<()>>>,
     pub(super) clock: Arc<dyn Clock>,
     draining: std::sync::atomic::AtomicBool,
+    /// Wakes the retention sweeper (`retention.rs`) before its next round.
+    pub(super) sweep: tokio::sync::Notify,
 }
 
 impl Service {
@@ -98,6 +100,7 @@ impl Service {
             running: Mutex::new(HashMap::new()),
             clock: Arc::new(SystemClock),
             draining: Default::default(),
+            sweep: tokio::sync::Notify::new(),
         }))
     }
 
@@ -122,13 +125,19 @@ impl Service {
 
     /// The engine for one execution: its handlers, the daemon's clock; history goes to the
     /// store, not memory.
-    pub(super) fn executor(&self, compiled: Arc<StateMachine>, invoker: Arc<dyn TaskInvoker>) -> Executor {
+    pub(super) fn executor(
+        &self,
+        compiled: Arc<StateMachine>,
+        invoker: Arc<dyn TaskInvoker>,
+        t: MachineType,
+    ) -> Executor {
         Executor::new(
             compiled,
             invoker,
             self.clock.clone(),
             EngineConfig {
                 keep_history: false,
+                history_limit: EngineConfig::history_limit_for(t),
                 ..EngineConfig::default()
             },
         )

@@ -36,6 +36,19 @@ pub struct EngineConfig {
     pub payload_limit: usize,
     /// Keep history events (off for benchmarks).
     pub keep_history: bool,
+    /// Most events one execution may have (AWS: 25,000 for Standard; Express has no cap).
+    /// Reaching it fails the execution with `States.Runtime`.
+    pub history_limit: Option<u64>,
+}
+
+/// AWS's cap on a Standard execution's history.
+pub const HISTORY_LIMIT: u64 = 25_000;
+
+impl EngineConfig {
+    /// The history cap for a state machine type.
+    pub fn history_limit_for(t: crate::asl::MachineType) -> Option<u64> {
+        (t == crate::asl::MachineType::Standard).then_some(HISTORY_LIMIT)
+    }
 }
 
 impl Default for EngineConfig {
@@ -43,6 +56,7 @@ impl Default for EngineConfig {
         EngineConfig {
             payload_limit: 256 * 1024,
             keep_history: true,
+            history_limit: Some(HISTORY_LIMIT),
         }
     }
 }
@@ -173,7 +187,8 @@ impl Executor {
         let history = match &journal {
             Some(j) => History::durable(self.config.keep_history, j.store().clone(), &info.id, recorded.clone()),
             None => History::new(self.config.keep_history),
-        };
+        }
+        .with_limit(self.config.history_limit);
         let run = Run {
             ex: self,
             info,
@@ -235,7 +250,7 @@ impl Executor {
         let now = self.clock.now();
         let (status, output, error, cause) = match result {
             Ok(output) => {
-                run.history.record_keyed(
+                run.history.record_end(
                     prev,
                     now,
                     run.journal.as_ref().map(|_| "execution:end".to_string()),
@@ -246,7 +261,7 @@ impl Executor {
             Err(Halt::Failed(e)) => {
                 let error = Some(e.name.as_str().to_string()).filter(|s| !s.is_empty());
                 let cause = e.cause.clone();
-                run.history.record_keyed(
+                run.history.record_end(
                     prev,
                     now,
                     run.journal.as_ref().map(|_| "execution:end".to_string()),
@@ -259,7 +274,7 @@ impl Executor {
             }
             Err(Halt::TimedOut) => {
                 let error = Some(ErrorName::Timeout.as_str().to_string());
-                run.history.record_keyed(
+                run.history.record_end(
                     prev,
                     now,
                     run.journal.as_ref().map(|_| "execution:end".to_string()),

@@ -363,6 +363,10 @@ pub struct History {
     store: Option<(Arc<dyn ExecutionStore>, String)>,
     /// Keys (and ids) of the events recorded before a restart: not recorded again.
     recorded: HashMap<String, u64>,
+    /// The most events the execution may have; the last id is kept for its end.
+    limit: Option<u64>,
+    /// An event was refused for the cap: the execution must end.
+    exhausted: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for History {
@@ -380,7 +384,20 @@ impl History {
             events: keep.then(|| Mutex::new(Vec::new())),
             store: None,
             recorded: HashMap::new(),
+            limit: None,
+            exhausted: Default::default(),
         }
+    }
+
+    /// Caps the number of events (AWS's 25,000 for a Standard execution).
+    pub fn with_limit(mut self, limit: Option<u64>) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// Whether the cap refused an event: the execution fails (`States.Runtime`).
+    pub fn exhausted(&self) -> bool {
+        self.exhausted.load(Ordering::Relaxed)
     }
 
     /// A history that also records to `store`, continuing at `next_id` (a resumed execution
@@ -397,6 +414,8 @@ impl History {
             events: keep.then(|| Mutex::new(Vec::new())),
             store: Some((store, execution.to_string())),
             recorded,
+            limit: None,
+            exhausted: Default::default(),
         }
     }
 
@@ -423,7 +442,46 @@ impl History {
         if let Some(id) = key.as_ref().and_then(|k| self.recorded.get(k)) {
             return *id;
         }
+        let id = match self.limit {
+            None => self.next_id.fetch_add(1, Ordering::Relaxed),
+            // Ids up to the cap less one; the last is the execution's end.
+            Some(limit) => match self
+                .next_id
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < limit).then_some(n + 1))
+            {
+                Ok(id) => id,
+                Err(_) => {
+                    self.exhausted.store(true, Ordering::Relaxed);
+                    return limit - 1;
+                }
+            },
+        };
+        self.store_event(id, previous, now, key, make)
+    }
+
+    /// Records how the execution ended: never refused by the cap (its id is kept for it).
+    pub fn record_end(
+        &self,
+        previous: u64,
+        now: DateTime<Utc>,
+        key: Option<String>,
+        make: impl FnOnce() -> EventKind,
+    ) -> u64 {
+        if let Some(id) = key.as_ref().and_then(|k| self.recorded.get(k)) {
+            return *id;
+        }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.store_event(id, previous, now, key, make)
+    }
+
+    fn store_event(
+        &self,
+        id: u64,
+        previous: u64,
+        now: DateTime<Utc>,
+        key: Option<String>,
+        make: impl FnOnce() -> EventKind,
+    ) -> u64 {
         if self.events.is_none() && self.store.is_none() {
             return id;
         }

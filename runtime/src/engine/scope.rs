@@ -131,6 +131,15 @@ impl<'e> Run<'e> {
                 if self.timed_out() {
                     return Err(Halt::TimedOut);
                 }
+                if self.history.exhausted() {
+                    return Err(Halt::Failed(AslError::new(
+                        ErrorName::Runtime,
+                        format!(
+                            "The execution reached the limit of {} events in its history",
+                            self.ex.config.history_limit.unwrap_or_default()
+                        ),
+                    )));
+                }
                 // A loop of Pass and Choice states never awaits anything else; this lets the
                 // runtime preempt it (timeouts, other executions) once its budget is spent.
                 tokio::task::consume_budget().await;

@@ -40,6 +40,8 @@ enum Op {
         params: Vec<rusqlite::types::Value>,
     },
     Flush(oneshot::Sender<Result<(), StoreError>>),
+    /// Give freed pages back to the file system once the batch is committed.
+    Reclaim,
 }
 
 pub struct SqliteStore {
@@ -54,6 +56,7 @@ fn err(e: impl std::fmt::Display) -> StoreError {
 }
 
 const SCHEMA: &str = "
+    PRAGMA auto_vacuum = INCREMENTAL;
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = FULL;
     CREATE TABLE IF NOT EXISTS events (
@@ -96,6 +99,7 @@ const SCHEMA: &str = "
     );
     CREATE INDEX IF NOT EXISTS executions_by_machine ON executions (machine_arn, started);
     CREATE INDEX IF NOT EXISTS executions_by_status ON executions (status);
+    CREATE INDEX IF NOT EXISTS executions_by_stopped ON executions (stopped);
     CREATE TABLE IF NOT EXISTS versions (
         machine_arn TEXT NOT NULL,
         version INTEGER NOT NULL,
@@ -121,6 +125,20 @@ impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let conn = Connection::open(path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
+        // Files made before deleted rows gave their space back: switch them over once (the
+        // setting takes effect with a VACUUM, which rewrites the file).
+        let auto_vacuum: i64 = conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).map_err(err)?;
+        let has_tables: bool = conn
+            .query_row("SELECT count(*) > 0 FROM sqlite_master", [], |r| r.get(0))
+            .map_err(err)?;
+        if auto_vacuum != 2 && has_tables {
+            eprintln!(
+                "upgrading {} to reclaim the space of deleted executions (once)",
+                path.display()
+            );
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;")
+                .map_err(|e| StoreError(format!("cannot upgrade {}: {e}", path.display())))?;
+        }
         conn.execute_batch(SCHEMA)
             .map_err(|e| StoreError(format!("cannot prepare {}: {e}", path.display())))?;
         // Databases made before executions recorded their version and their handlers: add
@@ -184,7 +202,7 @@ fn apply(conn: &mut Connection, ops: &[Op]) -> Result<(), rusqlite::Error> {
                     tx.prepare_cached(sql)?
                         .execute(rusqlite::params_from_iter(params.iter()))?;
                 }
-                Op::Flush(_) => {}
+                Op::Flush(_) | Op::Reclaim => {}
             }
         }
     }
@@ -259,6 +277,12 @@ fn commit(conn: &mut Connection, writes: &mut VecDeque<Op>) -> Result<Result<(),
     Ok(lost)
 }
 
+/// Steps a statement to its end, whatever rows it returns.
+fn while_rows(rows: &mut rusqlite::Rows<'_>) -> rusqlite::Result<()> {
+    while rows.next()?.is_some() {}
+    Ok(())
+}
+
 /// Drains the queue into one transaction at a time; answers every flush in the batch after
 /// the commit. When the store cannot write (disk full, I/O error), the batch is kept and tried
 /// again, with whatever queues meanwhile, until it goes through: flushes wait, so executions
@@ -291,9 +315,11 @@ fn writer(mut conn: Connection, rx: Receiver<Op>, health: Arc<WriteHealth>) {
         };
         let mut taken = 0;
         let mut next = first;
+        let mut reclaim = false;
         while let Some(op) = next {
             match op {
                 Op::Flush(w) => waiters.push(w),
+                Op::Reclaim => reclaim = true,
                 op => writes.push_back(op),
             }
             taken += 1;
@@ -314,6 +340,18 @@ fn writer(mut conn: Connection, rx: Receiver<Op>, health: Arc<WriteHealth>) {
                 continue;
             }
             Ok(mut result) => {
+                if reclaim {
+                    // Freed pages back to the file system, and the WAL file cut back; a reader
+                    // in the way only postpones it to the next time.
+                    for pragma in ["PRAGMA incremental_vacuum", "PRAGMA wal_checkpoint(TRUNCATE)"] {
+                        let run = conn
+                            .prepare(pragma)
+                            .and_then(|mut q| q.query([]).and_then(|mut rows| while_rows(&mut rows)));
+                        if let Err(e) = run {
+                            eprintln!("warning: {pragma}: {e}");
+                        }
+                    }
+                }
                 if health.failing.load(Ordering::Acquire) {
                     eprintln!("the store accepts writes again");
                 }
@@ -340,6 +378,11 @@ fn writer(mut conn: Connection, rx: Receiver<Op>, health: Arc<WriteHealth>) {
 }
 
 impl SqliteStore {
+    /// Gives the pages freed by deletions back to the file system (after the next commit).
+    pub fn reclaim(&self) {
+        self.send(Op::Reclaim);
+    }
+
     /// Queues a catalog write (applied in order with events; durable after `flush`).
     pub fn write(&self, sql: &'static str, params: Vec<rusqlite::types::Value>) {
         self.send(Op::Sql { sql, params });

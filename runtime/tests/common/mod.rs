@@ -48,10 +48,16 @@ impl Daemon {
 
     /// `serve --listen 127.0.0.1:0 --data-dir DATA ARGS...`
     pub fn start_with(data: &Path, args: &[&std::ffi::OsStr]) -> Daemon {
+        Daemon::start_with_env(data, args, &[])
+    }
+
+    /// The same, with environment variables for the daemon.
+    pub fn start_with_env(data: &Path, args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Daemon {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wasmstep"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data)
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())

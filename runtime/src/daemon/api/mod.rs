@@ -4,6 +4,7 @@
 
 mod actions;
 pub mod admin;
+pub mod gate;
 mod shapes;
 
 use std::sync::Arc;
@@ -11,12 +12,13 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use self::gate::{Denied, Gate};
 use crate::daemon::error::ServiceError;
 use crate::daemon::service::Service;
 
@@ -26,7 +28,13 @@ const MAX_BODY: usize = 2 << 20;
 /// Time a client has to send a request's body once its headers are in.
 const BODY_READ: Duration = Duration::from_secs(30);
 
+/// The API with no authentication and any `Host`: what tests drive without a socket.
 pub fn router(svc: Arc<Service>) -> Router {
+    router_with(svc, Arc::new(Gate::open()))
+}
+
+/// The API behind the daemon's gate (hosts, cross-site requests, SigV4 and policies).
+pub fn router_with(svc: Arc<Service>, gate: Arc<Gate>) -> Router {
     Router::new()
         .route("/", post(dispatch))
         .route("/metrics", get(metrics))
@@ -34,7 +42,13 @@ pub fn router(svc: Arc<Service>) -> Router {
         .route("/readyz", get(readyz))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(gate))
         .with_state(svc)
+}
+
+/// A gate's refusal as an AWS error.
+pub(crate) fn denied_response(d: Denied) -> Response {
+    json_response(d.status, json!({"__type": d.code, "message": d.message}))
 }
 
 /// Every answer is AWS-shaped JSON, 404 and 405 included.
@@ -85,10 +99,24 @@ fn error_response(e: ServiceError) -> Response {
     json_response(status, json!({"__type": e.kind, "message": e.message}))
 }
 
-async fn dispatch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Body) -> Response {
+async fn dispatch(
+    State(svc): State<Arc<Service>>,
+    Extension(gate): Extension<Arc<Gate>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if let Err(d) = gate.same_site(&method, &headers) {
+        return denied_response(d);
+    }
     let body = match read_body(body).await {
         Ok(b) => b,
         Err(r) => return r,
+    };
+    let key = match gate.authenticate(&method, &uri, &headers, &body) {
+        Ok(k) => k,
+        Err(d) => return denied_response(d),
     };
     let target = headers
         .get("x-amz-target")
@@ -130,6 +158,13 @@ async fn dispatch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Bod
             format!("the store cannot write now ({why}); try again later"),
         ));
     }
+    if let Err(d) = gate.permit(
+        key.as_deref(),
+        &format!("states:{action}"),
+        &gate::resource_of(action, &request),
+    ) {
+        return denied_response(d);
+    }
     if let Err(e) = shapes::check(action, &request) {
         return error_response(e);
     }
@@ -139,7 +174,18 @@ async fn dispatch(State(svc): State<Arc<Service>>, headers: HeaderMap, body: Bod
     }
 }
 
-async fn metrics(State(svc): State<Arc<Service>>) -> Response {
+async fn metrics(
+    State(svc): State<Arc<Service>>,
+    Extension(gate): Extension<Arc<Gate>>,
+    headers: HeaderMap,
+) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !gate.auth.metrics_allowed(authorization) {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({"__type": "MissingAuthenticationTokenException", "message": "/metrics needs Authorization: Bearer <metrics_token>"}),
+        );
+    }
     let mut r = svc.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

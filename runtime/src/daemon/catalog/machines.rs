@@ -134,6 +134,8 @@ impl Service {
             .retain(|k, _| crate::daemon::catalog::versions::split_version(k).is_none_or(|(b, _)| b != arn));
         self.store.flush().await.map_err(unavailable)?;
         self.machines().remove(arn);
+        // Its finished executions go now, the running ones when they end (as on AWS).
+        self.sweep.notify_one();
         Ok(())
     }
 
