@@ -263,3 +263,74 @@ fn operator_errors_in_auth_config_stop_the_daemon() {
         assert!(stderr.contains(says), "{config}: {stderr}");
     }
 }
+
+/// HTTPS when a certificate is configured: boto3 verifies the daemon's certificate and signs
+/// its requests over TLS; plain HTTP on the same port gets nowhere.
+#[test]
+fn https_with_a_configured_certificate() {
+    let py = python();
+    let (d0, dir) = daemon("auth-tls");
+    drop(d0);
+    let cert = dir.join("cert.pem");
+    let key = dir.join("key.pem");
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-days",
+            "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (Debian's openssl package) makes the test certificate");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let config = dir.join("wasmstep.toml");
+    let d = Daemon::start_with_env(
+        &dir.join("data-tls"),
+        &[
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--tls-cert".as_ref(),
+            cert.as_os_str(),
+            "--tls-key".as_ref(),
+            key.as_os_str(),
+        ],
+        &[("WASMSTEP_ADMIN_SECRET", ADMIN_SECRET), ("WASMSTEP_METRICS_TOKEN", "t")],
+    );
+    let https = d.url.replace("http://", "https://");
+    let script = format!(
+        r#"
+import boto3, json, sys
+from botocore.config import Config
+sfn = boto3.client("stepfunctions", endpoint_url="{https}", region_name="us-east-1",
+    aws_access_key_id="{ADMIN_KEY}", aws_secret_access_key="{ADMIN_SECRET}", verify="{cert}",
+    config=Config(retries={{"max_attempts": 1}}))
+arn = sfn.create_state_machine(name="secure", roleArn="arn:aws:iam::123456789012:role/r",
+    definition=json.dumps({{"StartAt": "P", "States": {{"P": {{"Type": "Pass", "End": True}}}}}}))["stateMachineArn"]
+print(json.dumps([m["name"] for m in sfn.list_state_machines()["stateMachines"]]))
+"#,
+        cert = cert.display()
+    );
+    let out = Command::new(&py).arg("-c").arg(&script).output().expect("python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), r#"["secure"]"#);
+    // Plain HTTP to the TLS port is not served.
+    let plain = ureq::post(&d.url)
+        .header("x-amz-target", "AWSStepFunctions.ListStateMachines")
+        .send("{}");
+    assert!(plain.is_err(), "plain HTTP was answered");
+}

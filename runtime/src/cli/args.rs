@@ -59,12 +59,18 @@ pub struct ServeArgs {
     /// Do not watch the directories for changes; reload only on SIGHUP or `wasmstep reload`.
     #[arg(long)]
     pub no_watch: bool,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
     /// How long finished executions and their history are kept: 90d (the default, as AWS),
     /// 12h, 30m, 45s.
     #[arg(long)]
     pub retention: Option<String>,
-    /// TOML config file (keys: listen, data_dir, plugins, definitions, watch, retention); flags
-    /// win over it.
+    /// TOML config file (keys: listen, data_dir, plugins, definitions, watch, retention, hosts,
+    /// [auth], [tls]); flags win over it.
     #[arg(long)]
     pub config: Option<PathBuf>,
 }

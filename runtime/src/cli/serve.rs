@@ -27,6 +27,12 @@ fn config(args: &ServeArgs) -> Result<DaemonConfig, String> {
     if args.no_watch {
         c.watch = false;
     }
+    if let (Some(certificate), Some(private_key)) = (&args.tls_cert, &args.tls_key) {
+        c.tls = Some(wasmstep::daemon::config::Tls {
+            certificate: certificate.clone(),
+            private_key: private_key.clone(),
+        });
+    }
     if let Some(r) = &args.retention {
         c.retention = wasmstep::daemon::config::parse_duration(r).map_err(|e| format!("--retention {r}: {e}"))?;
     }

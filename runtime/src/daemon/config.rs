@@ -26,6 +26,16 @@ pub struct DaemonConfig {
     pub hosts: Vec<String>,
     /// The file this came from (secrets and policies are relative to it).
     pub file: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain and key (PEM), when set.
+    pub tls: Option<Tls>,
+}
+
+/// `[tls]`: a PEM certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
 }
 
 /// The config file: every key optional, unknown keys rejected.
@@ -40,6 +50,7 @@ pub struct FileConfig {
     pub retention: Option<String>,
     pub hosts: Option<Vec<String>>,
     pub auth: Option<AuthFile>,
+    pub tls: Option<Tls>,
 }
 
 impl DaemonConfig {
@@ -60,6 +71,7 @@ impl DaemonConfig {
             auth: AuthFile::default(),
             hosts: Vec::new(),
             file: None,
+            tls: None,
         }
     }
 
@@ -91,6 +103,12 @@ impl DaemonConfig {
         }
         if let Some(a) = f.auth {
             self.auth = a;
+        }
+        if let Some(t) = f.tls {
+            self.tls = Some(Tls {
+                certificate: rel(t.certificate),
+                private_key: rel(t.private_key),
+            });
         }
         self.file = Some(path.to_path_buf());
         if let Some(r) = f.retention {

@@ -2,11 +2,13 @@
 //! must arrive within a time limit (a client that sends half a header and waits is dropped),
 //! a connection serves a bounded number of requests before it is closed, HTTP/2 streams per
 //! connection and connections at once are capped, and stopping drains what is in flight.
-//! Bodies have their own size and time limits where they are read (`api/`).
+//! Bodies have their own size and time limits where they are read (`api/`). With a certificate
+//! configured, connections are TLS (rustls), the handshake bounded like the headers.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -18,7 +20,10 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 /// What one client may ask of the daemon.
@@ -52,10 +57,39 @@ impl Default for ConnectionLimits {
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
 
-/// Serves `app` on `listener` until `shutdown` resolves, then drains.
+/// Loads a PEM certificate chain and private key into a TLS acceptor (HTTP/2 and HTTP/1.1
+/// offered by ALPN).
+pub fn tls_acceptor(certificate: &Path, private_key: &Path) -> Result<TlsAcceptor, String> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(certificate)
+        .and_then(|certs| certs.collect::<Result<_, _>>())
+        .map_err(|e| format!("cannot read the certificate {}: {e}", certificate.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{} holds no PEM certificate", certificate.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(private_key)
+        .map_err(|e| format!("cannot read the private key {}: {e}", private_key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| {
+            format!(
+                "the certificate {} and key {} do not make a TLS identity: {e}",
+                certificate.display(),
+                private_key.display()
+            )
+        })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown` resolves, then drains.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
+    tls: Option<TlsAcceptor>,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
@@ -111,17 +145,43 @@ pub async fn serve(
                 Ok::<_, Infallible>(resp)
             }
         });
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
         let open = open.clone();
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        let builder = builder.clone();
+        match &tls {
+            None => {
+                let conn = graceful.watch(
+                    builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned(),
+                );
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                    open.fetch_sub(1, Ordering::AcqRel);
+                });
             }
-            open.fetch_sub(1, Ordering::AcqRel);
-        });
+            Some(acceptor) => {
+                // The handshake has the same time limit as a request's headers.
+                let handshake = tokio::time::timeout(limits.header_read, acceptor.accept(stream));
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    match handshake.await {
+                        Ok(Ok(tls_stream)) => {
+                            let conn = builder
+                                .serve_connection_with_upgrades(TokioIo::new(tls_stream), service)
+                                .into_owned();
+                            if let Err(e) = watcher.watch(conn).await {
+                                tracing::debug!(%peer, error = %e, "connection ended with an error");
+                            }
+                        }
+                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                    open.fetch_sub(1, Ordering::AcqRel);
+                });
+            }
+        }
     }
     drop(listener);
     if tokio::time::timeout(limits.drain, graceful.shutdown()).await.is_err() {

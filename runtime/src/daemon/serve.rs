@@ -29,6 +29,11 @@ fn wasm_host(cfg: &DaemonConfig) -> Result<Option<Arc<WasmHost>>, String> {
 /// Runs the daemon until SIGINT/SIGTERM; an operator error (port taken, missing directory,
 /// unusable store) is the message to print.
 pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
+    let tls = cfg
+        .tls
+        .as_ref()
+        .map(|t| super::listen::tls_acceptor(&t.certificate, &t.private_key))
+        .transpose()?;
     // Who may call: an operator error here stops the daemon before it touches anything.
     let gate = Arc::new(Gate {
         auth: Auth::load(&cfg.auth, cfg.file.as_deref(), cfg.listen)?,
@@ -68,13 +73,14 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
         handlers = host.as_ref().map_or(0, |h| h.names().len()),
         definitions = svc.list_machines().len(), rejected = first.rejected.len(), watch = cfg.watch, resumed, restored_handler_sets = restored,
         auth = if gate.auth.required { "required" } else { "off" },
+        tls = tls.is_some(),
         "wasmstep serving the Step Functions API"
     );
     let hup = tokio::spawn(rescan_on_sighup(reloader.clone()));
     let sweeper = super::retention::Retention::new(svc.clone(), cfg.retention).spawn();
     let app = super::api::router_with(svc.clone(), gate.clone()).merge(super::api::admin::router(reloader, gate));
     let draining = svc.clone();
-    super::listen::serve(listener, app, ConnectionLimits::default(), async move {
+    super::listen::serve(listener, app, tls, ConnectionLimits::default(), async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
