@@ -379,7 +379,7 @@ fn slow_clients_big_fields_and_wrong_types_get_aws_answers() {
     let (status, body) = raw_http(
         &d,
         format!(
-            "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: AWSStepFunctions.ValidateStateMachineDefinition\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{huge}",
+            "POST / HTTP/1.1\r\nHost: {addr}\r\nX-Amz-Target: AWSStepFunctions.ValidateStateMachineDefinition\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{huge}",
             huge.len()
         )
         .as_bytes(),
@@ -387,11 +387,9 @@ fn slow_clients_big_fields_and_wrong_types_get_aws_answers() {
     assert_eq!(status, 413, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("a JSON error");
     assert!(v["__type"].is_string() && v["message"].is_string(), "{v}");
-    for (req, want) in [
-        (&b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..], 404),
-        (&b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"[..], 405),
-    ] {
-        let (status, body) = raw_http(&d, req);
+    for (path, want) in [("/nope", 404), ("/", 405)] {
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        let (status, body) = raw_http(&d, req.as_bytes());
         assert_eq!(status, want, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("a JSON error");
         assert!(v["__type"].is_string(), "{v}");
@@ -518,4 +516,51 @@ fn histories_stop_at_25000_events() {
     let events = all_events(&d, &exec);
     assert_eq!(events.len(), 25_000, "the history stops at the cap");
     assert_eq!(events.last().map(|e| e["type"].clone()), Some(json!("ExecutionFailed")));
+}
+
+/// Defect 2 (continued): executions computing for seconds held up every request. They run on
+/// threads of their own now: while more of them compute than there are cores, the API still
+/// answers, and says they are all running.
+#[test]
+fn cpu_heavy_executions_do_not_hold_up_the_api() {
+    let data = tempdir("cpu-heavy");
+    let d = Daemon::start_with(&data, &[]);
+    let def = json!({"QueryLanguage": "JSONata", "StartAt": "Burn", "States": {
+        "Burn": {"Type": "Pass", "Output": "{% $sum($map([1..999], function($a) { $sum($map([1..999], function($b) { $a * $b })) })) %}", "End": true}}});
+    let arn = d.call(
+        "CreateStateMachine",
+        json!({"name": "burn", "definition": def.to_string(), "roleArn": ROLE}),
+    )["stateMachineArn"]
+        .as_str()
+        .expect("arn")
+        .to_string();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let runs: Vec<String> = (0..2 * cores)
+        .map(|_| {
+            d.call("StartExecution", json!({"stateMachineArn": arn}))["executionArn"]
+                .as_str()
+                .expect("execution")
+                .to_string()
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(100));
+    let listed = d.call("ListExecutions", json!({"stateMachineArn": arn}));
+    let running = listed["executions"]
+        .as_array()
+        .expect("executions")
+        .iter()
+        .filter(|e| e["status"] == "RUNNING")
+        .count();
+    assert_eq!(
+        running,
+        runs.len(),
+        "the API answered only once executions had finished: {listed}"
+    );
+    for exec in &runs {
+        let done = d.wait_done(exec, Duration::from_secs(120));
+        assert!(
+            done["status"] == "SUCCEEDED" || done["error"] == "States.QueryEvaluationError",
+            "{done}"
+        );
+    }
 }

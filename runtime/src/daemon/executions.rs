@@ -148,7 +148,7 @@ impl Service {
         self.metrics.executions_running.inc();
         // Registered before the task can run: `finish` only records an end it finds here.
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        let task = tokio::spawn(async move {
+        let task = self.engine().spawn(async move {
             let exec = me.executor(compiled, invoker, MachineType::Standard);
             let store: Arc<dyn ExecutionStore> = me.store.clone();
             let result = exec.execute_durable(info, input, store, resume).await;

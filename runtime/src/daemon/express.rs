@@ -31,7 +31,7 @@ impl Service {
         let me = self.clone();
         let started = row.started;
         let (_, invoker) = self.pin(None);
-        tokio::spawn(async move {
+        self.engine().spawn(async move {
             let exec = me.executor(m.compiled.clone(), invoker, MachineType::Express);
             let r = exec.execute(info, input_value).await;
             me.metrics.count_transitions(&m.name, &r.transitions_by_type);
@@ -59,7 +59,18 @@ impl Service {
         let started = row.started;
         self.metrics.executions_started.with_label_values(&[&m.name]).inc();
         let exec = self.executor(m.compiled.clone(), self.pin(None).1, MachineType::Express);
-        let r = exec.execute(self.info(&row, &m.name, &input_value), input_value).await;
+        let info = self.info(&row, &m.name, &input_value);
+        // On the executions' runtime, like every execution; the request waits for its end.
+        let r = self
+            .engine()
+            .spawn(async move { exec.execute(info, input_value).await })
+            .await
+            .map_err(|e| {
+                error(
+                    "ServiceUnavailable",
+                    format!("the execution did not run to its end: {e}"),
+                )
+            })?;
         let stopped = now_secs();
         self.metrics.count_transitions(&m.name, &r.transitions_by_type);
         self.metrics.count_end(&m.name, r.status, stopped - started);

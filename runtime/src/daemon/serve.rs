@@ -48,6 +48,18 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
         None => Arc::new(NoHandlers),
     };
     let svc = Service::open(store, invoker, Arc::new(Metrics::new()))?;
+    // Executions get threads of their own (as many as the request side has): a state that
+    // computes for long never holds up the API.
+    let engine = EngineRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("wasmstep-engine")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the executions' runtime: {e}"))?,
+    ));
+    if let Some(rt) = &engine.0 {
+        svc.run_executions_on(rt.handle().clone());
+    }
     // Missing directories are operator errors; a broken file in them is not: it is logged and
     // counted, and everything else serves (the reloader's rule, at start-up as later).
     let reloader = Reloader::new(
@@ -103,8 +115,22 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
             "the store still cannot write after {FINAL_FLUSH:?}; stopping without the last writes (executions resume from what is recorded)"
         ),
     }
+    // Executions still running stop here (dropping `engine`) and resume at the next start.
+    drop(engine);
     tracing::info!("wasmstep stopped; running executions resume at the next start");
     Ok(())
+}
+
+/// The executions' runtime, shut down without waiting when the daemon stops (a runtime may
+/// not be dropped, only shut down, inside the async context `run` is in, on every path out).
+struct EngineRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for EngineRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// How long stopping waits for the last writes to reach the store.

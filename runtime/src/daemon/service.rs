@@ -39,6 +39,10 @@ pub struct Service {
     draining: std::sync::atomic::AtomicBool,
     /// Wakes the retention sweeper (`retention.rs`) before its next round.
     pub(super) sweep: tokio::sync::Notify,
+    /// Where executions run: the daemon gives them a runtime of their own, so a state that
+    /// computes for seconds (a JSONata expression near its time limit) never holds up a
+    /// request; without one, the runtime the service was opened on.
+    engine: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 impl Service {
@@ -101,6 +105,7 @@ impl Service {
             clock: Arc::new(SystemClock),
             draining: Default::default(),
             sweep: tokio::sync::Notify::new(),
+            engine: std::sync::OnceLock::new(),
         }))
     }
 
@@ -166,6 +171,19 @@ impl Service {
     pub fn cannot_write(&self) -> Option<String> {
         use crate::store::ExecutionStore;
         self.store.writable().err().map(|e| e.0)
+    }
+
+    /// Runs executions on `engine` from now on (set once, before any starts).
+    pub fn run_executions_on(&self, engine: tokio::runtime::Handle) {
+        let _ = self.engine.set(engine);
+    }
+
+    /// The runtime executions run on.
+    pub(super) fn engine(&self) -> tokio::runtime::Handle {
+        self.engine
+            .get()
+            .cloned()
+            .unwrap_or_else(tokio::runtime::Handle::current)
     }
 
     /// The daemon has stopped taking new work (SIGTERM or SIGINT received).
