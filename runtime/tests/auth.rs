@@ -217,7 +217,15 @@ fn skewed_clocks_reload_metrics_hosts_and_cross_site_posts() {
         (421, json!("InvalidHostException")),
         "{v}"
     );
-    let (status, v) = raw(&[("content-type", "application/x-www-form-urlencoded")]);
+    let (status, v) = raw(&[
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("origin", "null"),
+    ]);
+    assert_eq!(status, 403, "{v}");
+    let (status, v) = raw(&[
+        ("content-type", "application/x-amz-json-1.0"),
+        ("sec-fetch-site", "cross-site"),
+    ]);
     assert_eq!(status, 403, "{v}");
     let (status, v) = raw(&[
         ("content-type", "application/x-amz-json-1.0"),

@@ -115,8 +115,9 @@ impl P<'_> {
     }
 
     fn ws(&mut self) {
-        while self.peek().is_some_and(char::is_whitespace) {
-            self.i += 1;
+        // Whitespace may be more than one byte (U+2002 and friends).
+        while let Some(c) = self.peek().filter(|c| c.is_whitespace()) {
+            self.i += c.len_utf8();
         }
     }
 
@@ -296,6 +297,12 @@ mod tests {
         assert!(Call::parse("States.Format('a'").is_err());
         assert!(Call::parse("States.UUID(1)").is_err());
         assert!(Call::parse("States.Array($.a['x,y'], 2)").is_ok());
+    }
+
+    #[test]
+    fn unicode_whitespace_is_skipped_whole() {
+        assert!(Call::parse("States.Format(\u{2002}'x')").is_ok());
+        assert!(Call::parse("\u{2002}$#").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::Value;
 
 use crate::daemon::auth::sigv4::Request;
@@ -104,19 +104,14 @@ impl Gate {
         if *method != Method::POST {
             return Ok(());
         }
+        // Browsers say where a request comes from (`Sec-Fetch-Site`, and `Origin` on every
+        // POST, a plain HTML form's included); other clients (SDKs, curl) send neither.
         let cross_site = matches!(get("sec-fetch-site"), Some(s) if s != "same-origin" && s != "none");
         let foreign_origin = get("origin").is_some_and(|o| {
             let o = o.split("://").nth(1).unwrap_or(o);
-            !host.is_empty() && !o.eq_ignore_ascii_case(host)
+            o == "null" || (!host.is_empty() && !o.eq_ignore_ascii_case(host))
         });
-        // What a plain HTML form can send without a preflight.
-        let form = get(header::CONTENT_TYPE.as_str()).is_some_and(|t| {
-            let t = t.to_ascii_lowercase();
-            ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain"]
-                .iter()
-                .any(|f| t.starts_with(f))
-        });
-        if cross_site || foreign_origin || form {
+        if cross_site || foreign_origin {
             return Err(Denied {
                 status: StatusCode::FORBIDDEN,
                 code: "AccessDeniedException",
