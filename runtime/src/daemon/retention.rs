@@ -1,6 +1,6 @@
 //! Retention: finished executions are kept for a while (AWS: 90 days after they close), then
 //! deleted with their history in the background; the executions of a deleted state machine go
-//! as soon as they end, as on AWS. Deletion runs in small batches through the store's writer,
+//! once they end, as on AWS (after a minute's grace, so a client polling one sees its end). Deletion runs in small batches through the store's writer,
 //! so running executions never wait behind it, and the file's freed pages are given back
 //! (incremental vacuum, WAL truncation) so the database stops growing under steady load.
 
@@ -14,6 +14,9 @@ use crate::store::ExecutionStore;
 
 /// How many executions one deletion transaction removes.
 const BATCH: usize = 200;
+
+/// How long a deleted state machine's execution is kept after it ends (at most the retention).
+const DELETED_GRACE: Duration = Duration::from_secs(60);
 
 /// The background sweeper.
 pub struct Retention {
@@ -50,15 +53,24 @@ impl Retention {
     /// Deletes every finished execution past its retention, or whose state machine is gone;
     /// returns how many.
     pub async fn sweep(&self) -> Result<usize, String> {
-        let cutoff = now_secs() - self.keep.as_secs_f64();
+        let now = now_secs();
+        // A deleted state machine's executions stay a little while after they end, so whoever
+        // polls one sees how it ended before it goes.
+        let grace = self.keep.min(DELETED_GRACE).as_secs_f64();
         let mut deleted = 0;
-        for sql in [
-            format!(
-                "SELECT arn FROM executions WHERE stopped IS NOT NULL AND stopped < ?1 AND status != 'RUNNING' LIMIT {BATCH}"
+        for (sql, cutoff) in [
+            (
+                format!(
+                    "SELECT arn FROM executions WHERE stopped IS NOT NULL AND stopped < ?1 AND status != 'RUNNING' LIMIT {BATCH}"
+                ),
+                now - self.keep.as_secs_f64(),
             ),
-            format!(
-                "SELECT e.arn FROM executions e WHERE e.status != 'RUNNING' AND ?1 = ?1 \
-                 AND NOT EXISTS (SELECT 1 FROM state_machines m WHERE m.arn = e.machine_arn) LIMIT {BATCH}"
+            (
+                format!(
+                    "SELECT e.arn FROM executions e WHERE e.status != 'RUNNING' AND e.stopped < ?1 \
+                     AND NOT EXISTS (SELECT 1 FROM state_machines m WHERE m.arn = e.machine_arn) LIMIT {BATCH}"
+                ),
+                now - grace,
             ),
         ] {
             loop {
