@@ -38,12 +38,22 @@ const IDLE: Meter = Meter {
 };
 
 thread_local! {
-    // Const-initialized and without a destructor: reading it never allocates, so the
-    // allocator itself may use it.
+    // Const-initialized and without destructors: reading them never allocates, so the
+    // allocator itself may use them. `ACTIVE` alone is read on every allocation of every
+    // thread; the meter only while an evaluation runs.
+    static ACTIVE: Cell<bool> = const { Cell::new(false) };
     static METER: Cell<Meter> = const { Cell::new(IDLE) };
 }
 
+#[inline(always)]
 fn account(delta: isize) {
+    if ACTIVE.try_with(Cell::get).unwrap_or(false) {
+        count(delta);
+    }
+}
+
+#[cold]
+fn count(delta: isize) {
     let _ = METER.try_with(|m| {
         let mut meter = m.get();
         if !meter.active {
@@ -123,6 +133,7 @@ impl<'t> Budget<'t> {
                     active: true,
                 })
             });
+            ACTIVE.with(|a| a.set(true));
         }
         Budget {
             outer,
@@ -134,6 +145,7 @@ impl<'t> Budget<'t> {
 impl Drop for Budget<'_> {
     fn drop(&mut self) {
         if !self.outer.active {
+            ACTIVE.with(|a| a.set(false));
             METER.with(|m| m.set(IDLE));
         }
     }
