@@ -43,11 +43,13 @@ impl Drop for TempDir {
     }
 }
 
-fn api() -> Api {
+async fn api() -> Api {
     let dir = std::env::temp_dir().join(format!("wasmstep-api-{}", uuid_like()));
     std::fs::create_dir_all(&dir).unwrap();
     let store = Arc::new(SqliteStore::open(&dir.join("wasmstep.db")).unwrap());
-    let svc = Service::open(store, Arc::new(Handlers), Arc::new(Metrics::new())).unwrap();
+    let svc = Service::open(store, Arc::new(Handlers), Arc::new(Metrics::new()))
+        .await
+        .unwrap();
     Api {
         router: wasmstep::daemon::api::router(svc),
         _dir: TempDir(dir),
@@ -145,7 +147,7 @@ fn waiting() -> Value {
 
 #[tokio::test]
 async fn state_machine_lifecycle() {
-    let api = api();
+    let api = api().await;
     let arn = api.create("orders", doubling(), "STANDARD").await;
     assert_eq!(arn, "arn:aws:states:us-east-1:123456789012:stateMachine:orders");
 
@@ -197,7 +199,7 @@ async fn state_machine_lifecycle() {
 
 #[tokio::test]
 async fn versions_are_published_listed_described_and_run() {
-    let api = api();
+    let api = api().await;
     let arn = api.create("versioned", doubling(), "STANDARD").await;
     let v1 = api
         .call(
@@ -267,7 +269,7 @@ async fn versions_are_published_listed_described_and_run() {
 
 #[tokio::test]
 async fn tags_are_added_replaced_listed_and_removed() {
-    let api = api();
+    let api = api().await;
     let v = api
         .call(
             "CreateStateMachine",
@@ -305,7 +307,7 @@ async fn tags_are_added_replaced_listed_and_removed() {
 
 #[tokio::test]
 async fn invalid_definitions_name_the_problem() {
-    let api = api();
+    let api = api().await;
     let bad = json!({"StartAt": "Nowhere", "States": {"A": {"Type": "Pass", "End": true}}});
     let (kind, msg) = api
         .fail(
@@ -347,7 +349,7 @@ async fn invalid_definitions_name_the_problem() {
 
 #[tokio::test]
 async fn validation_reports_warnings_when_asked_and_creation_accepts_them() {
-    let api = api();
+    let api = api().await;
     let warned = json!({"StartAt": "Put", "States": {
         "Put": {"Type": "Task", "Resource": "arn:aws:states:::dynamodb:putItem", "Next": "Order"},
         "Order": {"Type": "Task", "Resource": "arn:aws:lambda:REGION:ACCOUNT:function:double", "End": true}}});
@@ -421,7 +423,7 @@ async fn validation_reports_warnings_when_asked_and_creation_accepts_them() {
 
 #[tokio::test]
 async fn execution_runs_and_is_described_listed_and_has_history() {
-    let api = api();
+    let api = api().await;
     let arn = api.create("double", doubling(), "STANDARD").await;
     let started = api
         .call(
@@ -508,7 +510,7 @@ async fn execution_runs_and_is_described_listed_and_has_history() {
 
 #[tokio::test]
 async fn start_with_the_same_name_and_input_while_running_is_idempotent_and_stop_aborts() {
-    let api = api();
+    let api = api().await;
     let arn = api.create("waits", waiting(), "STANDARD").await;
     let req = json!({"stateMachineArn": arn, "name": "w", "input": "{}"});
     let a = api.call("StartExecution", req.clone()).await;
@@ -547,7 +549,7 @@ async fn start_with_the_same_name_and_input_while_running_is_idempotent_and_stop
 
 #[tokio::test]
 async fn sync_express_execution_returns_its_result() {
-    let api = api();
+    let api = api().await;
     let arn = api.create("quick", doubling(), "EXPRESS").await;
     let r = api
         .call(
@@ -587,7 +589,7 @@ async fn sync_express_execution_returns_its_result() {
 
 #[tokio::test]
 async fn bad_requests_get_aws_error_shapes_and_disturb_nothing() {
-    let api = api();
+    let api = api().await;
     let waits = api.create("bystander", waiting(), "STANDARD").await;
     let bystander = api.call("StartExecution", json!({"stateMachineArn": waits})).await["executionArn"]
         .as_str()
@@ -678,7 +680,7 @@ fn sample(text: &str, series: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_move_exactly_as_executions_start_succeed_fail_time_out_and_abort() {
-    let api = api();
+    let api = api().await;
     let ok = api.create("counted", doubling(), "STANDARD").await;
     let fails = api
         .create(
@@ -762,7 +764,7 @@ async fn metrics_move_exactly_as_executions_start_succeed_fail_time_out_and_abor
 /// the exposition.
 #[tokio::test]
 async fn metrics_pass_promtool() {
-    let api = api();
+    let api = api().await;
     let arn = api.create("linted", doubling(), "STANDARD").await;
     let s = api
         .call("StartExecution", json!({"stateMachineArn": arn, "input": "{\"n\": 1}"}))
@@ -791,7 +793,7 @@ async fn metrics_pass_promtool() {
 /// and the counters agree with what DescribeExecution says.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_racing_the_end_records_exactly_one_outcome() {
-    let api = api();
+    let api = api().await;
     let arn = api.create("racy", doubling(), "STANDARD").await;
     let mut execs = Vec::new();
     for i in 0..40 {

@@ -158,9 +158,10 @@ fn a_stopped_execution_resumes_without_repeating_work() {
         (before.calls("first"), before.calls("item"), before.calls("second")),
         (1, 3, 1)
     );
-    let recorded = store.events(&sc.info.id).expect("events");
-    let deadline = store
-        .journal(&sc.info.id)
+    let recorded = sc.rt.block_on(store.events(&sc.info.id)).expect("events");
+    let deadline = sc
+        .rt
+        .block_on(store.journal(&sc.info.id))
         .expect("journal")
         .iter()
         .find_map(|r| match r {
@@ -184,7 +185,7 @@ fn a_stopped_execution_resumes_without_repeating_work() {
     // The repeated call knows it is one; the others did not run again.
     assert_eq!(out["second"]["redelivered"], true);
     assert_eq!(out["first"]["redelivered"], Value::Null);
-    let events = store.events(&sc.info.id).expect("events");
+    let events = sc.rt.block_on(store.events(&sc.info.id)).expect("events");
     let ids: Vec<u64> = events.iter().map(|e| e["id"].as_u64().expect("id")).collect();
     assert_eq!(
         ids,
@@ -221,7 +222,7 @@ fn a_map_stopped_mid_way_resumes_only_the_unfinished_items() {
         "only item 2 and what follows"
     );
     assert_eq!(result.output.expect("output")["fan"].as_array().map(Vec::len), Some(3));
-    let events = store.events(&sc.info.id).expect("events");
+    let events = sc.rt.block_on(store.events(&sc.info.id)).expect("events");
     let count = |t: &str| events.iter().filter(|e| e["type"] == t).count();
     assert_eq!(
         (
@@ -250,12 +251,12 @@ async fn a_failing_write_loses_only_itself() {
     store.append_event("b", 2, None, json!({"id": 2}));
     let err = store.flush().await.unwrap_err();
     assert!(err.to_string().contains("UNIQUE"), "{err}");
-    assert_eq!(store.events("b").unwrap().len(), 2);
-    assert_eq!(store.events("a").unwrap(), vec![json!({"id": 1})]);
+    assert_eq!(store.events("b").await.unwrap().len(), 2);
+    assert_eq!(store.events("a").await.unwrap(), vec![json!({"id": 1})]);
     // The store keeps working.
     store.append_event("b", 3, None, json!({"id": 3}));
     store.flush().await.unwrap();
-    assert_eq!(store.events("b").unwrap().len(), 3);
+    assert_eq!(store.events("b").await.unwrap().len(), 3);
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }

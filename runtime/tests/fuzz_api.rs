@@ -79,7 +79,7 @@ fn fixture() -> &'static (tokio::runtime::Runtime, axum::Router) {
         std::fs::create_dir_all(&dir).expect("temp dir");
         let router = rt.block_on(async {
             let store = Arc::new(SqliteStore::open(&dir.join("wasmstep.db")).expect("store"));
-            let svc = Service::open(store, Arc::new(NoHandlers), Arc::new(Metrics::new())).expect("service");
+            let svc = Service::open(store, Arc::new(NoHandlers), Arc::new(Metrics::new())).await.expect("service");
             let router = wasmstep::daemon::api::router(svc);
             // Something to find: a state machine and an execution.
             let def = json!({"StartAt": "A", "States": {"A": {"Type": "Wait", "Seconds": 3600, "End": true}}});

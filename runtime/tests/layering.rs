@@ -55,8 +55,14 @@ const RULES: &[Rule] = &[
     },
     Rule {
         part: "daemon",
-        forbidden: &["crate::cli", "clap::"],
-        why: "the daemon takes a resolved DaemonConfig; it never borrows from the command line",
+        forbidden: &[
+            "crate::cli",
+            "clap::",
+            "rusqlite::",
+            "tokio_postgres::",
+            "deadpool_postgres::",
+        ],
+        why: "the daemon takes a resolved DaemonConfig and keeps its records through the store traits: it never borrows from the command line or speaks SQL",
     },
 ];
 

@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use rusqlite::types::Value as Sql;
 use serde_json::Value;
 
 use super::arns::{arn_rest, check_name, machine_arn};
@@ -15,10 +14,10 @@ use crate::asl::{MachineType, StateMachine};
 use crate::engine::history::{EventKind, History};
 use crate::engine::task::TaskInvoker;
 use crate::engine::{ACCOUNT, ExecutionResult, REGION, Status};
-use crate::store::ExecutionStore;
+use crate::store::{ExecutionEnd, ExecutionStore, ExecutionsOf};
 
-/// The columns `ExecutionRow::from_row` reads, in order.
-pub(super) const EXECUTION_COLUMNS: &str = "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn, handler_set FROM executions";
+/// One execution's row, as the store keeps it.
+pub type ExecutionRow = crate::store::ExecutionRecord;
 
 pub(super) fn parse_input(input: &str) -> Result<Value> {
     serde_json::from_str(input).map_err(|e| {
@@ -30,47 +29,30 @@ pub(super) fn parse_input(input: &str) -> Result<Value> {
 }
 
 impl Service {
-    fn execution_row(&self, arn: &str) -> Result<Option<ExecutionRow>> {
-        let rows = self
-            .store
-            .read(
-                &format!("{EXECUTION_COLUMNS} WHERE arn = ?1"),
-                &[Sql::Text(arn.to_string())],
-                ExecutionRow::from_row,
-            )
-            .map_err(unavailable)?;
-        Ok(rows.into_iter().next())
+    async fn execution_row(&self, arn: &str) -> Result<Option<ExecutionRow>> {
+        self.store.execution(arn).await.map_err(unavailable)
     }
 
-    pub fn describe_execution(&self, arn: &str) -> Result<ExecutionRow> {
+    pub async fn describe_execution(&self, arn: &str) -> Result<ExecutionRow> {
         arn_rest(arn, "execution")?;
-        self.execution_row(arn)?
+        self.execution_row(arn)
+            .await?
             .ok_or_else(|| error("ExecutionDoesNotExist", format!("Execution Does Not Exist: '{arn}'")))
     }
 
     /// Executions of a state machine, or of one version when given a version ARN; newest first.
-    pub fn list_executions(&self, machine_arn: &str, status: Option<&str>) -> Result<Vec<ExecutionRow>> {
-        self.resolve(machine_arn)?;
-        let by_version = crate::daemon::catalog::versions::split_version(machine_arn).is_some();
-        let mut params = vec![Sql::Text(machine_arn.to_string())];
-        if let Some(s) = status {
-            params.push(Sql::Text(s.to_string()));
-        }
-        let filter = match (by_version, status.is_some()) {
-            (false, false) => "machine_arn = ?1",
-            (false, true) => "machine_arn = ?1 AND status = ?2",
-            (true, false) => "version_arn = ?1",
-            (true, true) => "version_arn = ?1 AND status = ?2",
+    pub async fn list_executions(&self, machine_arn: &str, status: Option<&str>) -> Result<Vec<ExecutionRow>> {
+        self.resolve(machine_arn).await?;
+        let of = match crate::daemon::catalog::versions::split_version(machine_arn) {
+            Some(_) => ExecutionsOf::Version(machine_arn.to_string()),
+            None => ExecutionsOf::Machine(machine_arn.to_string()),
         };
-        let sql = format!("{EXECUTION_COLUMNS} WHERE {filter} ORDER BY started DESC");
-        self.store
-            .read(&sql, &params, ExecutionRow::from_row)
-            .map_err(unavailable)
+        self.store.executions(&of, status).await.map_err(unavailable)
     }
 
-    pub fn history(&self, arn: &str) -> Result<Vec<Value>> {
-        self.describe_execution(arn)?;
-        self.store.events(arn).map_err(unavailable)
+    pub async fn history(&self, arn: &str) -> Result<Vec<Value>> {
+        self.describe_execution(arn).await?;
+        self.store.events(arn).await.map_err(unavailable)
     }
 
     /// Starts a durable (Standard) execution; same name and input while running returns the
@@ -81,7 +63,7 @@ impl Service {
         name: Option<&str>,
         input: &str,
     ) -> Result<ExecutionRow> {
-        let m = self.resolve(machine_arn)?;
+        let m = self.resolve(machine_arn).await?;
         let base_arn = self::machine_arn(&m.name);
         let input_value = parse_input(input)?;
         let name = match name {
@@ -95,7 +77,7 @@ impl Service {
             return Ok(self.start_express(m, name, input, input_value));
         }
         let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{}:{name}", m.name);
-        if let Some(existing) = self.execution_row(&arn)? {
+        if let Some(existing) = self.execution_row(&arn).await? {
             if existing.status == "RUNNING" && existing.input == input {
                 return Ok(existing);
             }
@@ -121,10 +103,7 @@ impl Service {
             version_arn: (m.arn != base_arn).then(|| m.arn.clone()),
             handler_set,
         };
-        self.store.write(
-            "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started, version_arn, handler_set) VALUES (?1, ?2, ?3, 'RUNNING', ?4, ?5, ?6, ?7, ?8)",
-            vec![Sql::Text(arn.clone()), Sql::Text(base_arn.clone()), Sql::Text(name.clone()), Sql::Text(m.definition.clone()), Sql::Text(input.to_string()), Sql::Real(started), opt(row.version_arn.clone()), handler_set.map(Sql::Integer).unwrap_or(Sql::Null)],
-        );
+        self.store.insert_execution(&row);
         self.store.flush().await.map_err(unavailable)?;
         self.metrics.executions_started.with_label_values(&[&m.name]).inc();
         self.spawn(m.name.clone(), m.compiled.clone(), &row, input_value, false, invoker);
@@ -192,16 +171,15 @@ impl Service {
             ),
         };
         let stopped = now_secs();
-        self.store.write(
-            "UPDATE executions SET status = ?2, output = ?3, error = ?4, cause = ?5, stopped = ?6 WHERE arn = ?1",
-            vec![
-                Sql::Text(arn.to_string()),
-                Sql::Text(status.as_str().into()),
-                opt(output),
-                opt(err),
-                opt(cause),
-                Sql::Real(stopped),
-            ],
+        self.store.end_execution(
+            arn,
+            &ExecutionEnd {
+                status: status.as_str().into(),
+                output,
+                error: err,
+                cause,
+                stopped,
+            },
         );
         // The end counts once it is on record (a store that cannot write makes this wait), so
         // the metrics never run ahead of what DescribeExecution says.
@@ -221,7 +199,7 @@ impl Service {
 
     /// Stops a running execution: ExecutionAborted, status ABORTED.
     pub async fn stop_execution(&self, arn: &str, err: Option<&str>, cause: Option<&str>) -> Result<f64> {
-        let row = self.describe_execution(arn)?;
+        let row = self.describe_execution(arn).await?;
         let handle = self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(arn);
         let stopped = now_secs();
         if row.status != "RUNNING" {
@@ -230,7 +208,7 @@ impl Service {
         let Some(h) = handle else {
             // The execution is finishing on its own and records its end; report that.
             for _ in 0..1000 {
-                let row = self.describe_execution(arn)?;
+                let row = self.describe_execution(arn).await?;
                 if row.status != "RUNNING" {
                     return Ok(row.stopped.unwrap_or(stopped));
                 }
@@ -255,7 +233,7 @@ impl Service {
         self.metrics
             .execution_duration
             .observe((stopped - row.started).max(0.0));
-        let keys = self.store.event_keys(arn).map_err(unavailable)?;
+        let keys = self.store.event_keys(arn).await.map_err(unavailable)?;
         let store: Arc<dyn ExecutionStore> = self.store.clone();
         let history = History::durable(false, store, arn, keys.clone());
         let last = keys.values().max().copied().unwrap_or(0);
@@ -263,29 +241,23 @@ impl Service {
             error: err.map(str::to_string),
             cause: cause.map(str::to_string),
         });
-        self.store.write(
-            "UPDATE executions SET status = 'ABORTED', error = ?2, cause = ?3, stopped = ?4 WHERE arn = ?1",
-            vec![
-                Sql::Text(arn.to_string()),
-                opt(err.map(str::to_string)),
-                opt(cause.map(str::to_string)),
-                Sql::Real(stopped),
-            ],
+        self.store.end_execution(
+            arn,
+            &ExecutionEnd {
+                status: "ABORTED".into(),
+                output: None,
+                error: err.map(str::to_string),
+                cause: cause.map(str::to_string),
+                stopped,
+            },
         );
         self.store.flush().await.map_err(unavailable)?;
         Ok(stopped)
     }
 
     /// Resumes every execution the store says was running when the daemon stopped.
-    pub fn resume_all(self: &Arc<Self>) -> std::result::Result<usize, String> {
-        let rows = self
-            .store
-            .read(
-                &format!("{EXECUTION_COLUMNS} WHERE status = 'RUNNING'"),
-                &[],
-                ExecutionRow::from_row,
-            )
-            .map_err(|e| e.to_string())?;
+    pub async fn resume_all(self: &Arc<Self>) -> std::result::Result<usize, String> {
+        let rows = self.store.running_executions().await.map_err(|e| e.to_string())?;
         let n = rows.len();
         for row in rows {
             let machine_name = row.machine_arn.rsplit(':').next().unwrap_or_default().to_string();
@@ -295,9 +267,15 @@ impl Service {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::error!(execution = %row.arn, "cannot resume: {}", e.message);
-                    self.store.write(
-                        "UPDATE executions SET status = 'FAILED', error = 'States.Runtime', cause = ?2, stopped = ?3 WHERE arn = ?1",
-                        vec![Sql::Text(row.arn.clone()), Sql::Text(format!("cannot resume: {}", e.message)), Sql::Real(now_secs())],
+                    self.store.end_execution(
+                        &row.arn,
+                        &ExecutionEnd {
+                            status: "FAILED".into(),
+                            output: None,
+                            error: Some("States.Runtime".into()),
+                            cause: Some(format!("cannot resume: {}", e.message)),
+                            stopped: now_secs(),
+                        },
                     );
                     continue;
                 }
@@ -311,49 +289,5 @@ impl Service {
             self.spawn(machine_name, Arc::new(compiled), &row, input, true, invoker);
         }
         Ok(n)
-    }
-}
-
-fn opt(v: Option<String>) -> Sql {
-    v.map(Sql::Text).unwrap_or(Sql::Null)
-}
-
-/// One row of the executions table.
-#[derive(Debug, Clone)]
-pub struct ExecutionRow {
-    pub arn: String,
-    pub machine_arn: String,
-    pub name: String,
-    pub status: String,
-    pub definition: String,
-    pub input: String,
-    pub output: Option<String>,
-    pub error: Option<String>,
-    pub cause: Option<String>,
-    pub started: f64,
-    pub stopped: Option<f64>,
-    /// The version ARN it was started with, if any.
-    pub version_arn: Option<String>,
-    /// The handlers it started with (`TaskInvoker::pin`), to resume on the same releases.
-    pub handler_set: Option<i64>,
-}
-
-impl ExecutionRow {
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRow> {
-        Ok(ExecutionRow {
-            arn: r.get(0)?,
-            machine_arn: r.get(1)?,
-            name: r.get(2)?,
-            status: r.get(3)?,
-            definition: r.get(4)?,
-            input: r.get(5)?,
-            output: r.get(6)?,
-            error: r.get(7)?,
-            cause: r.get(8)?,
-            started: r.get(9)?,
-            stopped: r.get(10)?,
-            version_arn: r.get(11)?,
-            handler_set: r.get(12)?,
-        })
     }
 }

@@ -9,11 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use rusqlite::types::Value as Sql;
 use serde::{Deserialize, Serialize};
 
-use crate::store::ExecutionStore;
-use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
 use crate::wasm::engine::write_atomic;
 
 /// One handler in a recorded set.
@@ -27,26 +25,21 @@ pub struct Entry {
 pub type Entries = BTreeMap<String, Entry>;
 
 pub struct Releases {
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     archive: PathBuf,
 }
 
 impl Releases {
-    pub fn open(store: Arc<SqliteStore>, archive: PathBuf) -> Result<Releases, String> {
+    pub fn open(store: Arc<dyn Store>, archive: PathBuf) -> Result<Releases, String> {
         std::fs::create_dir_all(&archive)
             .map_err(|e| format!("cannot create the module archive {}: {e}", archive.display()))?;
         Ok(Releases { store, archive })
     }
 
     /// The number the next recorded set gets (numbers are never reused).
-    pub fn next_id(&self) -> Result<u64, String> {
-        let max = self
-            .store
-            .read("SELECT COALESCE(MAX(id), 0) FROM handler_sets", &[], |r| {
-                r.get::<_, i64>(0)
-            })
-            .map_err(|e| e.to_string())?;
-        Ok(max.first().copied().unwrap_or(0) as u64 + 1)
+    pub async fn next_id(&self) -> Result<u64, String> {
+        let sets = self.store.handler_sets().await.map_err(|e| e.to_string())?;
+        Ok(sets.keys().max().copied().unwrap_or(0) + 1)
     }
 
     fn module_path(&self, sha256: &str) -> PathBuf {
@@ -69,27 +62,17 @@ impl Releases {
     /// Records set `id`, durably, before any execution can start with it.
     pub async fn record(&self, id: u64, entries: &Entries) -> Result<(), String> {
         let json = serde_json::to_string(entries).map_err(|e| e.to_string())?;
-        self.store.write(
-            "INSERT OR REPLACE INTO handler_sets (id, handlers) VALUES (?1, ?2)",
-            vec![Sql::Integer(id as i64), Sql::Text(json)],
-        );
+        self.store.put_handler_set(id, &json);
         self.store.flush().await.map_err(|e| e.to_string())
     }
 
     /// The recorded sets running executions started with.
-    pub fn running_sets(&self) -> Result<Vec<(u64, Entries)>, String> {
-        let rows = self
-            .store
-            .read(
-                "SELECT id, handlers FROM handler_sets WHERE id IN (SELECT handler_set FROM executions WHERE status = 'RUNNING')",
-                &[],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-            )
-            .map_err(|e| e.to_string())?;
+    pub async fn running_sets(&self) -> Result<Vec<(u64, Entries)>, String> {
+        let rows = self.store.running_handler_sets().await.map_err(|e| e.to_string())?;
         rows.into_iter()
             .map(|(id, json)| {
                 serde_json::from_str(&json)
-                    .map(|e| (id as u64, e))
+                    .map(|e| (id, e))
                     .map_err(|e| format!("handler set {id}: {e}"))
             })
             .collect()
@@ -99,22 +82,12 @@ impl Releases {
     /// hold) nor named by a RUNNING execution's row, and the archived modules no remaining set
     /// names. Returns (sets, modules) removed.
     pub async fn collect_garbage(&self, live: &[u64]) -> Result<(usize, usize), String> {
-        let before = self
-            .store
-            .read("SELECT COUNT(*) FROM handler_sets", &[], |r| r.get::<_, i64>(0))
-            .map_err(|e| e.to_string())?;
-        let live = serde_json::to_string(live).map_err(|e| e.to_string())?;
-        self.store.write(
-            "DELETE FROM handler_sets WHERE id NOT IN (SELECT value FROM json_each(?1)) AND id NOT IN (SELECT handler_set FROM executions WHERE status = 'RUNNING' AND handler_set IS NOT NULL)",
-            vec![Sql::Text(live)],
-        );
+        let before = self.store.handler_sets().await.map_err(|e| e.to_string())?.len();
+        self.store.delete_handler_sets_except(live);
         self.store.flush().await.map_err(|e| e.to_string())?;
-        let kept = self
-            .store
-            .read("SELECT handlers FROM handler_sets", &[], |r| r.get::<_, String>(0))
-            .map_err(|e| e.to_string())?;
+        let kept = self.store.handler_sets().await.map_err(|e| e.to_string())?;
         let mut needed = BTreeSet::new();
-        for json in &kept {
+        for json in kept.values() {
             let entries: Entries = serde_json::from_str(json).map_err(|e| e.to_string())?;
             needed.extend(entries.into_values().map(|e| e.sha256));
         }
@@ -126,9 +99,6 @@ impl Releases {
                 removed += 1;
             }
         }
-        Ok((
-            (before.first().copied().unwrap_or(0) as usize).saturating_sub(kept.len()),
-            removed,
-        ))
+        Ok((before.saturating_sub(kept.len()), removed))
     }
 }

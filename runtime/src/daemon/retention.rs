@@ -7,10 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::types::Value as Sql;
-
 use super::service::{Service, now_secs};
-use crate::store::ExecutionStore;
 
 /// How many executions one deletion transaction removes.
 const BATCH: usize = 200;
@@ -58,44 +55,33 @@ impl Retention {
         // polls one sees how it ended before it goes.
         let grace = self.keep.min(DELETED_GRACE).as_secs_f64();
         let mut deleted = 0;
-        for (sql, cutoff) in [
-            (
-                format!(
-                    "SELECT arn FROM executions WHERE stopped IS NOT NULL AND stopped < ?1 AND status != 'RUNNING' LIMIT {BATCH}"
-                ),
-                now - self.keep.as_secs_f64(),
-            ),
-            (
-                format!(
-                    "SELECT e.arn FROM executions e WHERE e.status != 'RUNNING' AND e.stopped < ?1 \
-                     AND NOT EXISTS (SELECT 1 FROM state_machines m WHERE m.arn = e.machine_arn) LIMIT {BATCH}"
-                ),
-                now - grace,
-            ),
-        ] {
-            loop {
-                let arns = self
+        loop {
+            // Past their retention, or left by a deleted state machine (after the grace).
+            let mut arns = self
+                .svc
+                .store
+                .expired_executions(now - self.keep.as_secs_f64(), BATCH)
+                .await
+                .map_err(|e| e.to_string())?;
+            if arns.len() < BATCH {
+                let more = self
                     .svc
                     .store
-                    .read(&sql, &[Sql::Real(cutoff)], |r| r.get::<_, String>(0))
+                    .orphaned_executions(now - grace, BATCH - arns.len())
+                    .await
                     .map_err(|e| e.to_string())?;
-                for arn in &arns {
-                    for delete in [
-                        "DELETE FROM events WHERE execution = ?1",
-                        "DELETE FROM journal WHERE execution = ?1",
-                        "DELETE FROM executions WHERE arn = ?1",
-                    ] {
-                        self.svc.store.write(delete, vec![Sql::Text(arn.clone())]);
-                    }
-                }
-                self.svc.store.flush().await.map_err(|e| e.to_string())?;
-                deleted += arns.len();
-                if arns.len() < BATCH {
-                    break;
-                }
-                // Let executions' own commits in between.
-                tokio::task::yield_now().await;
+                arns.extend(more.into_iter().filter(|a| !arns.contains(a)).collect::<Vec<_>>());
             }
+            for arn in &arns {
+                self.svc.store.delete_execution(arn);
+            }
+            self.svc.store.flush().await.map_err(|e| e.to_string())?;
+            deleted += arns.len();
+            if arns.len() < BATCH {
+                break;
+            }
+            // Let executions' own commits in between.
+            tokio::task::yield_now().await;
         }
         if deleted > 0 {
             self.svc.store.reclaim();

@@ -12,6 +12,7 @@ use super::metrics::Metrics;
 use super::reload::Reloader;
 use super::service::Service;
 use crate::engine::task::{NoHandlers, TaskInvoker};
+use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
 use crate::wasm::{WasmEngine, WasmHost};
 
@@ -41,13 +42,13 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     });
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create the data directory {}: {e}", cfg.data_dir.display()))?;
-    let store = Arc::new(SqliteStore::open(&cfg.database()).map_err(|e| e.to_string())?);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.database()).map_err(|e| e.to_string())?);
     let host = wasm_host(&cfg)?;
     let invoker: Arc<dyn TaskInvoker> = match &host {
         Some(h) => h.clone(),
         None => Arc::new(NoHandlers),
     };
-    let svc = Service::open(store, invoker, Arc::new(Metrics::new()))?;
+    let svc = Service::open(store, invoker, Arc::new(Metrics::new())).await?;
     // Executions get threads of their own (as many as the request side has): a state that
     // computes for long never holds up the API.
     let engine = EngineRuntime(Some(
@@ -68,13 +69,14 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
         cfg.plugins.as_deref(),
         cfg.definitions.as_deref(),
         Some(cfg.data_dir.join("modules")),
-    )?;
+    )
+    .await?;
     // Watch before the first scan, so nothing changed in between is missed.
     let _watch = if cfg.watch { Some(reloader.watch()?) } else { None };
     let first = reloader.rescan().await;
     // Running executions resume on the handler releases they started with.
     let restored = reloader.restore().await;
-    let resumed = svc.resume_all()?;
+    let resumed = svc.resume_all().await?;
     reloader.forget_unused().await;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -108,7 +110,6 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     // sure the last group commit is on disk before exiting. A store that cannot write (a full
     // disk) would make that wait forever: what it holds was never acknowledged, and the
     // executions resume from what was.
-    use crate::store::ExecutionStore;
     match tokio::time::timeout(FINAL_FLUSH, svc.store.flush()).await {
         Ok(r) => r.map_err(|e| format!("the store: {e}"))?,
         Err(_) => tracing::warn!(

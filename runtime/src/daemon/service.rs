@@ -19,7 +19,7 @@ use crate::engine::clock::{Clock, SystemClock};
 use crate::engine::task::TaskInvoker;
 use crate::engine::{ACCOUNT, EngineConfig, Executor};
 use crate::path::context::{ExecutionInfo, iso};
-use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
 
 /// Now, as the API's timestamps: seconds since the epoch, with microseconds.
 pub(super) fn now_secs() -> f64 {
@@ -28,7 +28,7 @@ pub(super) fn now_secs() -> f64 {
 
 /// The daemon: what the API, the reloader and the resumer work on.
 pub struct Service {
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<dyn Store>,
     pub invoker: Arc<dyn TaskInvoker>,
     pub metrics: Arc<Metrics>,
     pub(super) machines: Mutex<HashMap<String, Arc<Machine>>>,
@@ -47,45 +47,30 @@ pub struct Service {
 
 impl Service {
     /// Opens the service on a store, loading the state machines it holds.
-    pub fn open(
-        store: Arc<SqliteStore>,
+    pub async fn open(
+        store: Arc<dyn Store>,
         invoker: Arc<dyn TaskInvoker>,
         metrics: Arc<Metrics>,
     ) -> std::result::Result<Arc<Service>, String> {
-        let rows = store
-            .read(
-                "SELECT arn, name, type, definition, role_arn, created FROM state_machines",
-                &[],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, f64>(5)?,
-                    ))
-                },
-            )
-            .map_err(|e| e.to_string())?;
+        let rows = store.machines().await.map_err(|e| e.to_string())?;
         let mut machines = HashMap::new();
-        for (arn, name, t, definition, role_arn, created) in rows {
-            let machine_type = if t == "EXPRESS" {
+        for r in rows {
+            let machine_type = if r.machine_type == "EXPRESS" {
                 MachineType::Express
             } else {
                 MachineType::Standard
             };
-            let compiled = compile(&definition, machine_type)
-                .map_err(|e| format!("stored state machine {name}: {}", e.message))?;
+            let compiled = compile(&r.definition, machine_type)
+                .map_err(|e| format!("stored state machine {}: {}", r.name, e.message))?;
             machines.insert(
-                arn.clone(),
+                r.arn.clone(),
                 Machine {
-                    arn,
-                    name,
+                    arn: r.arn,
+                    name: r.name,
                     machine_type,
-                    definition,
-                    role_arn,
-                    created,
+                    definition: r.definition,
+                    role_arn: r.role_arn,
+                    created: r.created,
                     compiled: Arc::new(compiled),
                 }
                 .into(),
@@ -163,13 +148,12 @@ impl Service {
     }
 
     /// Whether the store answers.
-    pub fn healthy(&self) -> bool {
-        self.store.read("SELECT 1", &[], |r| r.get::<_, i64>(0)).is_ok()
+    pub async fn healthy(&self) -> bool {
+        self.store.ping().await.is_ok()
     }
 
     /// Why the store cannot take writes now, if it cannot (a full disk, an I/O error).
     pub fn cannot_write(&self) -> Option<String> {
-        use crate::store::ExecutionStore;
         self.store.writable().err().map(|e| e.0)
     }
 

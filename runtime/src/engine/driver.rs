@@ -162,11 +162,11 @@ impl Executor {
         resume: bool,
     ) -> Result<ExecutionResult, StoreError> {
         let recorded = if resume {
-            store.event_keys(&info.id)?
+            store.event_keys(&info.id).await?
         } else {
             Default::default()
         };
-        let journal = Journal::open(store, &info.id, resume)?;
+        let journal = Journal::open(store, &info.id, resume).await?;
         let result = self.execute_with(info, input, Some(Arc::new(journal)), recorded).await;
         Ok(result)
     }

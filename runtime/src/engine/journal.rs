@@ -25,10 +25,10 @@ pub struct Journal {
 
 impl Journal {
     /// A journal for a new execution, or for one resuming with what `store` holds for it.
-    pub fn open(store: Arc<dyn ExecutionStore>, execution: &str, resume: bool) -> Result<Journal, StoreError> {
+    pub async fn open(store: Arc<dyn ExecutionStore>, execution: &str, resume: bool) -> Result<Journal, StoreError> {
         let mut replay: HashMap<String, Vec<JournalRecord>> = HashMap::new();
         if resume {
-            for r in store.journal(execution)? {
+            for r in store.journal(execution).await? {
                 replay.entry(r.addr().to_string()).or_default().push(r);
             }
         }

@@ -1,7 +1,15 @@
-//! Where executions are recorded: history events (what users see) and journal records (what
-//! a restarted engine needs to resume without repeating side effects).
+//! Where everything is recorded: what executions write as they run (history events, what users
+//! see; journal records, what a restarted engine needs to resume without repeating side
+//! effects: `ExecutionStore`), and the daemon's own records (`Store`: state machines, versions,
+//! tags, execution rows, handler sets). Backends implement both; nothing outside `store/`
+//! speaks SQL.
 
+pub mod catalog;
+pub mod records;
 pub mod sqlite;
+
+pub use catalog::{Read, Store};
+pub use records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -64,11 +72,11 @@ pub trait ExecutionStore: Send + Sync {
     fn append_journal(&self, execution: &str, record: JournalRecord);
     fn flush(&self) -> BoxFuture<'static, Result<(), StoreError>>;
     /// The history of an execution, in id order.
-    fn events(&self, execution: &str) -> Result<Vec<Value>, StoreError>;
+    fn events<'a>(&'a self, execution: &'a str) -> Read<'a, Vec<Value>>;
     /// The keys of an execution's recorded events, with their ids.
-    fn event_keys(&self, execution: &str) -> Result<std::collections::HashMap<String, u64>, StoreError>;
+    fn event_keys<'a>(&'a self, execution: &'a str) -> Read<'a, std::collections::HashMap<String, u64>>;
     /// The journal of an execution, in append order.
-    fn journal(&self, execution: &str) -> Result<Vec<JournalRecord>, StoreError>;
+    fn journal<'a>(&'a self, execution: &'a str) -> Read<'a, Vec<JournalRecord>>;
     /// Whether writes go through now; why not when they do not (a flush then waits until
     /// they do).
     fn writable(&self) -> Result<(), StoreError> {

@@ -181,7 +181,7 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
         }
         "DescribeStateMachine" => {
             let arn = req_str(r, "stateMachineArn")?;
-            let m = svc.resolve(arn)?;
+            let m = svc.resolve(arn).await?;
             Ok(json!({
                 "stateMachineArn": m.arn, "name": m.name, "status": "ACTIVE", "definition": m.definition,
                 "roleArn": m.role_arn, "type": type_name(m.machine_type), "creationDate": m.created,
@@ -210,7 +210,7 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
         }
         "ListStateMachineVersions" => {
             let (start, max) = page(r)?;
-            let all = svc.list_versions(req_str(r, "stateMachineArn")?)?;
+            let all = svc.list_versions(req_str(r, "stateMachineArn")?).await?;
             let (items, next) = paged(all, start, max);
             let mut v = json!({"stateMachineVersions": items.iter().map(|(a, c)| json!({"stateMachineVersionArn": a, "creationDate": c})).collect::<Vec<_>>()});
             if let Some(n) = next {
@@ -280,11 +280,11 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
                 .await
         }
         "DescribeExecution" => Ok(execution_json(
-            &svc.describe_execution(req_str(r, "executionArn")?)?,
+            &svc.describe_execution(req_str(r, "executionArn")?).await?,
             true,
         )),
         "DescribeStateMachineForExecution" => {
-            let e = svc.describe_execution(req_str(r, "executionArn")?)?;
+            let e = svc.describe_execution(req_str(r, "executionArn")?).await?;
             let name = e.machine_arn.rsplit(':').next().unwrap_or_default();
             Ok(
                 json!({"stateMachineArn": e.machine_arn, "name": name, "definition": e.definition, "roleArn": format!("arn:aws:iam::{}:role/wasmstep", crate::engine::ACCOUNT), "updateDate": e.started}),
@@ -309,7 +309,7 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
                     "Member must satisfy enum value set: [RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE]",
                 ));
             }
-            let rows = svc.list_executions(req_str(r, "stateMachineArn")?, status)?;
+            let rows = svc.list_executions(req_str(r, "stateMachineArn")?, status).await?;
             let (items, next) = paged(rows.iter().map(|e| execution_json(e, false)).collect(), start, max);
             let mut v = json!({"executions": items});
             if let Some(n) = next {
@@ -320,7 +320,7 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
         "GetExecutionHistory" => {
             let (start, max) = page(r)?;
             let include = opt_bool(r, "includeExecutionData")?.unwrap_or(true);
-            let mut events = svc.history(req_str(r, "executionArn")?)?;
+            let mut events = svc.history(req_str(r, "executionArn")?).await?;
             if opt_bool(r, "reverseOrder")?.unwrap_or(false) {
                 events.reverse();
             }
@@ -364,7 +364,7 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
         "ListTagsForResource" => {
             let arn = req_str(r, "resourceArn")?;
             svc.tagged(arn)?;
-            Ok(tags_json(&svc.list_tags(arn)?))
+            Ok(tags_json(&svc.list_tags(arn).await?))
         }
         other => Err(error(
             "UnknownOperationException",

@@ -196,7 +196,7 @@ async fn metrics(
 
 /// Liveness: the daemon answers and its store can be read and written.
 async fn healthz(State(svc): State<Arc<Service>>) -> Response {
-    if !svc.healthy() {
+    if !svc.healthy().await {
         return (StatusCode::SERVICE_UNAVAILABLE, "the store is not usable\n").into_response();
     }
     match svc.cannot_write() {
@@ -214,7 +214,7 @@ async fn readyz(State(svc): State<Arc<Service>>) -> Response {
     if svc.draining() {
         return (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response();
     }
-    if !svc.healthy() {
+    if !svc.healthy().await {
         return (StatusCode::SERVICE_UNAVAILABLE, "the store is not usable\n").into_response();
     }
     match svc.cannot_write() {

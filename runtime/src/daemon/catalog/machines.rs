@@ -4,14 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rusqlite::types::Value as Sql;
-
 use super::{Machine, compile, type_name};
 use crate::asl::MachineType;
 use crate::daemon::arns::{arn_rest, check_name, machine_arn};
 use crate::daemon::error::{Result, error, unavailable};
 use crate::daemon::service::{Service, now_secs};
-use crate::store::ExecutionStore;
+use crate::store::MachineRecord;
 
 impl Service {
     pub(in crate::daemon) fn machines(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Machine>>> {
@@ -76,10 +74,14 @@ impl Service {
             created: now_secs(),
             compiled: Arc::new(compiled),
         };
-        self.store.write(
-            "INSERT OR REPLACE INTO state_machines (arn, name, type, definition, role_arn, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            vec![Sql::Text(arn.clone()), Sql::Text(m.name.clone()), Sql::Text(type_name(t).into()), Sql::Text(m.definition.clone()), Sql::Text(m.role_arn.clone()), Sql::Real(m.created)],
-        );
+        self.store.put_machine(&MachineRecord {
+            arn: arn.clone(),
+            name: m.name.clone(),
+            machine_type: type_name(t).to_string(),
+            definition: m.definition.clone(),
+            role_arn: m.role_arn.clone(),
+            created: m.created,
+        });
         self.store.flush().await.map_err(unavailable)?;
         let m = Arc::new(m);
         self.machines().insert(arn, m.clone());
@@ -102,15 +104,7 @@ impl Service {
             m.role_arn = r.to_string();
         }
         let updated = now_secs();
-        self.store.write(
-            "UPDATE state_machines SET definition = ?2, role_arn = ?3, updated = ?4 WHERE arn = ?1",
-            vec![
-                Sql::Text(arn.to_string()),
-                Sql::Text(m.definition.clone()),
-                Sql::Text(m.role_arn.clone()),
-                Sql::Real(updated),
-            ],
-        );
+        self.store.update_machine(arn, &m.definition, &m.role_arn, updated);
         self.store.flush().await.map_err(unavailable)?;
         self.machines().insert(arn.to_string(), Arc::new(m));
         Ok(updated)
@@ -118,16 +112,7 @@ impl Service {
 
     pub async fn delete_machine(&self, arn: &str) -> Result<()> {
         self.machine(arn)?;
-        self.store.write(
-            "DELETE FROM state_machines WHERE arn = ?1",
-            vec![Sql::Text(arn.to_string())],
-        );
-        self.store
-            .write("DELETE FROM tags WHERE resource = ?1", vec![Sql::Text(arn.to_string())]);
-        self.store.write(
-            "DELETE FROM versions WHERE machine_arn = ?1",
-            vec![Sql::Text(arn.to_string())],
-        );
+        self.store.delete_machine(arn);
         self.versions
             .lock()
             .unwrap_or_else(|e| e.into_inner())

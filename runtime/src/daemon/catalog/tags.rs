@@ -1,12 +1,10 @@
 //! Resource tags (TagResource, UntagResource, ListTagsForResource, CreateStateMachine's `tags`):
 //! key/value pairs on state machines, kept in the store's `tags` table.
 
-use rusqlite::types::Value as Sql;
 use serde_json::{Value, json};
 
 use crate::daemon::error::{ServiceError, error, unavailable};
 use crate::daemon::service::Service;
-use crate::store::ExecutionStore;
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
@@ -51,20 +49,14 @@ impl Service {
         })
     }
 
-    pub fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>> {
-        self.store
-            .read(
-                "SELECT key, value FROM tags WHERE resource = ?1 ORDER BY key",
-                &[Sql::Text(arn.to_string())],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(unavailable)
+    pub async fn list_tags(&self, arn: &str) -> Result<Vec<(String, String)>> {
+        self.store.tags(arn).await.map_err(unavailable)
     }
 
     /// Adds or replaces tags; more than 50 on one resource is TooManyTags.
     pub async fn tag_resource(&self, arn: &str, tags: &[(String, String)]) -> Result<()> {
         self.tagged(arn)?;
-        let mut keys: Vec<String> = self.list_tags(arn)?.into_iter().map(|(k, _)| k).collect();
+        let mut keys: Vec<String> = self.list_tags(arn).await?.into_iter().map(|(k, _)| k).collect();
         keys.extend(tags.iter().map(|(k, _)| k.clone()));
         keys.sort();
         keys.dedup();
@@ -75,10 +67,7 @@ impl Service {
             ));
         }
         for (k, v) in tags {
-            self.store.write(
-                "INSERT INTO tags (resource, key, value) VALUES (?1, ?2, ?3) ON CONFLICT (resource, key) DO UPDATE SET value = excluded.value",
-                vec![Sql::Text(arn.to_string()), Sql::Text(k.clone()), Sql::Text(v.clone())],
-            );
+            self.store.put_tag(arn, k, v);
         }
         self.store.flush().await.map_err(unavailable)
     }
@@ -86,10 +75,7 @@ impl Service {
     pub async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<()> {
         self.tagged(arn)?;
         for k in keys {
-            self.store.write(
-                "DELETE FROM tags WHERE resource = ?1 AND key = ?2",
-                vec![Sql::Text(arn.to_string()), Sql::Text(k.clone())],
-            );
+            self.store.delete_tag(arn, k);
         }
         self.store.flush().await.map_err(unavailable)
     }

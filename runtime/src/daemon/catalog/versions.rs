@@ -5,12 +5,10 @@
 
 use std::sync::Arc;
 
-use rusqlite::types::Value as Sql;
-
 use super::{Machine, compile};
 use crate::daemon::error::{ServiceError, error, unavailable};
 use crate::daemon::service::Service;
-use crate::store::ExecutionStore;
+use crate::store::VersionRecord;
 
 type Result<T> = std::result::Result<T, ServiceError>;
 
@@ -25,7 +23,7 @@ pub fn split_version(arn: &str) -> Option<(&str, u64)> {
 
 impl Service {
     /// A state machine or one of its versions.
-    pub fn resolve(&self, arn: &str) -> Result<Arc<Machine>> {
+    pub async fn resolve(&self, arn: &str) -> Result<Arc<Machine>> {
         let Some((base, n)) = split_version(arn) else {
             return self.machine(arn);
         };
@@ -33,15 +31,13 @@ impl Service {
             return Ok(m);
         }
         let m = self.machine(base)?;
-        let rows = self
-            .store
-            .read(
-                "SELECT definition, role_arn, created FROM versions WHERE machine_arn = ?1 AND version = ?2",
-                &[Sql::Text(base.to_string()), Sql::Integer(n as i64)],
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, f64>(2)?)),
-            )
-            .map_err(unavailable)?;
-        let Some((definition, role_arn, created)) = rows.into_iter().next() else {
+        let Some(VersionRecord {
+            definition,
+            role_arn,
+            created,
+            ..
+        }) = self.store.version(base, n).await.map_err(unavailable)?
+        else {
             return Err(error(
                 "StateMachineDoesNotExist",
                 format!("State Machine Does Not Exist: '{arn}'"),
@@ -71,47 +67,35 @@ impl Service {
                 "1 validation error detected: Value at 'description' failed to satisfy constraint: Member must have length less than or equal to 256",
             ));
         }
-        let latest = self
-            .store
-            .read(
-                "SELECT version, definition, role_arn, created FROM versions WHERE machine_arn = ?1 ORDER BY version DESC LIMIT 1",
-                &[Sql::Text(arn.to_string())],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, f64>(3)?)),
-            )
-            .map_err(unavailable)?;
+        let latest = self.store.versions(arn).await.map_err(unavailable)?;
         let next = match latest.into_iter().next() {
-            Some((n, d, r, created)) if d == m.definition && r == m.role_arn => {
-                return Ok((format!("{arn}:{n}"), created));
+            Some(v) if v.definition == m.definition && v.role_arn == m.role_arn => {
+                return Ok((format!("{arn}:{}", v.version), v.created));
             }
-            Some((n, ..)) => n + 1,
+            Some(v) => v.version + 1,
             None => 1,
         };
         let created = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
-        self.store.write(
-            "INSERT INTO versions (machine_arn, version, definition, role_arn, description, created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            vec![
-                Sql::Text(arn.to_string()),
-                Sql::Integer(next),
-                Sql::Text(m.definition.clone()),
-                Sql::Text(m.role_arn.clone()),
-                description.map(|d| Sql::Text(d.to_string())).unwrap_or(Sql::Null),
-                Sql::Real(created),
-            ],
-        );
+        self.store.put_version(&VersionRecord {
+            machine_arn: arn.to_string(),
+            version: next,
+            definition: m.definition.clone(),
+            role_arn: m.role_arn.clone(),
+            description: description.map(str::to_string),
+            created,
+        });
         self.store.flush().await.map_err(unavailable)?;
         Ok((format!("{arn}:{next}"), created))
     }
 
     /// Versions of a state machine, newest first: (version ARN, creation date).
-    pub fn list_versions(&self, arn: &str) -> Result<Vec<(String, f64)>> {
+    pub async fn list_versions(&self, arn: &str) -> Result<Vec<(String, f64)>> {
         self.machine(arn)?;
-        self.store
-            .read(
-                "SELECT version, created FROM versions WHERE machine_arn = ?1 ORDER BY version DESC",
-                &[Sql::Text(arn.to_string())],
-                |r| Ok((format!("{arn}:{}", r.get::<_, i64>(0)?), r.get::<_, f64>(1)?)),
-            )
-            .map_err(unavailable)
+        let versions = self.store.versions(arn).await.map_err(unavailable)?;
+        Ok(versions
+            .into_iter()
+            .map(|v| (format!("{arn}:{}", v.version), v.created))
+            .collect())
     }
 
     pub async fn delete_version(&self, version_arn: &str) -> Result<()> {
@@ -121,10 +105,7 @@ impl Service {
                 format!("Invalid Arn: 'Resource type not valid in this context: {version_arn}'"),
             ));
         };
-        self.store.write(
-            "DELETE FROM versions WHERE machine_arn = ?1 AND version = ?2",
-            vec![Sql::Text(base.to_string()), Sql::Integer(n as i64)],
-        );
+        self.store.delete_version(base, n);
         self.store.flush().await.map_err(unavailable)?;
         self.forget_version(version_arn);
         Ok(())

@@ -40,7 +40,7 @@ impl Reloader {
         if !tracked.seeded {
             tracked.seeded = true;
             for m in self.svc.list_machines() {
-                let source = self.svc.list_tags(&m.arn).ok().and_then(|tags| {
+                let source = self.svc.list_tags(&m.arn).await.ok().and_then(|tags| {
                     tags.into_iter()
                         .find_map(|(k, v)| (k == SOURCE_TAG).then(|| PathBuf::from(v)))
                 });

@@ -139,7 +139,7 @@ impl Reloader {
     /// Directories are made absolute, so they compare equal to the paths the watcher reports.
     /// `archive`: the directory where module releases are kept for running executions (the
     /// daemon's data directory has one).
-    pub fn new(
+    pub async fn new(
         svc: Arc<Service>,
         host: Option<Arc<WasmHost>>,
         plugins_dir: Option<&Path>,
@@ -154,7 +154,7 @@ impl Reloader {
             _ => None,
         };
         let next_set = match &releases {
-            Some(r) => r.next_id()?,
+            Some(r) => r.next_id().await?,
             None => 1,
         };
         Ok(Arc::new(Reloader {

@@ -168,7 +168,7 @@ impl Reloader {
             return 0;
         };
         let tracked = self.tracked.lock().await;
-        let sets = match releases.running_sets() {
+        let sets = match releases.running_sets().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the handler sets of running executions");
