@@ -28,7 +28,7 @@ step "Rust plugins"
 rustup target add wasm32-wasip2 wasm32-wasip1 >/dev/null 2>&1
 components=(add identity total_rust hostile_component lambda_behaviour
   report_create report_poll report_download report_render
-  reserve_stock charge_card release_stock ship_order migrate_record)
+  reserve_stock charge_card release_stock ship_order migrate_record work)
 commands=(hostile add_command)
 cargo build --locked --quiet --profile plugin --target wasm32-wasip2 $(printf -- '-p %s ' "${components[@]}")
 cargo build --locked --quiet --profile plugin --target wasm32-wasip1 $(printf -- '-p %s ' "${commands[@]}")

@@ -235,28 +235,3 @@ fn a_map_stopped_mid_way_resumes_only_the_unfinished_items() {
     let ids: Vec<u64> = events.iter().map(|e| e["id"].as_u64().expect("id")).collect();
     assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>());
 }
-
-/// Group commit never makes one execution's bad write cost another execution its events.
-#[tokio::test]
-async fn a_failing_write_loses_only_itself() {
-    let dir = std::env::temp_dir().join(format!("wasmstep-durable-isolation-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let store = SqliteStore::open(&dir.join("wasmstep.db")).unwrap();
-    store.append_event("a", 1, None, json!({"id": 1}));
-    store.flush().await.unwrap();
-    // In one batch: a duplicate event id for `a` between good events of `b`.
-    store.append_event("b", 1, None, json!({"id": 1}));
-    store.append_event("a", 1, None, json!({"id": 1, "again": true}));
-    store.append_event("b", 2, None, json!({"id": 2}));
-    let err = store.flush().await.unwrap_err();
-    assert!(err.to_string().contains("UNIQUE"), "{err}");
-    assert_eq!(store.events("b").await.unwrap().len(), 2);
-    assert_eq!(store.events("a").await.unwrap(), vec![json!({"id": 1})]);
-    // The store keeps working.
-    store.append_event("b", 3, None, json!({"id": 3}));
-    store.flush().await.unwrap();
-    assert_eq!(store.events("b").await.unwrap().len(), 3);
-    drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
-}

@@ -235,11 +235,7 @@ fn a_handler_replaced_under_running_executions() {
 
     // Every release served is archived for the executions using it (to resume on it after a
     // restart); once none does, the next reload drops it. A new manifest is such a reload.
-    let archived = |v: u8| {
-        dirs.data
-            .join(format!("modules/{}.wasm", sha256(&greeting(v))))
-            .exists()
-    };
+    let archived = |v: u8| archived(&dirs.data, &sha256(&greeting(v)));
     assert!(archived(1));
     std::fs::write(dirs.plugins.join("greeting.toml"), "memory_mb = 128\n").expect("manifest");
     wait_until("v2 to leave the archive", || !archived(2));
@@ -277,11 +273,7 @@ fn a_restart_resumes_executions_on_the_handler_release_they_started_with() {
     }
     // The archive keeps the releases running executions need; with none left running, the
     // next start removes what nothing needs.
-    let archived = |v: u8| {
-        dirs.data
-            .join(format!("modules/{}.wasm", sha256(&greeting(v))))
-            .exists()
-    };
+    let archived = |v: u8| archived(&dirs.data, &sha256(&greeting(v)));
     assert!(archived(1) && archived(2));
     d.kill();
     let d = dirs.start(&[]);
@@ -674,4 +666,14 @@ fn hundreds_of_executions_through_a_reload_loop() {
         loaded > rounds as f64,
         "{loaded} loads for {rounds} rounds of two changes"
     );
+}
+
+/// Whether the store under `data` keeps the module with this SHA-256 (the release archive).
+fn archived(data: &std::path::Path, sha256: &str) -> bool {
+    let db = rusqlite::Connection::open(data.join("wasmstep.db")).expect("open the store");
+    db.query_row("SELECT count(*) FROM modules WHERE sha256 = ?1", [sha256], |r| {
+        r.get::<_, i64>(0)
+    })
+    .expect("query the module archive")
+        > 0
 }

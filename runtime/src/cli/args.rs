@@ -46,7 +46,7 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8083).
     #[arg(long)]
     pub listen: Option<std::net::SocketAddr>,
-    /// Directory for the SQLite store (default ~/.local/share/wasmstep).
+    /// Directory for the daemon's files and its SQLite store (default ~/.local/share/wasmstep).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Directory of Wasm task handlers.
@@ -69,8 +69,23 @@ pub struct ServeArgs {
     /// 12h, 30m, 45s.
     #[arg(long)]
     pub retention: Option<String>,
-    /// TOML config file (keys: listen, data_dir, plugins, definitions, watch, retention, hosts,
-    /// [auth], [tls]); flags win over it.
+    /// Where the records are: a PostgreSQL database any number of daemons share
+    /// (postgres://USER@HOST:PORT/DB), or a SQLite file (default: DATA_DIR/wasmstep.db).
+    #[arg(long)]
+    pub store: Option<String>,
+    /// This daemon's name among those sharing a store (default: host name and process id).
+    #[arg(long)]
+    pub node_id: Option<String>,
+    /// How long a lease on an execution lasts unless renewed (default 10s): how soon other
+    /// daemons take over the executions of one that died.
+    #[arg(long)]
+    pub lease: Option<String>,
+    /// At a stop, how long handler calls in flight get to finish before the executions are
+    /// handed over (default 30s).
+    #[arg(long)]
+    pub drain_timeout: Option<String>,
+    /// TOML config file (keys: listen, data_dir, store, node_id, lease, drain_timeout, plugins,
+    /// definitions, watch, retention, hosts, [auth], [tls]); flags win over it.
     #[arg(long)]
     pub config: Option<PathBuf>,
 }

@@ -1,7 +1,7 @@
 //! `wasmstep serve`: resolves flags and the config file into a `DaemonConfig` (flags win over
 //! the file), sets up logging and the async runtime, and runs the daemon.
 
-use wasmstep::daemon::config::DaemonConfig;
+use wasmstep::daemon::config::{self, DaemonConfig};
 
 use super::args::ServeArgs;
 use super::{USAGE, async_runtime};
@@ -28,13 +28,25 @@ fn config(args: &ServeArgs) -> Result<DaemonConfig, String> {
         c.watch = false;
     }
     if let (Some(certificate), Some(private_key)) = (&args.tls_cert, &args.tls_key) {
-        c.tls = Some(wasmstep::daemon::config::Tls {
+        c.tls = Some(config::Tls {
             certificate: certificate.clone(),
             private_key: private_key.clone(),
         });
     }
     if let Some(r) = &args.retention {
-        c.retention = wasmstep::daemon::config::parse_duration(r).map_err(|e| format!("--retention {r}: {e}"))?;
+        c.retention = config::parse_duration(r).map_err(|e| format!("--retention {r}: {e}"))?;
+    }
+    if let Some(s) = &args.store {
+        c.store = Some(wasmstep::store::Location::parse(s));
+    }
+    if let Some(n) = &args.node_id {
+        c.node_id = config::check_node_id(n).map_err(|e| format!("--node-id {n}: {e}"))?;
+    }
+    if let Some(l) = &args.lease {
+        c.lease = config::parse_lease(l).map_err(|e| format!("--lease {l}: {e}"))?;
+    }
+    if let Some(d) = &args.drain_timeout {
+        c.drain_timeout = config::parse_duration(d).map_err(|e| format!("--drain-timeout {d}: {e}"))?;
     }
     Ok(c)
 }

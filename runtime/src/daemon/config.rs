@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::auth::AuthFile;
+use crate::store::Location;
 
 /// Where the daemon listens and keeps its files.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +29,16 @@ pub struct DaemonConfig {
     pub file: Option<PathBuf>,
     /// Serve HTTPS with this certificate chain and key (PEM), when set.
     pub tls: Option<Tls>,
+    /// Where the records are: `None`, the SQLite file under `data_dir`.
+    pub store: Option<Location>,
+    /// This daemon's name among those sharing a store (default: host name and process id).
+    pub node_id: String,
+    /// How long a lease on an execution lasts unless renewed: how soon other daemons on a
+    /// shared store take over the executions of one that died.
+    pub lease: Duration,
+    /// At a stop, how long handler calls in flight get to finish before the executions are
+    /// handed over anyway (those calls are then made again where they resume).
+    pub drain_timeout: Duration,
 }
 
 /// `[tls]`: a PEM certificate chain and its private key.
@@ -51,6 +62,10 @@ pub struct FileConfig {
     pub hosts: Option<Vec<String>>,
     pub auth: Option<AuthFile>,
     pub tls: Option<Tls>,
+    pub store: Option<String>,
+    pub node_id: Option<String>,
+    pub lease: Option<String>,
+    pub drain_timeout: Option<String>,
 }
 
 impl DaemonConfig {
@@ -72,6 +87,10 @@ impl DaemonConfig {
             hosts: Vec::new(),
             file: None,
             tls: None,
+            store: None,
+            node_id: default_node_id(),
+            lease: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(30),
         }
     }
 
@@ -114,12 +133,60 @@ impl DaemonConfig {
         if let Some(r) = f.retention {
             self.retention = parse_duration(&r).map_err(|e| format!("{}: retention = {r:?}: {e}", path.display()))?;
         }
+        if let Some(s) = f.store {
+            self.store = Some(match Location::parse(&s) {
+                Location::Sqlite(p) => Location::Sqlite(rel(p)),
+                pg => pg,
+            });
+        }
+        if let Some(n) = f.node_id {
+            self.node_id = check_node_id(&n).map_err(|e| format!("{}: node_id = {n:?}: {e}", path.display()))?;
+        }
+        if let Some(l) = f.lease {
+            self.lease = parse_lease(&l).map_err(|e| format!("{}: lease = {l:?}: {e}", path.display()))?;
+        }
+        if let Some(d) = f.drain_timeout {
+            self.drain_timeout =
+                parse_duration(&d).map_err(|e| format!("{}: drain_timeout = {d:?}: {e}", path.display()))?;
+        }
         Ok(self)
     }
 
-    pub fn database(&self) -> PathBuf {
-        self.data_dir.join("wasmstep.db")
+    /// Where the records are kept.
+    pub fn store_location(&self) -> Location {
+        self.store
+            .clone()
+            .unwrap_or_else(|| Location::Sqlite(self.data_dir.join("wasmstep.db")))
     }
+}
+
+/// The host name and the process id: unique among daemons running at once, and new at every
+/// start (a restarted daemon's old leases simply expire, unless `--node-id` names it).
+fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "wasmstep".into());
+    format!("{host}-{}", std::process::id())
+}
+
+/// A node id names the daemon in leases, logs and metric labels: short and printable.
+pub fn check_node_id(id: &str) -> Result<String, String> {
+    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_graphic()) {
+        return Err("a node id is 1 to 128 printable ASCII characters, without spaces".into());
+    }
+    Ok(id.to_string())
+}
+
+/// A lease length: at least a second (it is renewed every third of it).
+pub fn parse_lease(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d < Duration::from_secs(1) {
+        return Err("a lease lasts at least 1s".into());
+    }
+    Ok(d)
 }
 
 /// `90d`, `12h`, `30m`, `45s` (or a number of seconds): a length of time an operator writes.

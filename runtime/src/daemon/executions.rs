@@ -7,8 +7,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::arns::{arn_rest, check_name, machine_arn};
-use super::catalog::compile;
 use super::error::{Result, error, unavailable};
+use super::handover::Gated;
 use super::service::{Service, now_secs};
 use crate::asl::{MachineType, StateMachine};
 use crate::engine::history::{EventKind, History};
@@ -111,7 +111,7 @@ impl Service {
     }
 
     /// Runs (or resumes) an execution in the background and records how it ended.
-    fn spawn(
+    pub(super) fn spawn(
         self: &Arc<Self>,
         machine_name: String,
         compiled: Arc<StateMachine>,
@@ -129,11 +129,23 @@ impl Service {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
         let task = self.engine().spawn(async move {
             let exec = me.executor(compiled, invoker, MachineType::Standard);
-            let store: Arc<dyn ExecutionStore> = me.store.clone();
-            let result = exec.execute_durable(info, input, store, resume).await;
+            let store: Arc<dyn ExecutionStore> = Arc::new(Gated::new(me.store.clone(), me.gate.clone(), arn.clone()));
+            let result = exec.execute_durable(info, input, store.clone(), resume).await;
             me.finish(&arn, &machine_name, started, result).await;
+            // The last result counts as in flight until the end is on record.
+            drop(store);
         });
         running.insert(row.arn.clone(), task);
+        self.metrics.node.executions_owned.set(running.len() as i64);
+    }
+
+    /// Takes an execution out of those running here (to record its end, or because it stopped
+    /// or went to another node); `None` when it was not (any more).
+    pub(super) fn take_running(&self, arn: &str) -> Option<tokio::task::JoinHandle<()>> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let task = running.remove(arn);
+        self.metrics.node.executions_owned.set(running.len() as i64);
+        task
     }
 
     async fn finish(
@@ -145,13 +157,7 @@ impl Service {
     ) {
         // Whoever takes the execution out of `running` records how it ended: here, or
         // StopExecution if it got there first.
-        if self
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(arn)
-            .is_none()
-        {
+        if self.take_running(arn).is_none() {
             return;
         }
         let (status, output, err, cause, transitions) = match result {
@@ -200,12 +206,17 @@ impl Service {
     /// Stops a running execution: ExecutionAborted, status ABORTED.
     pub async fn stop_execution(&self, arn: &str, err: Option<&str>, cause: Option<&str>) -> Result<f64> {
         let row = self.describe_execution(arn).await?;
-        let handle = self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(arn);
+        let handle = self.take_running(arn);
         let stopped = now_secs();
         if row.status != "RUNNING" {
             return Ok(row.stopped.unwrap_or(stopped));
         }
         let Some(h) = handle else {
+            // Running on another node: take it over (that node's writes for it are fenced from
+            // now on), then record the stop here.
+            if self.store.take_over(arn).await.map_err(unavailable)? {
+                return self.record_stop(&row, err, cause, stopped).await;
+            }
             // The execution is finishing on its own and records its end; report that.
             for _ in 0..1000 {
                 let row = self.describe_execution(arn).await?;
@@ -225,6 +236,18 @@ impl Service {
         let _ = h.await;
         self.store.flush().await.map_err(unavailable)?;
         self.metrics.executions_running.dec();
+        self.record_stop(&row, err, cause, stopped).await
+    }
+
+    /// Records ExecutionAborted after the execution's last event, and its end.
+    async fn record_stop(
+        &self,
+        row: &ExecutionRow,
+        err: Option<&str>,
+        cause: Option<&str>,
+        stopped: f64,
+    ) -> Result<f64> {
+        let arn = row.arn.as_str();
         let machine_name = row.machine_arn.rsplit(':').next().unwrap_or_default().to_string();
         self.metrics
             .executions_aborted
@@ -253,41 +276,5 @@ impl Service {
         );
         self.store.flush().await.map_err(unavailable)?;
         Ok(stopped)
-    }
-
-    /// Resumes every execution the store says was running when the daemon stopped.
-    pub async fn resume_all(self: &Arc<Self>) -> std::result::Result<usize, String> {
-        let rows = self.store.running_executions().await.map_err(|e| e.to_string())?;
-        let n = rows.len();
-        for row in rows {
-            let machine_name = row.machine_arn.rsplit(':').next().unwrap_or_default().to_string();
-            // A stored definition this build no longer accepts fails that one execution, not the
-            // daemon.
-            let compiled = match compile(&row.definition, MachineType::Standard) {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::error!(execution = %row.arn, "cannot resume: {}", e.message);
-                    self.store.end_execution(
-                        &row.arn,
-                        &ExecutionEnd {
-                            status: "FAILED".into(),
-                            output: None,
-                            error: Some("States.Runtime".into()),
-                            cause: Some(format!("cannot resume: {}", e.message)),
-                            stopped: now_secs(),
-                        },
-                    );
-                    continue;
-                }
-            };
-            let input: Value = serde_json::from_str(&row.input).unwrap_or(Value::Null);
-            self.metrics
-                .executions_resumed
-                .with_label_values(&[&machine_name])
-                .inc();
-            let (_, invoker) = self.pin(row.handler_set);
-            self.spawn(machine_name, Arc::new(compiled), &row, input, true, invoker);
-        }
-        Ok(n)
     }
 }

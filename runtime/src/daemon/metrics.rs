@@ -38,6 +38,70 @@ pub struct Metrics {
     pub handler_version: IntGaugeVec,
     /// The latest published version of each state machine loaded from the definitions directory.
     pub state_machine_version: IntGaugeVec,
+    /// This node's share of the executions (`cluster.rs`), labelled with its node id.
+    pub node: NodeMetrics,
+}
+
+/// `wasmstep_node_*`: what one daemon holds of the executions several may share. Summed over
+/// the nodes of a cluster, they say who runs what.
+pub struct NodeMetrics {
+    pub leases_held: IntGauge,
+    pub executions_owned: IntGauge,
+    pub claim_seconds: Histogram,
+    pub claimed: prometheus::IntCounter,
+    pub leases_lost: prometheus::IntCounter,
+    pub handed_over: prometheus::IntCounter,
+}
+
+impl NodeMetrics {
+    fn new(registry: &Registry, node: &str) -> NodeMetrics {
+        let l = &["node"];
+        NodeMetrics {
+            leases_held: gauge(
+                registry,
+                "wasmstep_node_leases_held",
+                "Executions this node holds a lease on (a shared store).",
+                l,
+            )
+            .with_label_values(&[node]),
+            executions_owned: gauge(
+                registry,
+                "wasmstep_node_executions_owned",
+                "Durable executions running on this node now.",
+                l,
+            )
+            .with_label_values(&[node]),
+            claim_seconds: histogram(
+                registry,
+                "wasmstep_node_claim_seconds",
+                "Time one claim of executions took (a round trip to the store).",
+                &[0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0],
+                l,
+            )
+            .with_label_values(&[node]),
+            claimed: counter(
+                registry,
+                "wasmstep_node_executions_claimed_total",
+                "Running executions this node claimed and resumed (at start-up, or left by another node).",
+                l,
+            )
+            .with_label_values(&[node]),
+            leases_lost: counter(
+                registry,
+                "wasmstep_node_leases_lost_total",
+                "Executions this node stopped running because another node holds their lease now.",
+                l,
+            )
+            .with_label_values(&[node]),
+            handed_over: counter(
+                registry,
+                "wasmstep_node_executions_handed_over_total",
+                "Executions this node released for others to resume when it stopped.",
+                l,
+            )
+            .with_label_values(&[node]),
+        }
+    }
 }
 
 fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64], labels: &[&str]) -> HistogramVec {
@@ -61,6 +125,11 @@ fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntC
 
 impl Metrics {
     pub fn new() -> Metrics {
+        Metrics::for_node("local")
+    }
+
+    /// The metrics of the daemon whose node id is `node`.
+    pub fn for_node(node: &str) -> Metrics {
         let registry = Registry::new();
         let sm = &["state_machine"];
         let running = IntGauge::new("wasmstep_executions_running", "Executions running now.").expect("valid");
@@ -169,6 +238,7 @@ impl Metrics {
                 "The latest published version of each state machine loaded from the definitions directory.",
                 &["state_machine"],
             ),
+            node: NodeMetrics::new(&registry, node),
             registry,
         }
     }

@@ -6,14 +6,14 @@ use std::sync::Arc;
 
 use super::api::gate::{Gate, Hosts};
 use super::auth::Auth;
+use super::cluster::Cluster;
 use super::config::DaemonConfig;
 use super::listen::ConnectionLimits;
 use super::metrics::Metrics;
 use super::reload::Reloader;
 use super::service::Service;
 use crate::engine::task::{NoHandlers, TaskInvoker};
-use crate::store::Store;
-use crate::store::sqlite::SqliteStore;
+use crate::store::Node;
 use crate::wasm::{WasmEngine, WasmHost};
 
 /// The daemon's handlers: a Wasm host when there is a plugins directory (filled by the first
@@ -42,13 +42,22 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     });
     std::fs::create_dir_all(&cfg.data_dir)
         .map_err(|e| format!("cannot create the data directory {}: {e}", cfg.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.database()).map_err(|e| e.to_string())?);
+    let location = cfg.store_location();
+    let store = crate::store::open(
+        &location,
+        &Node {
+            id: cfg.node_id.clone(),
+            lease: cfg.lease,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let host = wasm_host(&cfg)?;
     let invoker: Arc<dyn TaskInvoker> = match &host {
         Some(h) => h.clone(),
         None => Arc::new(NoHandlers),
     };
-    let svc = Service::open(store, invoker, Arc::new(Metrics::new())).await?;
+    let svc = Service::open(store, invoker, Arc::new(Metrics::for_node(&cfg.node_id))).await?;
     // Executions get threads of their own (as many as the request side has): a state that
     // computes for long never holds up the API.
     let engine = EngineRuntime(Some(
@@ -68,22 +77,32 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
         host.clone(),
         cfg.plugins.as_deref(),
         cfg.definitions.as_deref(),
-        Some(cfg.data_dir.join("modules")),
-    )
-    .await?;
+        true,
+    )?;
+    // Handler releases an earlier wasmstep archived as files go into the store.
+    if host.is_some() {
+        let legacy = cfg.data_dir.join("modules");
+        let moved = super::releases::Releases::new(svc.store.clone())
+            .import_files(&legacy)
+            .await?;
+        if moved > 0 {
+            tracing::info!(modules = moved, from = %legacy.display(), "moved archived handler releases into the store");
+        }
+    }
     // Watch before the first scan, so nothing changed in between is missed.
     let _watch = if cfg.watch { Some(reloader.watch()?) } else { None };
     let first = reloader.rescan().await;
-    // Running executions resume on the handler releases they started with.
-    let restored = reloader.restore().await;
-    let resumed = svc.resume_all().await?;
-    reloader.forget_unused().await;
+    // Running executions resume on the handler releases they started with: those this node
+    // ran before a restart, and (on a shared store) those no live node holds.
+    let cluster = Cluster::new(svc.clone(), reloader.clone());
+    let (resumed, restored) = cluster.claim(true).await?;
+    reloader.forget_unused(true).await;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     let addr = listener.local_addr().unwrap_or(cfg.listen);
     tracing::info!(
-        listen = %addr, store = %cfg.database().display(),
+        listen = %addr, store = %location, node = %cfg.node_id,
         handlers = host.as_ref().map_or(0, |h| h.names().len()),
         definitions = svc.list_machines().len(), rejected = first.rejected.len(), watch = cfg.watch, resumed, restored_handler_sets = restored,
         auth = if gate.auth.required { "required" } else { "off" },
@@ -91,6 +110,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
         "wasmstep serving the Step Functions API"
     );
     let hup = tokio::spawn(rescan_on_sighup(reloader.clone()));
+    let leases = cluster.spawn(cfg.lease / 3);
     let sweeper = super::retention::Retention::new(svc.clone(), cfg.retention).spawn();
     let app = super::api::router_with(svc.clone(), gate.clone()).merge(super::api::admin::router(reloader, gate));
     let draining = svc.clone();
@@ -106,9 +126,12 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     .map_err(|e| format!("the server stopped: {e}"))?;
     hup.abort();
     sweeper.abort();
-    // Running executions are recorded up to their last step and resume at the next start; make
-    // sure the last group commit is on disk before exiting. A store that cannot write (a full
-    // disk) would make that wait forever: what it holds was never acknowledged, and the
+    leases.abort();
+    // Handler calls in flight finish and are recorded; every execution stops at its next
+    // barrier and is released for another node (or the next start) to resume, no call repeated.
+    let handed_over = cluster.hand_over(cfg.drain_timeout).await;
+    // Make sure the last group commit is on disk before exiting. A store that cannot write (a
+    // full disk) would make that wait forever: what it holds was never acknowledged, and the
     // executions resume from what was.
     match tokio::time::timeout(FINAL_FLUSH, svc.store.flush()).await {
         Ok(r) => r.map_err(|e| format!("the store: {e}"))?,
@@ -116,9 +139,12 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
             "the store still cannot write after {FINAL_FLUSH:?}; stopping without the last writes (executions resume from what is recorded)"
         ),
     }
-    // Executions still running stop here (dropping `engine`) and resume at the next start.
+    // Executions (each stopped at a barrier now) go with `engine`.
     drop(engine);
-    tracing::info!("wasmstep stopped; running executions resume at the next start");
+    tracing::info!(
+        handed_over,
+        "wasmstep stopped; its executions resume on another node or at the next start"
+    );
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-use super::catalog::{Machine, compile};
+use super::catalog::Machine;
 use super::executions::ExecutionRow;
 use super::metrics::Metrics;
 use crate::asl::{self, Diagnostic, MachineType, Severity, Source, StateMachine, Syntax};
@@ -39,6 +39,10 @@ pub struct Service {
     draining: std::sync::atomic::AtomicBool,
     /// Wakes the retention sweeper (`retention.rs`) before its next round.
     pub(super) sweep: tokio::sync::Notify,
+    /// Handler calls in flight, and whether executions may go on (closed at a hand-over).
+    pub gate: Arc<super::handover::Gate>,
+    /// The store's catalog version this node's cache of state machines reflects.
+    pub(super) catalog_seen: std::sync::atomic::AtomicI64,
     /// Where executions run: the daemon gives them a runtime of their own, so a state that
     /// computes for seconds (a JSONata expression near its time limit) never holds up a
     /// request; without one, the runtime the service was opened on.
@@ -52,30 +56,14 @@ impl Service {
         invoker: Arc<dyn TaskInvoker>,
         metrics: Arc<Metrics>,
     ) -> std::result::Result<Arc<Service>, String> {
+        let catalog_seen = store.catalog_version().await.map_err(|e| e.to_string())?;
         let rows = store.machines().await.map_err(|e| e.to_string())?;
         let mut machines = HashMap::new();
         for r in rows {
-            let machine_type = if r.machine_type == "EXPRESS" {
-                MachineType::Express
-            } else {
-                MachineType::Standard
-            };
-            let compiled = compile(&r.definition, machine_type)
-                .map_err(|e| format!("stored state machine {}: {}", r.name, e.message))?;
-            machines.insert(
-                r.arn.clone(),
-                Machine {
-                    arn: r.arn,
-                    name: r.name,
-                    machine_type,
-                    definition: r.definition,
-                    role_arn: r.role_arn,
-                    created: r.created,
-                    compiled: Arc::new(compiled),
-                }
-                .into(),
-            );
+            let m = Machine::from_record(r)?;
+            machines.insert(m.arn.clone(), Arc::new(m));
         }
+        let gate = Arc::new(super::handover::Gate::default());
         let invoker: Arc<dyn TaskInvoker> = Arc::new(crate::daemon::metrics::MeteredInvoker {
             inner: invoker,
             metrics: metrics.clone(),
@@ -89,6 +77,8 @@ impl Service {
             running: Mutex::new(HashMap::new()),
             clock: Arc::new(SystemClock),
             draining: Default::default(),
+            gate,
+            catalog_seen: catalog_seen.into(),
             sweep: tokio::sync::Notify::new(),
             engine: std::sync::OnceLock::new(),
         }))

@@ -67,6 +67,13 @@ impl Run<'_> {
             Some(r) => r,
             None => {
                 let key = format!("{}:a{attempt}", at.addr);
+                // Held until the result is on record: a daemon handing its executions over
+                // waits for it, and one that is (or has lost this execution) parks it here,
+                // before the call is put on record.
+                let _permit = match &self.journal {
+                    Some(j) => Some(j.store().begin_call().await),
+                    None => None,
+                };
                 let r = self
                     .call_task(t, ctx, effective, timeout, heartbeat, prev, entered, &key)
                     .await?;

@@ -43,14 +43,53 @@ pub trait Store: ExecutionStore {
     /// Up to `limit` finished executions, stopped before `before`, whose state machine is gone.
     fn orphaned_executions(&self, before: f64, limit: usize) -> Read<'_, Vec<String>>;
 
-    // Handler sets (what executions are pinned to across restarts; `daemon/releases.rs`).
+    // Handler sets and module releases (what executions are pinned to across restarts and
+    // nodes; `daemon/releases.rs`).
+    /// A number for a new handler set, never given before (by any node).
+    fn next_handler_set(&self) -> Read<'_, u64>;
+    /// Records a set of this node's.
     fn put_handler_set(&self, id: u64, handlers: &str);
-    /// Deletes every set that is not in `keep` and that no running execution holds.
+    /// Deletes this node's sets that are not in `keep` and that no running execution holds.
     fn delete_handler_sets_except(&self, keep: &[u64]);
-    /// Every recorded set, by id.
+    /// Every recorded set (of every node), by id.
     fn handler_sets(&self) -> Read<'_, HashMap<u64, String>>;
+    /// Sets by id, where recorded.
+    fn handler_sets_of<'a>(&'a self, ids: &'a [u64]) -> Read<'a, HashMap<u64, String>>;
     /// The sets running executions hold.
     fn running_handler_sets(&self) -> Read<'_, HashMap<u64, String>>;
+    /// Keeps a module's bytes under its SHA-256 (once), durably by the next flush.
+    fn put_module(&self, sha256: &str, bytes: &[u8]);
+    fn module<'a>(&'a self, sha256: &'a str) -> Read<'a, Option<Vec<u8>>>;
+    /// Deletes the modules not in `needed`. A store shared by several nodes keeps recent ones
+    /// a while: another node may have just archived one for a set it is about to record.
+    fn delete_modules_except(&self, needed: &[String]);
+    /// The SHA-256 of every archived module.
+    fn modules(&self) -> Read<'_, Vec<String>>;
+
+    // Leases: which node runs which execution. Several daemons share a PostgreSQL database; a
+    // daemon on SQLite is alone and runs every execution.
+    /// This node's id (`--node-id`).
+    fn node(&self) -> &str;
+    /// Claims for this node up to `limit` running executions no live node holds: released at a
+    /// hand-over, or whose holder stopped renewing its lease. With `own`, also those recorded
+    /// as this node's (at start-up: a node restarting under its id takes them back at once).
+    fn claim_executions(&self, limit: usize, own: bool) -> Read<'_, Vec<ExecutionRecord>>;
+    /// Renews this node's leases; returns the executions it has lost (another node claimed one
+    /// after this node paused for longer than a lease, or stopped it).
+    fn renew_leases(&self) -> Read<'_, Vec<String>>;
+    /// Hands executions over: their leases are released (after everything queued for them is
+    /// committed) for any node to claim at once.
+    fn release_executions<'a>(&'a self, arns: &'a [String]) -> Read<'a, ()>;
+    /// Takes a running execution from the node that holds it (StopExecution on another node),
+    /// fencing that node's writes for it; false when it is not running or this node holds it.
+    fn take_over<'a>(&'a self, arn: &'a str) -> Read<'a, bool>;
+    /// How many executions this node holds a lease on.
+    fn leases_held(&self) -> usize;
+    /// A number that changes whenever any node creates, updates or deletes a state machine.
+    fn catalog_version(&self) -> Read<'_, i64>;
+    /// Woken when another node may have left work to claim or changed the catalog: a hint only
+    /// (LISTEN/NOTIFY); the periodic claim and catalog check are the truth.
+    fn hints(&self) -> std::sync::Arc<tokio::sync::Notify>;
 
     // Upkeep.
     /// Gives the space freed by deletions back (after the next commit).

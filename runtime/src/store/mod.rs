@@ -5,11 +5,17 @@
 //! speaks SQL.
 
 pub mod catalog;
+mod health;
+pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
 pub use catalog::{Read, Store};
 pub use records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::future::BoxFuture;
@@ -77,9 +83,97 @@ pub trait ExecutionStore: Send + Sync {
     fn event_keys<'a>(&'a self, execution: &'a str) -> Read<'a, std::collections::HashMap<String, u64>>;
     /// The journal of an execution, in append order.
     fn journal<'a>(&'a self, execution: &'a str) -> Read<'a, Vec<JournalRecord>>;
+    /// Whether this node still runs the execution: false once another node has taken it over
+    /// (its writes are dropped from then on, and it must make no further calls).
+    fn owns(&self, _execution: &str) -> bool {
+        true
+    }
     /// Whether writes go through now; why not when they do not (a flush then waits until
     /// they do).
     fn writable(&self) -> Result<(), StoreError> {
         Ok(())
     }
+    /// Before an execution puts a handler call on record: returns a permit it holds until the
+    /// call's result is recorded, or never returns when the execution may not make calls here
+    /// (the daemon is handing it over, or another node runs it now).
+    fn begin_call(&self) -> BoxFuture<'static, CallPermit> {
+        Box::pin(async { CallPermit::free() })
+    }
+}
+
+/// Held by an execution from just before it puts a handler call on record until the call's
+/// result is recorded (`ExecutionStore::begin_call`); what it does when dropped is up to the
+/// store that gave it.
+pub struct CallPermit(Option<Box<dyn FnOnce() + Send + Sync>>);
+
+impl CallPermit {
+    /// A permit that does nothing.
+    pub fn free() -> CallPermit {
+        CallPermit(None)
+    }
+
+    /// A permit that runs `release` when dropped.
+    pub fn with(release: impl FnOnce() + Send + Sync + 'static) -> CallPermit {
+        CallPermit(Some(Box::new(release)))
+    }
+}
+
+impl Drop for CallPermit {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.take() {
+            release();
+        }
+    }
+}
+
+/// Where the daemon keeps its records (`--store`, `store = "..."`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Location {
+    /// One SQLite file: one daemon (the default, under the data directory).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database any number of daemons share (`postgres://USER@HOST:PORT/DB`).
+    Postgres(String),
+}
+
+impl Location {
+    /// A `postgres://` or `postgresql://` URL, or else the path of a SQLite file.
+    pub fn parse(text: &str) -> Location {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Location::Postgres(text.to_string())
+        } else {
+            Location::Sqlite(PathBuf::from(text.strip_prefix("sqlite:").unwrap_or(text)))
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// The path, or the URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::Sqlite(p) => write!(f, "{}", p.display()),
+            Location::Postgres(url) => match url.parse::<tokio_postgres::Config>() {
+                Ok(c) => f.write_str(&postgres::place(&c)),
+                Err(_) => f.write_str("postgres://(not a valid URL)"),
+            },
+        }
+    }
+}
+
+/// How a daemon takes part in a shared store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// Names the daemon in leases and metrics (default: host name and process id).
+    pub id: String,
+    /// How long a lease lasts unless renewed: how soon other nodes take over the executions of
+    /// a node that died.
+    pub lease: Duration,
+}
+
+/// Opens the store at `location` for `node` (a PostgreSQL store starts its writer and listener
+/// on the current tokio runtime).
+pub async fn open(location: &Location, node: &Node) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match location {
+        Location::Sqlite(path) => Arc::new(sqlite::SqliteStore::open_as(path, &node.id)?),
+        Location::Postgres(url) => Arc::new(postgres::PgStore::open(url, &node.id, node.lease).await?),
+    })
 }

@@ -187,6 +187,28 @@ impl WasmHost {
             .extend(sets.iter().map(|s| (s.id, Arc::downgrade(s))));
     }
 
+    /// A set by number, while it is current, retained or still held by someone.
+    fn find_set(&self, id: u64) -> Option<Arc<HandlerSet>> {
+        let current = self.snapshot();
+        if current.id == id {
+            return Some(current);
+        }
+        if let Some(s) = self.retained.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Some(s.clone());
+        }
+        self.past
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(i, _)| *i == id)
+            .find_map(|(_, w)| w.upgrade())
+    }
+
+    /// Whether set `id` can be had here (`repin` finds it).
+    pub fn has_set(&self, id: u64) -> bool {
+        self.find_set(id).is_some()
+    }
+
     fn pinned(&self, set: Arc<HandlerSet>) -> Arc<dyn TaskInvoker> {
         Arc::new(Pinned {
             engine: self.engine.clone(),
@@ -218,17 +240,7 @@ impl TaskInvoker for WasmHost {
     }
 
     fn repin(&self, id: u64) -> Option<Arc<dyn TaskInvoker>> {
-        let current = self.snapshot();
-        if current.id == id {
-            return Some(self.pinned(current));
-        }
-        let kept = self
-            .retained
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .cloned();
-        kept.map(|set| self.pinned(set))
+        self.find_set(id).map(|set| self.pinned(set))
     }
 }
 

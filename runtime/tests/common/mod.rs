@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test crate uses a different part of it
 
+pub mod pg;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -46,6 +46,19 @@ impl Service {
         })
     }
 
+    /// A state machine, looking again at the store when this node does not know it (another
+    /// node may have just created it).
+    pub async fn machine_fresh(&self, arn: &str) -> Result<Arc<Machine>> {
+        match self.machine(arn) {
+            Ok(m) => Ok(m),
+            Err(e) if e.kind == "StateMachineDoesNotExist" => {
+                self.refresh_catalog().await;
+                self.machine(arn)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub async fn create_machine(
         &self,
         name: &str,
@@ -55,6 +68,8 @@ impl Service {
     ) -> Result<Arc<Machine>> {
         check_name(name)?;
         let compiled = compile(definition, t)?;
+        // Another node may have created it.
+        self.refresh_catalog().await;
         let arn = machine_arn(name);
         if let Some(existing) = self.machines().get(&arn) {
             if existing.definition == definition && existing.machine_type == t {
@@ -89,7 +104,7 @@ impl Service {
     }
 
     pub async fn update_machine(&self, arn: &str, definition: Option<&str>, role_arn: Option<&str>) -> Result<f64> {
-        let mut m = Machine::clone(&*self.machine(arn)?);
+        let mut m = Machine::clone(&*self.machine_fresh(arn).await?);
         if definition.is_none() && role_arn.is_none() {
             return Err(error(
                 "MissingRequiredParameter",
@@ -111,7 +126,7 @@ impl Service {
     }
 
     pub async fn delete_machine(&self, arn: &str) -> Result<()> {
-        self.machine(arn)?;
+        self.machine_fresh(arn).await?;
         self.store.delete_machine(arn);
         self.versions
             .lock()

@@ -23,6 +23,26 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// A state machine as the store keeps it, compiled.
+    pub fn from_record(r: crate::store::MachineRecord) -> std::result::Result<Machine, String> {
+        let machine_type = if r.machine_type == "EXPRESS" {
+            MachineType::Express
+        } else {
+            MachineType::Standard
+        };
+        let compiled = compile(&r.definition, machine_type)
+            .map_err(|e| format!("stored state machine {}: {}", r.name, e.message))?;
+        Ok(Machine {
+            arn: r.arn,
+            name: r.name,
+            machine_type,
+            definition: r.definition,
+            role_arn: r.role_arn,
+            created: r.created,
+            compiled: Arc::new(compiled),
+        })
+    }
+
     /// Changes whenever the definition or the role does (a hot reload, UpdateStateMachine): the
     /// content's SHA-256, shaped like AWS's revision ids.
     pub fn revision_id(&self) -> String {

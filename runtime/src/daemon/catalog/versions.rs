@@ -25,12 +25,12 @@ impl Service {
     /// A state machine or one of its versions.
     pub async fn resolve(&self, arn: &str) -> Result<Arc<Machine>> {
         let Some((base, n)) = split_version(arn) else {
-            return self.machine(arn);
+            return self.machine_fresh(arn).await;
         };
         if let Some(m) = self.cached_version(arn) {
             return Ok(m);
         }
-        let m = self.machine(base)?;
+        let m = self.machine_fresh(base).await?;
         let Some(VersionRecord {
             definition,
             role_arn,

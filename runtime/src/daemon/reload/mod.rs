@@ -115,8 +115,8 @@ struct Tracked {
     /// `definitions` holds the files recorded in the store by an earlier run.
     seeded: bool,
     handlers: HashMap<String, HandlerVersion>,
-    /// The number the next handler set gets.
-    next_set: u64,
+    /// The number of the last handler set, where the store does not number them.
+    last_set: u64,
 }
 
 pub struct Reloader {
@@ -124,8 +124,8 @@ pub struct Reloader {
     host: Option<Arc<WasmHost>>,
     plugins_dir: Option<PathBuf>,
     definitions_dir: Option<PathBuf>,
-    /// Where handler sets and module releases are kept for executions across restarts (the
-    /// daemon; `None` where nothing outlives the process).
+    /// Handler sets and module releases recorded in the store for executions across restarts
+    /// and nodes (the daemon; `None` where nothing outlives the process).
     releases: Option<Releases>,
     /// One reload at a time: the watcher, SIGHUP and `wasmstep reload` never interleave.
     tracked: tokio::sync::Mutex<Tracked>,
@@ -137,34 +137,24 @@ fn millis(d: Duration) -> f64 {
 
 impl Reloader {
     /// Directories are made absolute, so they compare equal to the paths the watcher reports.
-    /// `archive`: the directory where module releases are kept for running executions (the
-    /// daemon's data directory has one).
-    pub async fn new(
+    /// With `keep_releases`, handler sets and module releases are recorded in the store for
+    /// executions to resume on (the daemon).
+    pub fn new(
         svc: Arc<Service>,
         host: Option<Arc<WasmHost>>,
         plugins_dir: Option<&Path>,
         definitions_dir: Option<&Path>,
-        archive: Option<PathBuf>,
+        keep_releases: bool,
     ) -> Result<Arc<Reloader>, String> {
         let absolute = |d: &Path, what: &str| {
             std::fs::canonicalize(d).map_err(|e| format!("cannot read the {what} directory {}: {e}", d.display()))
         };
-        let releases = match archive {
-            Some(dir) if host.is_some() => Some(Releases::open(svc.store.clone(), dir)?),
-            _ => None,
-        };
-        let next_set = match &releases {
-            Some(r) => r.next_id().await?,
-            None => 1,
-        };
+        let releases = (keep_releases && host.is_some()).then(|| Releases::new(svc.store.clone()));
         Ok(Arc::new(Reloader {
             plugins_dir: plugins_dir.map(|d| absolute(d, "plugins")).transpose()?,
             definitions_dir: definitions_dir.map(|d| absolute(d, "definitions")).transpose()?,
             releases,
-            tracked: tokio::sync::Mutex::new(Tracked {
-                next_set,
-                ..Tracked::default()
-            }),
+            tracked: tokio::sync::Mutex::new(Tracked::default()),
             svc,
             host,
         }))

@@ -132,8 +132,8 @@ impl Reloader {
                 .map_err(|e| format!("the loader stopped: {e}"))?;
         let plugin = plugin?;
         if let Some(r) = &self.releases {
-            r.archive(&entry.sha256, &bytes)
-                .map_err(|e| format!("cannot archive the module for the executions that will use it: {e}"))?;
+            // Durable with the set that names it (`install`).
+            r.archive(&entry.sha256, &bytes);
         }
         Ok(plugin)
     }
@@ -147,7 +147,13 @@ impl Reloader {
         handlers: Handlers,
         entries: HashMap<String, HandlerVersion>,
     ) -> Result<(), String> {
-        let id = tracked.next_set;
+        let id = match &self.releases {
+            Some(r) => r
+                .next_id()
+                .await
+                .map_err(|e| format!("cannot number the new handler set: {e}"))?,
+            None => tracked.last_set + 1,
+        };
         if let Some(r) = &self.releases {
             let recorded: Entries = entries.iter().map(|(n, v)| (n.clone(), v.entry.clone())).collect();
             r.record(id, &recorded)
@@ -155,20 +161,25 @@ impl Reloader {
                 .map_err(|e| format!("cannot record the new handler set: {e}"))?;
         }
         host.install(HandlerSet { id, handlers });
-        tracked.next_set += 1;
+        tracked.last_set = id;
         tracked.handlers = entries;
         Ok(())
     }
 
-    /// After a restart, before resuming: brings back the handler sets running executions
-    /// started with (from the archive where the plugins directory has moved on), so they
-    /// resume on the same releases. Returns how many sets were brought back.
-    pub async fn restore(&self) -> usize {
+    /// Before resuming executions (after a restart, or claimed from another node): brings back
+    /// the recorded handler sets among `ids` that this node does not serve (from the modules
+    /// archived in the store where the plugins directory has moved on, or never had them), so
+    /// they resume on the releases they started with. Returns how many sets were brought back.
+    pub async fn restore(&self, ids: &[u64]) -> usize {
         let (Some(releases), Some(host), Some(dir)) = (&self.releases, &self.host, &self.plugins_dir) else {
             return 0;
         };
+        let missing: Vec<u64> = ids.iter().copied().filter(|id| !host.has_set(*id)).collect();
+        if missing.is_empty() {
+            return 0;
+        }
         let tracked = self.tracked.lock().await;
-        let sets = match releases.running_sets().await {
+        let sets = match releases.sets(&missing).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the handler sets of running executions");
@@ -183,7 +194,7 @@ impl Reloader {
                 let same = tracked.handlers.get(&name).is_some_and(|v| v.entry == entry);
                 let plugin = match current.handlers.get(&name).filter(|_| same) {
                     Some(p) => Ok(p.clone()),
-                    None => match releases.module(&entry.sha256) {
+                    None => match releases.module(&entry.sha256).await {
                         Ok(bytes) => self.compile(host, dir, &name, bytes, &entry).await.map(Arc::new),
                         Err(e) => Err(format!("the archived module is gone: {e}")),
                     },
@@ -207,14 +218,16 @@ impl Reloader {
         restored
     }
 
-    /// Once the running executions are resumed (each holds its handlers): lets go of the sets
-    /// brought back, and removes the recorded sets and archived modules nothing needs now.
-    pub async fn forget_unused(&self) {
+    /// Once the executions are resumed (each holds its handlers): lets go of the sets brought
+    /// back; with `collect`, also removes the recorded sets and archived modules nothing needs.
+    pub async fn forget_unused(&self, collect: bool) {
         let _tracked = self.tracked.lock().await;
         if let Some(host) = &self.host {
             host.release_retained();
         }
-        self.collect_garbage().await;
+        if collect {
+            self.collect_garbage().await;
+        }
     }
 
     /// Removes the recorded handler sets no execution holds or may resume with, and the

@@ -43,6 +43,10 @@ fn version_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<VersionRecord> {
     })
 }
 
+fn set_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(u64, String)> {
+    Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
+}
+
 fn text(s: &str) -> Sql {
     Sql::Text(s.to_string())
 }
@@ -244,6 +248,17 @@ impl Store for SqliteStore {
         ))
     }
 
+    fn next_handler_set(&self) -> Read<'_, u64> {
+        // One node: the next number after the highest recorded (numbers are never reused while
+        // a set is recorded; the reloader asks and records under one lock).
+        ready(
+            self.read("SELECT COALESCE(MAX(id), 0) + 1 FROM handler_sets", &[], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|rows| rows.first().copied().unwrap_or(1) as u64),
+        )
+    }
+
     fn put_handler_set(&self, id: u64, handlers: &str) {
         self.write(
             "INSERT OR REPLACE INTO handler_sets (id, handlers) VALUES (?1, ?2)",
@@ -261,9 +276,19 @@ impl Store for SqliteStore {
 
     fn handler_sets(&self) -> Read<'_, HashMap<u64, String>> {
         ready(
-            self.read("SELECT id, handlers FROM handler_sets", &[], |r| {
-                Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))
-            })
+            self.read("SELECT id, handlers FROM handler_sets", &[], set_row)
+                .map(|rows| rows.into_iter().collect()),
+        )
+    }
+
+    fn handler_sets_of<'a>(&'a self, ids: &'a [u64]) -> Read<'a, HashMap<u64, String>> {
+        let ids = serde_json::to_string(ids).unwrap_or_else(|_| "[]".into());
+        ready(
+            self.read(
+                "SELECT id, handlers FROM handler_sets WHERE id IN (SELECT value FROM json_each(?1))",
+                &[Sql::Text(ids)],
+                set_row,
+            )
             .map(|rows| rows.into_iter().collect()),
         )
     }
@@ -273,10 +298,76 @@ impl Store for SqliteStore {
             self.read(
                 "SELECT id, handlers FROM handler_sets WHERE id IN (SELECT handler_set FROM executions WHERE status = 'RUNNING')",
                 &[],
-                |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+                set_row,
             )
             .map(|rows| rows.into_iter().collect()),
         )
+    }
+
+    fn put_module(&self, sha256: &str, bytes: &[u8]) {
+        self.write(
+            "INSERT OR IGNORE INTO modules (sha256, bytes, archived) VALUES (?1, ?2, unixepoch('subsec'))",
+            vec![text(sha256), Sql::Blob(bytes.to_vec())],
+        );
+    }
+
+    fn module<'a>(&'a self, sha256: &'a str) -> Read<'a, Option<Vec<u8>>> {
+        ready(
+            self.read("SELECT bytes FROM modules WHERE sha256 = ?1", &[text(sha256)], |r| {
+                r.get(0)
+            })
+            .map(|rows| rows.into_iter().next()),
+        )
+    }
+
+    fn delete_modules_except(&self, needed: &[String]) {
+        let needed = serde_json::to_string(needed).unwrap_or_else(|_| "[]".into());
+        self.write(
+            "DELETE FROM modules WHERE sha256 NOT IN (SELECT value FROM json_each(?1))",
+            vec![Sql::Text(needed)],
+        );
+    }
+
+    fn modules(&self) -> Read<'_, Vec<String>> {
+        ready(self.read("SELECT sha256 FROM modules", &[], |r| r.get(0)))
+    }
+
+    fn node(&self) -> &str {
+        &self.node
+    }
+
+    fn claim_executions(&self, _limit: usize, own: bool) -> Read<'_, Vec<ExecutionRecord>> {
+        // Alone on its file, the daemon runs every execution: at start-up it takes all that
+        // were running; later there is never anything left to claim.
+        if !own || self.claimed.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            return ready(Ok(Vec::new()));
+        }
+        self.running_executions()
+    }
+
+    fn renew_leases(&self) -> Read<'_, Vec<String>> {
+        ready(Ok(Vec::new()))
+    }
+
+    fn release_executions<'a>(&'a self, _arns: &'a [String]) -> Read<'a, ()> {
+        // Nobody else to hand over to: they resume here at the next start.
+        Box::pin(async move { crate::store::ExecutionStore::flush(self).await })
+    }
+
+    fn take_over<'a>(&'a self, _arn: &'a str) -> Read<'a, bool> {
+        ready(Ok(false))
+    }
+
+    fn leases_held(&self) -> usize {
+        0
+    }
+
+    fn catalog_version(&self) -> Read<'_, i64> {
+        ready(Ok(0))
+    }
+
+    fn hints(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.hints.clone()
     }
 
     fn reclaim(&self) {

@@ -2,7 +2,6 @@
 //! through the writer, read back for GetExecutionHistory and for resuming.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 
 use futures::future::BoxFuture;
 use rusqlite::types::Value as Sql;
@@ -61,10 +60,6 @@ impl ExecutionStore for SqliteStore {
     }
 
     fn writable(&self) -> Result<(), StoreError> {
-        if self.health.failing.load(Ordering::Acquire) {
-            let reason = self.health.reason.lock().unwrap_or_else(|p| p.into_inner()).clone();
-            return Err(StoreError(reason));
-        }
-        Ok(())
+        self.health.check()
     }
 }

@@ -13,14 +13,20 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, params};
 
-use self::writer::{Op, WriteHealth};
+use self::writer::Op;
 use super::StoreError;
 use super::catalog::Read;
+use super::health::WriteHealth;
 
 pub use self::schema::LATEST as SCHEMA_VERSION;
 
 pub struct SqliteStore {
     path: PathBuf,
+    node: String,
+    /// Never woken: no other node leaves work or changes the catalog.
+    hints: Arc<tokio::sync::Notify>,
+    /// The running executions were claimed (at start-up, once: alone, the daemon runs them all).
+    claimed: std::sync::atomic::AtomicBool,
     writer: Mutex<Sender<Op>>,
     reader: Mutex<Connection>,
     health: Arc<WriteHealth>,
@@ -38,6 +44,11 @@ fn ready<'a, T: Send + 'a>(r: Result<T, StoreError>) -> Read<'a, T> {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`, bringing its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_as(path, "local")
+    }
+
+    /// As `open`, for the daemon whose node id is `node`.
+    pub fn open_as(path: &Path, node: &str) -> Result<SqliteStore, StoreError> {
         let mut conn =
             Connection::open(path).map_err(|e| StoreError(format!("cannot open {}: {e}", path.display())))?;
         schema::migrate(&mut conn, path)?;
@@ -51,6 +62,9 @@ impl SqliteStore {
             .map_err(err)?;
         Ok(SqliteStore {
             path: path.to_path_buf(),
+            node: node.to_string(),
+            hints: Arc::new(tokio::sync::Notify::new()),
+            claimed: Default::default(),
             writer: Mutex::new(tx),
             reader: Mutex::new(reader),
             health,
@@ -95,43 +109,5 @@ impl SqliteStore {
             .query_map(rusqlite::params_from_iter(params.iter()), row)
             .map_err(err)?;
         rows.map(|r| r.map_err(err)).collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::{ExecutionStore, JournalRecord};
-    use serde_json::json;
-
-    #[tokio::test]
-    async fn appends_are_durable_after_flush_and_survive_reopening() {
-        let dir = std::env::temp_dir().join(format!("wasmstep-sqlite-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("store.db");
-        for ext in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
-        }
-        {
-            let s = SqliteStore::open(&path).unwrap();
-            s.append_event("e1", 1, Some("execution:started"), json!({"type": "ExecutionStarted"}));
-            s.append_journal(
-                "e1",
-                JournalRecord::Deadline {
-                    addr: "/0".into(),
-                    until: chrono::Utc::now(),
-                },
-            );
-            s.append_event("e1", 2, Some("/0:entered"), json!({"type": "PassStateEntered"}));
-            s.flush().await.unwrap();
-            // A duplicate id is a bug and the flush says so.
-            s.append_event("e1", 2, None, json!({}));
-            assert!(s.flush().await.is_err());
-        }
-        let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(s.events("e1").await.unwrap().len(), 2);
-        assert_eq!(s.event_keys("e1").await.unwrap().get("/0:entered"), Some(&2));
-        assert_eq!(s.journal("e1").await.unwrap()[0].addr(), "/0");
-        assert!(s.events("other").await.unwrap().is_empty());
     }
 }

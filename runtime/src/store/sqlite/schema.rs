@@ -70,6 +70,12 @@ const MIGRATIONS: &[&str] = &[
         value TEXT NOT NULL,
         PRIMARY KEY (resource, key)
     );",
+    // 2: handler releases archived in the database (they were files under the data directory).
+    "CREATE TABLE modules (
+        sha256 TEXT PRIMARY KEY,
+        bytes BLOB NOT NULL,
+        archived REAL NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.

@@ -4,15 +4,16 @@
 //! again until it goes through.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rusqlite::{Connection, params};
 use tokio::sync::oneshot;
 
 use crate::store::StoreError;
+use crate::store::health::WriteHealth;
 
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 50_000;
@@ -70,25 +71,6 @@ pub(super) fn apply(conn: &mut Connection, ops: &[Op]) -> Result<(), rusqlite::E
         }
     }
     tx.commit()
-}
-
-/// Whether the last commit went through, shared by the writer and the store's readers
-/// (`/healthz`, the API's fail-fast check).
-#[derive(Default)]
-pub(super) struct WriteHealth {
-    pub(super) failing: AtomicBool,
-    pub(super) reason: Mutex<String>,
-}
-
-impl WriteHealth {
-    fn failed(&self, e: &StoreError) {
-        *self.reason.lock().unwrap_or_else(|p| p.into_inner()) = e.0.clone();
-        self.failing.store(true, Ordering::Release);
-    }
-
-    fn recovered(&self) {
-        self.failing.store(false, Ordering::Release);
-    }
 }
 
 /// A failure that goes away by itself (space freed, lock released): the writes are kept and
