@@ -28,7 +28,8 @@ cleanup() {
 trap cleanup EXIT
 store_args=()
 if [ "$store" = postgres ]; then
-  server=$(bash .ci/postgres "$work/pg" $$)
+  # Durable (fsync on every commit), to compare with SQLite's fsync per group commit.
+  server=$(WASMSTEP_PG_DURABLE=1 bash .ci/postgres "$(mktemp -d)" $$)
   psql -q "$server" -c "CREATE DATABASE bench"
   db="${server%/*}/bench"
   store_args=(--store "$db")

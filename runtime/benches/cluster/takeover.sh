@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How soon a killed daemon's executions go on elsewhere: two release daemons share one
-# PostgreSQL (a server of its own, as the tests start); COUNT executions, each waiting in a Wait
-# state, start on the second, which is then killed with SIGKILL. Prints the time from the kill
+# PostgreSQL (a server of its own, as the tests start); COUNT executions, each waiting 5 s in a
+# Wait state, start on the second, which is then killed with SIGKILL. Prints the time from the kill
 # until the first daemon has claimed all of them (lease expiry plus the claim), and until all
 # have ended.
 #   usage: bash runtime/benches/cluster/takeover.sh [LEASE=10s] [COUNT=200]
@@ -21,7 +21,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-server=$(bash .ci/postgres "$work/pg" $$)
+server=$(WASMSTEP_PG_DURABLE=1 bash .ci/postgres "$(mktemp -d)" $$)
 psql -q "$server" -c "CREATE DATABASE takeover"
 db="${server%/*}/takeover"
 urls=()
@@ -38,7 +38,7 @@ done
 call() {
   curl -sf "$1" -H "X-Amz-Target: AWSStepFunctions.$2" -H 'Content-Type: application/x-amz-json-1.0' -d "$3"
 }
-def='{\"StartAt\":\"Pause\",\"States\":{\"Pause\":{\"Type\":\"Wait\",\"Seconds\":2,\"Next\":\"Add\"},\"Add\":{\"Type\":\"Task\",\"Resource\":\"wasm:add\",\"End\":true}}}'
+def='{\"StartAt\":\"Pause\",\"States\":{\"Pause\":{\"Type\":\"Wait\",\"Seconds\":5,\"Next\":\"Add\"},\"Add\":{\"Type\":\"Task\",\"Resource\":\"wasm:add\",\"End\":true}}}'
 call "${urls[0]}" CreateStateMachine \
   "{\"name\":\"takeover\",\"roleArn\":\"arn:aws:iam::123456789012:role/bench\",\"definition\":\"$def\"}" >/dev/null
 for n in $(seq "$count"); do
@@ -47,13 +47,18 @@ for n in $(seq "$count"); do
 done
 kill -9 "${pids[1]}"
 t0=$(date +%s.%N)
+wait "${pids[1]}" 2>/dev/null || true
 metric() { curl -sf "${urls[0]}/metrics" | awk -v k="$1" 'index($0, k " ") == 1 {print $2}'; }
 claimed_at=""
 for _ in $(seq 6000); do
   c=$(metric 'wasmstep_node_executions_claimed_total{node="node-1"}')
   if [ -z "$claimed_at" ] && [ "${c%.*}" -ge "$count" ] 2>/dev/null; then claimed_at=$(date +%s.%N); fi
-  s=$(metric 'wasmstep_executions_succeeded_total{state_machine="takeover"}')
-  [ "${s:-0}" = "$count" ] && break
+  if [ -n "$claimed_at" ]; then
+    s=$(call "${urls[0]}" ListExecutions \
+      '{"stateMachineArn":"arn:aws:states:us-east-1:123456789012:stateMachine:takeover","statusFilter":"SUCCEEDED","maxResults":1000}' \
+      | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["executions"]))')
+    [ "$s" = "$count" ] && break
+  fi
   sleep 0.01
 done
 t1=$(date +%s.%N)

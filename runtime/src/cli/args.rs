@@ -188,7 +188,8 @@ pub struct BenchArgs {
     /// Output checks (default: NAME.meta.json beside the definition, if present).
     #[arg(long)]
     pub meta: Option<PathBuf>,
-    /// Run the executions durably, recording them in this SQLite file (fsync'd, group commit).
+    /// Run the executions durably, recording them in this store: a SQLite file (fsync'd, group
+    /// commit) or a postgres://USER@HOST:PORT/DB database.
     #[arg(long)]
-    pub store: Option<PathBuf>,
+    pub store: Option<String>,
 }

@@ -10,8 +10,7 @@ use wasmstep::asl;
 use wasmstep::asl::MachineType;
 use wasmstep::engine::oneshot::{self, RunOptions};
 use wasmstep::engine::{EngineConfig, Executor, Status};
-use wasmstep::store::ExecutionStore;
-use wasmstep::store::sqlite::SqliteStore;
+use wasmstep::store::{self, ExecutionStore, Location, Node};
 
 use super::args::BenchArgs;
 use super::plugins::load_plugins;
@@ -124,19 +123,25 @@ pub fn bench(args: BenchArgs) -> u8 {
     let exec = Arc::new(oneshot::executor(machine, invoker, &opts));
     let name = Arc::new(asl::machine_name(&args.file));
     let input = Arc::new(input);
-    let store: Option<Arc<dyn ExecutionStore>> = match &args.store {
-        None => None,
-        Some(path) => match SqliteStore::open(path) {
-            Ok(s) => Some(Arc::new(s)),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return USAGE;
-            }
-        },
-    };
     let rt = match async_runtime(true) {
         Ok(rt) => rt,
         Err(code) => return code,
+    };
+    let store: Option<Arc<dyn ExecutionStore>> = match &args.store {
+        None => None,
+        Some(place) => {
+            let node = Node {
+                id: "bench".into(),
+                lease: std::time::Duration::from_secs(10),
+            };
+            match rt.block_on(store::open(&Location::parse(place), &node)) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return USAGE;
+                }
+            }
+        }
     };
     let warmup = (args.executions / 10).clamp(1, 100);
     let result = rt.block_on(async {
