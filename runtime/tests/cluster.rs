@@ -304,4 +304,52 @@ fn a_stopped_node_hands_over_with_no_call_made_again() {
         "HANDOVER: a version deleted on one node is gone on another after {:?}",
         t0.elapsed()
     );
+
+    // The same name started on two nodes at once starts one execution, which both report.
+    let started = |d: &Daemon| d.metric("wasmstep_executions_started_total{state_machine=\"handover\"}");
+    let before = started(&a) + started(&c);
+    let input = json!({"v": 5, "items": [5]}).to_string();
+    for i in 0..20 {
+        let body = json!({"stateMachineArn": machine, "name": format!("twice-{i}"), "input": input});
+        let (x, y) = std::thread::scope(|s| {
+            let x = s.spawn(|| a.call("StartExecution", body.clone()));
+            let y = s.spawn(|| c.call("StartExecution", body.clone()));
+            (x.join().expect("a"), y.join().expect("c"))
+        });
+        assert_eq!(x["executionArn"], y["executionArn"]);
+        let arn = x["executionArn"].as_str().expect("arn");
+        let d = a.wait_done(arn, MINUTE);
+        assert_eq!(d["status"], "SUCCEEDED", "{d}");
+        check_history(&a, arn);
+    }
+    assert_eq!(started(&a) + started(&c) - before, 20.0, "each started once");
+}
+
+#[test]
+fn a_database_that_cannot_be_used_stops_the_start_with_a_clear_error() {
+    let data = common::tempdir("unreachable");
+    // Nothing listens on port 1; a database that does not exist on the test server.
+    let server = common::pg::server();
+    let (base, _) = server.rsplit_once('/').expect("a URL with a database");
+    for (store, says) in [
+        ("postgres://wasmstep@127.0.0.1:1/db".to_string(), "Connection refused"),
+        (
+            format!("{base}/no_such_database"),
+            "database \"no_such_database\" does not exist",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wasmstep"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--store", &store])
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .expect("run wasmstep");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains("cannot reach or prepare the database") && err.contains(says),
+            "{err}"
+        );
+        assert!(!err.contains("panicked"), "{err}");
+    }
 }

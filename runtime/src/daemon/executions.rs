@@ -78,13 +78,7 @@ impl Service {
         }
         let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{}:{name}", m.name);
         if let Some(existing) = self.execution_row(&arn).await? {
-            if existing.status == "RUNNING" && existing.input == input {
-                return Ok(existing);
-            }
-            return Err(error(
-                "ExecutionAlreadyExists",
-                format!("Execution Already Exists: '{arn}'"),
-            ));
+            return same_name(existing, input);
         }
         let started = now_secs();
         let (handler_set, invoker) = self.pin(None);
@@ -104,7 +98,15 @@ impl Service {
             handler_set,
         };
         self.store.insert_execution(&row);
-        self.store.flush().await.map_err(unavailable)?;
+        if let Err(e) = self.store.flush().await {
+            // A write of the batch failed: maybe this one, because a start of the same name (on
+            // this node or another) got there first; maybe another, and this one is on record.
+            match self.execution_row(&arn).await? {
+                Some(r) if r.started == started && r.input == input => {}
+                Some(existing) => return same_name(existing, input),
+                None => return Err(unavailable(e)),
+            }
+        }
         self.metrics.executions_started.with_label_values(&[&m.name]).inc();
         self.spawn(m.name.clone(), m.compiled.clone(), &row, input_value, false, invoker);
         Ok(row)
@@ -277,4 +279,16 @@ impl Service {
         self.store.flush().await.map_err(unavailable)?;
         Ok(stopped)
     }
+}
+
+/// StartExecution with the name of an execution that exists: the same execution while it runs
+/// with the same input (idempotent, as AWS), else ExecutionAlreadyExists.
+fn same_name(existing: ExecutionRow, input: &str) -> Result<ExecutionRow> {
+    if existing.status == "RUNNING" && existing.input == input {
+        return Ok(existing);
+    }
+    Err(error(
+        "ExecutionAlreadyExists",
+        format!("Execution Already Exists: '{}'", existing.arn),
+    ))
 }

@@ -107,7 +107,9 @@ const MIGRATION_LOCK: i64 = 0x7761_736d_7374_6570; // "wasmstep"
 
 /// Brings the database to [`LATEST`].
 pub(super) async fn migrate(pool: &Pool, place: &str) -> Result<(), StoreError> {
-    let fail = |e: &dyn std::fmt::Display| StoreError(format!("cannot prepare the database {place}: {e}"));
+    let fail = |e: &(dyn std::error::Error + 'static)| {
+        StoreError(format!("cannot prepare the database {place}: {}", super::explain(e)))
+    };
     let mut client = pool.get().await.map_err(|e| fail(&e))?;
     let tx = client.transaction().await.map_err(|e| fail(&e))?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
