@@ -542,3 +542,51 @@ async fn concurrent_claims_never_take_the_same_execution(b: Backend) {
     assert_eq!(seen.len(), 300, "every execution claimed once: {per_node:?}");
     assert_eq!(nodes.iter().map(|n| n.leases_held()).sum::<usize>(), 300);
 }
+
+/// `?sslmode=require`: encrypted and verified (the server's certificate against the roots and
+/// `sslrootcert`), refused when it cannot be verified; settings that make no sense are errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_over_tls_is_verified() {
+    let root = common::pg::tls_root().display().to_string();
+    let url = common::pg::database("tls");
+    let node = Node {
+        id: "tls-node".into(),
+        lease: Duration::from_secs(30),
+    };
+    let open = |u: String| {
+        let node = node.clone();
+        async move { wasmstep::store::open(&Location::Postgres(u), &node).await }
+    };
+    let s = open(format!("{url}?sslmode=require&sslrootcert={root}"))
+        .await
+        .unwrap_or_else(|e| panic!("TLS with the test CA: {e}"));
+    s.append_event("t", 1, None, json!({"id": 1}));
+    s.flush().await.expect("flush");
+    assert_eq!(s.events("t").await.expect("events").len(), 1);
+    let encrypted = common::pg::value(
+        common::pg::server(),
+        "SELECT count(*)::text FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) \
+         WHERE ssl AND application_name = 'wasmstep tls-node'",
+    );
+    assert_ne!(encrypted, "0", "the store's connections use TLS");
+    // The test CA is not among the system's roots: refused, and said why.
+    let err = match open(format!("{url}?sslmode=verify-full")).await {
+        Ok(_) => panic!("an unverifiable certificate must be refused"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("certificate") && !err.contains("panicked"), "{err}");
+    for (query, says) in [
+        ("sslmode=maybe", "sslmode=maybe is not one of"),
+        (
+            "sslrootcert=/nonexistent.pem&sslmode=require",
+            "sslrootcert=/nonexistent.pem",
+        ),
+        ("sslrootcert=/x.pem", "sslmode is not require"),
+    ] {
+        let err = match open(format!("{url}?{query}")).await {
+            Ok(_) => panic!("{query} must be refused"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(says), "{query}: {err}");
+    }
+}

@@ -13,10 +13,14 @@ use tokio_postgres::AsyncMessage;
 /// The channel every node listens on and notifies.
 pub(super) const CHANNEL: &str = "wasmstep";
 
-pub(super) async fn listen(config: tokio_postgres::Config, hints: Arc<Notify>) {
+pub(super) async fn listen(
+    config: tokio_postgres::Config,
+    tls: tokio_postgres_rustls::MakeRustlsConnect,
+    hints: Arc<Notify>,
+) {
     let mut backoff = Duration::from_millis(500);
     loop {
-        match config.connect(tokio_postgres::NoTls).await {
+        match config.connect(tls.clone()).await {
             Ok((client, mut connection)) => {
                 let (tx, mut rx) = mpsc::unbounded_channel();
                 // The connection delivers notifications only while it is polled.

@@ -5,14 +5,15 @@
 //!
 //! Crates: tokio-postgres (SKIP LOCKED, LISTEN/NOTIFY, pipelining as plain SQL on tokio) and
 //! deadpool-postgres for the pool; not sqlx, whose SQLite driver cannot be resolved next to
-//! rusqlite 0.41 (`docs/crates.md`). No TLS to the database yet: it is meant to be reached on
-//! a private network or through a local proxy.
+//! rusqlite 0.41 (`docs/crates.md`). TLS (`?sslmode=require`) through tokio-postgres-rustls:
+//! `tls.rs`.
 
 mod catalog;
 mod journal;
 mod leases;
 mod listen;
 mod schema;
+mod tls;
 mod writer;
 
 use std::sync::Arc;
@@ -85,9 +86,7 @@ impl PgStore {
     /// and the listener (on the current tokio runtime). `node` names this daemon in leases,
     /// which last `lease` unless renewed.
     pub async fn open(url: &str, node: &str, lease: Duration) -> Result<PgStore, StoreError> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError(format!("--store {url:?} is not a PostgreSQL URL: {e}")))?;
+        let tls::Target { mut config, tls } = tls::target(url)?;
         config.application_name(format!("wasmstep {node}"));
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
@@ -95,7 +94,7 @@ impl PgStore {
         let place = place(&config);
         let manager = Manager::from_config(
             config.clone(),
-            tokio_postgres::NoTls,
+            tls.clone(),
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -115,7 +114,7 @@ impl PgStore {
         let leases = Arc::new(Leases::new(node.to_string(), lease));
         tokio::spawn(writer::writer(pool.clone(), rx, health.clone(), leases.clone()));
         let hints = Arc::new(Notify::new());
-        tokio::spawn(listen::listen(config, hints.clone()));
+        tokio::spawn(listen::listen(config, tls, hints.clone()));
         Ok(PgStore {
             pool,
             writer: tx,
