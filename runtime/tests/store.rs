@@ -423,7 +423,8 @@ async fn a_schema_newer_than_the_binary_is_refused(b: Backend) {
 
 async fn leases_share_executions_between_nodes(b: Backend) {
     let p = place(b, "leases");
-    let lease = Duration::from_secs(1);
+    // Long enough that a busy machine's late wake-up never lets a renewed lease lapse.
+    let lease = Duration::from_secs(3);
     let a = open_as(&p, "a", lease).await;
     a.insert_execution(&execution("arn:x:m:1", "arn:sm:m", 1.0));
     a.append_event("arn:x:m:1", 1, Some("execution:started"), json!({"id": 1}));
@@ -450,7 +451,7 @@ async fn leases_share_executions_between_nodes(b: Backend) {
         "renewed"
     );
     // `a` stops renewing (a long pause): its lease expires and `b` takes the execution.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    tokio::time::sleep(lease + Duration::from_millis(200)).await;
     let claimed = bee.claim_executions(10, false).await.expect("claim");
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].arn, "arn:x:m:1");

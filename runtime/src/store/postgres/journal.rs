@@ -44,10 +44,7 @@ impl ExecutionStore for PgStore {
     fn flush(&self) -> BoxFuture<'static, Result<(), StoreError>> {
         let (tx, rx) = oneshot::channel();
         self.send(Op::Flush(tx));
-        Box::pin(async move {
-            rx.await
-                .unwrap_or_else(|_| Err(StoreError("the database writer stopped".into())))
-        })
+        crate::store::health::flushed(rx, "the database writer stopped")
     }
 
     fn events<'a>(&'a self, execution: &'a str) -> Read<'a, Vec<Value>> {

@@ -78,6 +78,25 @@ impl Leases {
             .insert(arn.to_string());
     }
 
+    /// The executions among `arns` this node holds, with their lease numbers (one lock).
+    pub(super) fn epochs<'a>(&self, arns: impl Iterator<Item = &'a str>) -> HashMap<&'a str, i64> {
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        arns.filter_map(|a| held.get(a).map(|e| (a, *e))).collect()
+    }
+
+    /// Keeps what `keep` says of `items`, asked only of executions this node lost (one lock; none
+    /// asked while nothing is lost).
+    pub(super) fn drop_lost<T>(
+        &self,
+        items: &mut std::collections::VecDeque<T>,
+        execution: impl Fn(&T) -> Option<&str>,
+    ) {
+        let lost = self.lost.lock().unwrap_or_else(|e| e.into_inner());
+        if !lost.1.is_empty() {
+            items.retain(|i| execution(i).is_none_or(|x| !lost.1.contains(x)));
+        }
+    }
+
     pub(super) fn owns(&self, arn: &str) -> bool {
         !self.lost.lock().unwrap_or_else(|e| e.into_inner()).1.contains(arn)
     }

@@ -6,25 +6,20 @@
 //! node no longer holds are dropped, never committed. When the database cannot be reached, the
 //! batch is kept and tried again until it goes through.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
 
 use deadpool_postgres::{Object, Pool};
 use futures::future::BoxFuture;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
 use super::leases::Leases;
 use crate::store::StoreError;
-use crate::store::health::WriteHealth;
+use crate::store::health::{FlushReply, Flushes, WriteHealth};
 
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 20_000;
-
-/// How long the writer waits before trying a failed commit again, doubling up to the most.
-const RETRY_FIRST: Duration = Duration::from_millis(50);
-const RETRY_MOST: Duration = Duration::from_secs(2);
 
 pub(super) type Param = Box<dyn ToSql + Send + Sync>;
 
@@ -48,7 +43,7 @@ pub(super) enum Op {
         execution: Option<String>,
         starts: bool,
     },
-    Flush(oneshot::Sender<Result<(), StoreError>>),
+    Flush(FlushReply),
 }
 
 impl Op {
@@ -155,14 +150,7 @@ async fn apply(client: &mut Object, ops: &[Op], leases: &Leases) -> Result<(), F
     // claiming one of them waits for it, or skips it), must still be the ones this node holds.
     // Locked first, in one order (by ARN) as every statement that locks several executions
     // does, so that two transactions never wait on each other.
-    let mut held: HashMap<&str, i64> = HashMap::new();
-    for op in ops {
-        if let Some(x) = op.execution()
-            && let Some(epoch) = leases.epoch(x)
-        {
-            held.insert(x, epoch);
-        }
-    }
+    let held = leases.epochs(ops.iter().filter_map(Op::execution));
     if !held.is_empty() {
         let arns: Vec<&str> = held.keys().copied().collect();
         let rows = tx
@@ -259,7 +247,7 @@ fn started(op: &Op, leases: &Leases) {
 async fn commit(pool: &Pool, writes: &mut VecDeque<Op>, leases: &Leases) -> Result<Result<(), StoreError>, StoreError> {
     // Queued for an execution after this node lost it (a handler call that returned after the
     // loss, before its execution was stopped): never written, as no lease would be checked.
-    writes.retain(|op| op.execution().is_none_or(|x| leases.owns(x)));
+    leases.drop_lost(writes, Op::execution);
     let mut client = pool.get().await.map_err(|e| failure(&e))?;
     loop {
         match apply(&mut client, writes.make_contiguous(), leases).await {
@@ -307,19 +295,17 @@ pub(super) async fn writer(
     leases: Arc<Leases>,
 ) {
     use std::sync::atomic::Ordering;
-    let mut unreported: Option<StoreError> = None;
     let mut writes: VecDeque<Op> = VecDeque::new();
-    let mut waiters = Vec::new();
-    let mut backoff = RETRY_FIRST;
+    let mut flushes = Flushes::default();
     let mut open = true;
     loop {
-        let first = if writes.is_empty() && waiters.is_empty() {
+        let first = if writes.is_empty() && flushes.is_empty() {
             match rx.recv().await {
                 Some(op) => Some(op),
                 None => return,
             }
         } else if health.failing.load(Ordering::Acquire) {
-            match tokio::time::timeout(backoff, rx.recv()).await {
+            match tokio::time::timeout(flushes.backoff(), rx.recv()).await {
                 Ok(Some(op)) => Some(op),
                 Ok(None) => {
                     open = false;
@@ -334,7 +320,7 @@ pub(super) async fn writer(
         let mut next = first;
         while let Some(op) = next {
             match op {
-                Op::Flush(w) => waiters.push(w),
+                Op::Flush(w) => flushes.push(w),
                 op => writes.push_back(op),
             }
             taken += 1;
@@ -346,30 +332,18 @@ pub(super) async fn writer(
                     tracing::error!("{e}; writes are kept and tried again until the database accepts them");
                 }
                 health.failed(&e);
-                backoff = (backoff * 2).min(RETRY_MOST);
+                flushes.failed();
                 if !open {
                     return;
                 }
                 continue;
             }
-            Ok(mut result) => {
+            Ok(result) => {
                 if health.failing.load(Ordering::Acquire) {
                     tracing::info!("the database accepts writes again");
                 }
                 health.recovered();
-                backoff = RETRY_FIRST;
-                if waiters.is_empty() {
-                    if let Err(e) = result {
-                        unreported = Some(e);
-                    }
-                } else {
-                    if let Some(e) = unreported.take() {
-                        result = Err(e);
-                    }
-                    for w in waiters.drain(..) {
-                        let _ = w.send(result.clone());
-                    }
-                }
+                flushes.committed(result);
             }
         }
         if !open {

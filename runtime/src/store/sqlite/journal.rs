@@ -34,10 +34,7 @@ impl ExecutionStore for SqliteStore {
     fn flush(&self) -> BoxFuture<'static, Result<(), StoreError>> {
         let (tx, rx) = oneshot::channel();
         self.send(Op::Flush(tx));
-        Box::pin(async move {
-            rx.await
-                .unwrap_or_else(|_| Err(StoreError("the store's writer stopped".into())))
-        })
+        crate::store::health::flushed(rx, "the store's writer stopped")
     }
 
     fn events<'a>(&'a self, execution: &'a str) -> Read<'a, Vec<Value>> {

@@ -7,20 +7,14 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
-use std::time::Duration;
 
 use rusqlite::{Connection, params};
-use tokio::sync::oneshot;
 
 use crate::store::StoreError;
-use crate::store::health::WriteHealth;
+use crate::store::health::{FlushReply, Flushes, WriteHealth};
 
 /// Most operations committed in one transaction.
 const MAX_BATCH: usize = 50_000;
-
-/// How long the writer waits before trying a failed commit again, doubling up to the most.
-const RETRY_FIRST: Duration = Duration::from_millis(50);
-const RETRY_MOST: Duration = Duration::from_secs(2);
 
 pub(super) enum Op {
     Event {
@@ -38,7 +32,7 @@ pub(super) enum Op {
         sql: &'static str,
         params: Vec<rusqlite::types::Value>,
     },
-    Flush(oneshot::Sender<Result<(), StoreError>>),
+    Flush(FlushReply),
     /// Give freed pages back to the file system once the batch is committed.
     Reclaim,
 }
@@ -133,21 +127,18 @@ fn while_rows(rows: &mut rusqlite::Rows<'_>) -> rusqlite::Result<()> {
 /// again, with whatever queues meanwhile, until it goes through: flushes wait, so executions
 /// stop moving rather than run unrecorded, and continue once space is back.
 pub(super) fn writer(mut conn: Connection, rx: Receiver<Op>, health: Arc<WriteHealth>) {
-    // A lost write is reported to the next flush even when no flush was in its batch.
-    let mut unreported: Option<StoreError> = None;
     let mut writes: VecDeque<Op> = VecDeque::new();
-    let mut waiters = Vec::new();
-    let mut backoff = RETRY_FIRST;
+    let mut flushes = Flushes::default();
     let mut open = true;
     loop {
-        let first = if writes.is_empty() && waiters.is_empty() {
+        let first = if writes.is_empty() && flushes.is_empty() {
             match rx.recv() {
                 Ok(op) => Some(op),
                 Err(_) => return,
             }
         } else if health.failing.load(Ordering::Acquire) {
             // Waiting to try again: take what arrives meanwhile.
-            match rx.recv_timeout(backoff) {
+            match rx.recv_timeout(flushes.backoff()) {
                 Ok(op) => Some(op),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => {
@@ -163,7 +154,7 @@ pub(super) fn writer(mut conn: Connection, rx: Receiver<Op>, health: Arc<WriteHe
         let mut reclaim = false;
         while let Some(op) = next {
             match op {
-                Op::Flush(w) => waiters.push(w),
+                Op::Flush(w) => flushes.push(w),
                 Op::Reclaim => reclaim = true,
                 op => writes.push_back(op),
             }
@@ -176,7 +167,7 @@ pub(super) fn writer(mut conn: Connection, rx: Receiver<Op>, health: Arc<WriteHe
                     eprintln!("error: {e}; writes are kept and tried again until the store accepts them");
                 }
                 health.failed(&e);
-                backoff = (backoff * 2).min(RETRY_MOST);
+                flushes.failed();
                 if !open {
                     // The store is gone and cannot write: what is queued was never
                     // acknowledged, and executions resume from what was.
@@ -184,7 +175,7 @@ pub(super) fn writer(mut conn: Connection, rx: Receiver<Op>, health: Arc<WriteHe
                 }
                 continue;
             }
-            Ok(mut result) => {
+            Ok(result) => {
                 if reclaim {
                     // Freed pages back to the file system, and the WAL file cut back; a reader
                     // in the way only postpones it to the next time.
@@ -201,19 +192,7 @@ pub(super) fn writer(mut conn: Connection, rx: Receiver<Op>, health: Arc<WriteHe
                     eprintln!("the store accepts writes again");
                 }
                 health.recovered();
-                backoff = RETRY_FIRST;
-                if waiters.is_empty() {
-                    if let Err(e) = result {
-                        unreported = Some(e);
-                    }
-                } else {
-                    if let Some(e) = unreported.take() {
-                        result = Err(e);
-                    }
-                    for w in waiters.drain(..) {
-                        let _ = w.send(result.clone());
-                    }
-                }
+                flushes.committed(result);
             }
         }
         if !open {
