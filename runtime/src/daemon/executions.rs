@@ -98,13 +98,17 @@ impl Service {
             handler_set,
         };
         self.store.insert_execution(&row);
-        if let Err(e) = self.store.flush().await {
-            // A write of the batch failed: maybe this one, because a start of the same name (on
-            // this node or another) got there first; maybe another, and this one is on record.
-            match self.execution_row(&arn).await? {
-                Some(r) if r.started == started && r.input == input => {}
-                Some(existing) => return same_name(existing, input),
-                None => return Err(unavailable(e)),
+        let flushed = self.store.flush().await;
+        // A flush answers for its batch, not for this write: a start of the same name (on this
+        // node or another) may have got there first even when it says Ok, and this one may be
+        // on record when it reports another write's failure. What is on record decides.
+        match self.execution_row(&arn).await? {
+            Some(r) if r.started == started && r.input == input => {}
+            Some(existing) => return same_name(existing, input),
+            None => {
+                return Err(unavailable(flushed.err().unwrap_or_else(|| {
+                    crate::store::StoreError(format!("{arn} was not recorded"))
+                })));
             }
         }
         self.metrics.executions_started.with_label_values(&[&m.name]).inc();
