@@ -720,6 +720,14 @@ async fn metrics_move_exactly_as_executions_start_succeed_fail_time_out_and_abor
     api.call("StopExecution", json!({"executionArn": aborted})).await;
     let d = api.wait_done(&timed_out).await;
     assert_eq!(d["status"], "TIMED_OUT");
+    // The end is on record a moment before it is counted: wait until nothing runs.
+    for _ in 0..500 {
+        let (_, text) = api.get("/metrics").await;
+        if sample(&text, "wasmstep_executions_running") == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     let (status, text) = api.get("/metrics").await;
     assert_eq!(status, StatusCode::OK);

@@ -198,11 +198,12 @@ impl Service {
         if let Err(e) = self.store.flush().await {
             tracing::error!(execution = %arn, "the end of the execution could not be recorded: {e}");
         }
-        self.metrics.executions_running.dec();
         if let Some(t) = transitions {
             self.metrics.count_transitions(machine_name, &t);
         }
         self.metrics.count_end(machine_name, status, stopped - started);
+        // Last: a scrape that sees it no longer running sees how it ended.
+        self.metrics.executions_running.dec();
         if !self.machines().contains_key(&machine_arn(machine_name)) {
             // Its state machine was deleted while it ran: it goes with it now.
             self.sweep.notify_one();
