@@ -198,6 +198,8 @@ impl Service {
         if let Err(e) = self.store.flush().await {
             tracing::error!(execution = %arn, "the end of the execution could not be recorded: {e}");
         }
+        // Its tokens take no answer any more; a parent waiting for it is answered.
+        self.tokens_end(arn, false).await;
         if let Some(t) = transitions {
             self.metrics.count_transitions(machine_name, &t);
         }
@@ -282,6 +284,7 @@ impl Service {
             },
         );
         self.store.flush().await.map_err(unavailable)?;
+        self.tokens_end(arn, true).await;
         Ok(stopped)
     }
 }

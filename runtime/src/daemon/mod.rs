@@ -19,3 +19,4 @@ pub mod reload;
 pub mod retention;
 pub mod serve;
 pub mod service;
+pub mod waits;

@@ -43,6 +43,12 @@ pub struct Service {
     pub gate: Arc<super::handover::Gate>,
     /// The store's catalog version this node's cache of state machines reflects.
     pub(super) catalog_seen: std::sync::atomic::AtomicI64,
+    /// Who to wake when a task token or an activity's queue changes (`waits/`).
+    pub waits: super::waits::Waits,
+    /// Pollers of each activity waiting now (GetActivityTask).
+    pub(super) pollers: Mutex<HashMap<String, usize>>,
+    /// The engine's door to task tokens, activities and nested executions.
+    outside: Arc<dyn crate::engine::outside::Outside>,
     /// Where executions run: the daemon gives them a runtime of their own, so a state that
     /// computes for seconds (a JSONata expression near its time limit) never holds up a
     /// request; without one, the runtime the service was opened on.
@@ -68,7 +74,14 @@ impl Service {
             inner: invoker,
             metrics: metrics.clone(),
         });
-        Ok(Arc::new(Service {
+        let shared = store.shared();
+        Ok(Arc::new_cyclic(|me| Service {
+            waits: Default::default(),
+            pollers: Default::default(),
+            outside: Arc::new(super::waits::Door {
+                svc: me.clone(),
+                shared,
+            }),
             store,
             invoker,
             metrics,
@@ -121,6 +134,7 @@ impl Service {
                 ..EngineConfig::default()
             },
         )
+        .with_outside(self.outside.clone())
     }
 
     pub(super) fn info(&self, row: &ExecutionRow, machine_name: &str, input: &Value) -> ExecutionInfo {

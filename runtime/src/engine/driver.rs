@@ -16,6 +16,7 @@ use super::clock::Clock;
 use super::error::AslError;
 use super::history::{EventKind, History, HistoryEvent};
 use super::journal::Journal;
+use super::outside::{Nowhere, Outside};
 use super::step::Fault;
 use super::task::TaskInvoker;
 use crate::asl::ErrorName;
@@ -98,6 +99,8 @@ pub struct ExecutionResult {
 pub struct Executor {
     pub(super) machine: Arc<StateMachine>,
     pub(super) invoker: Arc<dyn TaskInvoker>,
+    /// Where Tasks that wait for an answer from outside are answered.
+    pub(super) outside: Arc<dyn Outside>,
     clock: Arc<dyn Clock>,
     pub(super) config: EngineConfig,
 }
@@ -136,9 +139,17 @@ impl Executor {
         Executor {
             machine,
             invoker,
+            outside: Arc::new(Nowhere),
             clock,
             config,
         }
+    }
+
+    /// Tasks that wait for an answer (task tokens, activities, nested executions) are answered
+    /// through `outside`.
+    pub fn with_outside(mut self, outside: Arc<dyn Outside>) -> Self {
+        self.outside = outside;
+        self
     }
 
     pub fn machine(&self) -> &StateMachine {

@@ -120,6 +120,36 @@ pub enum EventKind {
         error: String,
         cause: Option<String>,
     },
+    /// A Task that waits (`.sync`, `.waitForTaskToken`) made its call: the call's response.
+    TaskSubmitted {
+        resource_type: String,
+        resource: String,
+        output: Value,
+    },
+    ActivityScheduled {
+        resource: String,
+        input: Value,
+        timeout: Option<u64>,
+        heartbeat: Option<u64>,
+    },
+    ActivityScheduleFailed {
+        error: String,
+        cause: Option<String>,
+    },
+    ActivityStarted {
+        worker: String,
+    },
+    ActivitySucceeded {
+        output: Value,
+    },
+    ActivityFailed {
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    ActivityTimedOut {
+        error: String,
+        cause: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +210,13 @@ impl HistoryEvent {
             TaskSucceeded { lambda, .. } => lambda_or_task(*lambda, "Succeeded"),
             TaskFailed { lambda, .. } => lambda_or_task(*lambda, "Failed"),
             TaskTimedOut { lambda, .. } => lambda_or_task(*lambda, "TimedOut"),
+            TaskSubmitted { .. } => "TaskSubmitted".into(),
+            ActivityScheduled { .. } => "ActivityScheduled".into(),
+            ActivityScheduleFailed { .. } => "ActivityScheduleFailed".into(),
+            ActivityStarted { .. } => "ActivityStarted".into(),
+            ActivitySucceeded { .. } => "ActivitySucceeded".into(),
+            ActivityFailed { .. } => "ActivityFailed".into(),
+            ActivityTimedOut { .. } => "ActivityTimedOut".into(),
         }
     }
 
@@ -339,6 +376,43 @@ impl HistoryEvent {
                 d["resource"] = resource.clone().into();
                 ("taskTimedOutEventDetails", d)
             }
+            TaskSubmitted {
+                resource_type,
+                resource,
+                output,
+            } => (
+                "taskSubmittedEventDetails",
+                json!({"resourceType": resource_type, "resource": resource, "output": data(output), "outputDetails": {"truncated": false}}),
+            ),
+            ActivityScheduled {
+                resource,
+                input,
+                timeout,
+                heartbeat,
+            } => {
+                let mut d = json!({"resource": resource, "input": data(input), "inputDetails": {"truncated": false}});
+                if let Some(t) = timeout {
+                    d["timeoutInSeconds"] = (*t).into();
+                }
+                if let Some(h) = heartbeat {
+                    d["heartbeatInSeconds"] = (*h).into();
+                }
+                ("activityScheduledEventDetails", d)
+            }
+            ActivityScheduleFailed { error, cause } => (
+                "activityScheduleFailedEventDetails",
+                error_details(&Some(error.clone()), cause),
+            ),
+            ActivityStarted { worker } => ("activityStartedEventDetails", json!({"workerName": worker})),
+            ActivitySucceeded { output } => (
+                "activitySucceededEventDetails",
+                json!({"output": data(output), "outputDetails": {"truncated": false}}),
+            ),
+            ActivityFailed { error, cause } => ("activityFailedEventDetails", error_details(error, cause)),
+            ActivityTimedOut { error, cause } => (
+                "activityTimedOutEventDetails",
+                error_details(&Some(error.clone()), cause),
+            ),
             _ => ("", Value::Null),
         };
         let mut v = json!({

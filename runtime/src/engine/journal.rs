@@ -86,6 +86,14 @@ impl Journal {
         })
     }
 
+    /// The task token recorded for attempt `attempt` of the Task entered at `addr`.
+    pub fn token(&self, addr: &str, attempt: u32) -> Option<String> {
+        self.find(addr, |r| match r {
+            JournalRecord::Token { attempt: a, token, .. } if *a == attempt => Some(token.clone()),
+            _ => None,
+        })
+    }
+
     pub fn record(&self, r: JournalRecord) {
         self.store.append_journal(&self.execution, r);
     }

@@ -12,11 +12,13 @@ pub mod history;
 pub mod items;
 pub mod journal;
 pub mod oneshot;
+pub mod outside;
 pub mod recovery;
 mod scope;
 pub mod step;
 pub mod task;
 mod timers;
+mod wait;
 
 pub use driver::{EngineConfig, ExecutionResult, Executor, Status};
 

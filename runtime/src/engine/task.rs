@@ -73,7 +73,7 @@ pub struct Target {
 /// Resolves a Task's resource and effective input to a handler call.
 pub fn resolve(resource: &Resource, uri: &str, effective: Value) -> Result<Target, AslError> {
     match resource {
-        Resource::Wasm { name } => Ok(Target {
+        Resource::Wasm { name, .. } => Ok(Target {
             handler: name.clone(),
             payload: effective,
             envelope: false,
@@ -85,7 +85,7 @@ pub fn resolve(resource: &Resource, uri: &str, effective: Value) -> Result<Targe
             envelope: false,
             log_tail: false,
         }),
-        Resource::LambdaInvoke => {
+        Resource::LambdaInvoke { .. } => {
             let Value::Object(mut params) = effective else {
                 return Err(AslError::new(
                     ErrorName::Runtime,
@@ -116,7 +116,7 @@ pub fn resolve(resource: &Resource, uri: &str, effective: Value) -> Result<Targe
                 log_tail,
             })
         }
-        Resource::Other { .. } => Err(AslError::new(
+        Resource::StartExecution { .. } | Resource::Activity { .. } | Resource::Other { .. } => Err(AslError::new(
             ErrorName::Runtime,
             format!(
                 "wasmstep cannot call the resource '{uri}': use wasm:NAME, a Lambda function ARN or arn:aws:states:::lambda:invoke"

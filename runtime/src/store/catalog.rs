@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use futures::future::BoxFuture;
 
 use super::records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
+use super::tokens::Tokens;
 use super::{ExecutionStore, StoreError};
 
 pub type Read<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 
-pub trait Store: ExecutionStore {
+pub trait Store: ExecutionStore + Tokens {
     // State machines, versions, tags.
     /// Creates (or replaces) a state machine.
     fn put_machine(&self, m: &MachineRecord);

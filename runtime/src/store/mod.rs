@@ -9,9 +9,11 @@ mod health;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
+pub mod tokens;
 
 pub use catalog::{Read, Store};
 pub use records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
+pub use tokens::{ActivityRecord, TokenChange, TokenRecord, TokenRefusal, Tokens};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +47,9 @@ pub enum JournalRecord {
     },
     /// A timer was armed (Wait state or retry delay): resuming keeps the original deadline.
     Deadline { addr: String, until: DateTime<Utc> },
+    /// A Task's attempt got a task token (before its handler, worker or nested execution saw
+    /// it): resuming waits on the same token.
+    Token { addr: String, attempt: u32, token: String },
 }
 
 impl JournalRecord {
@@ -52,7 +57,8 @@ impl JournalRecord {
         match self {
             JournalRecord::Exited { addr, .. }
             | JournalRecord::TaskResult { addr, .. }
-            | JournalRecord::Deadline { addr, .. } => addr,
+            | JournalRecord::Deadline { addr, .. }
+            | JournalRecord::Token { addr, .. } => addr,
         }
     }
 }

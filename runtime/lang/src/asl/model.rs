@@ -202,23 +202,81 @@ pub struct Pass {
 /// What a Task's `Resource` names.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Resource {
-    /// `wasm:NAME`
-    Wasm { name: String },
+    /// `wasm:NAME`, or `wasm:NAME.waitForTaskToken` (the handler gets a task token and the
+    /// Task waits for an answer sent with it).
+    Wasm { name: String, wait: bool },
     /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]`
     LambdaFunction { arn: String, name: String },
-    /// `arn:aws:states:::lambda:invoke` (name and payload come from the parameters)
-    LambdaInvoke,
+    /// `arn:aws:states:::lambda:invoke[.waitForTaskToken]` (name and payload come from the
+    /// parameters)
+    LambdaInvoke { wait: bool },
+    /// `arn:aws:states:::states:startExecution[.sync|.sync:2|.waitForTaskToken]`: a nested
+    /// execution.
+    StartExecution { pattern: Pattern },
+    /// `arn:aws:states:REGION:ACCOUNT:activity:NAME`: a task for activity workers.
+    Activity { arn: String },
     /// Any other AWS service integration; fails at run time as unsupported.
     Other { uri: String },
 }
 
+/// How a service integration is called (the suffix of its resource ARN).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pattern {
+    /// Request-response: the Task ends with the call's response.
+    Call,
+    /// `.sync`: waits for the job to finish; its output as the service describes it.
+    Sync,
+    /// `.sync:2`: the same, with JSON payloads parsed.
+    Sync2,
+    /// `.waitForTaskToken`: waits for an answer sent with the task token.
+    WaitForTaskToken,
+}
+
+impl Pattern {
+    /// The suffix it is written with (after the action).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Pattern::Call => "",
+            Pattern::Sync => ".sync",
+            Pattern::Sync2 => ".sync:2",
+            Pattern::WaitForTaskToken => ".waitForTaskToken",
+        }
+    }
+}
+
 impl Resource {
+    /// Whether the Task waits for an answer sent with its task token.
+    pub fn waits_for_token(&self) -> bool {
+        matches!(
+            self,
+            Resource::Wasm { wait: true, .. }
+                | Resource::LambdaInvoke { wait: true }
+                | Resource::StartExecution {
+                    pattern: Pattern::WaitForTaskToken
+                }
+        )
+    }
+
+    /// Whether the Task waits for an answer from outside once it has made its call (so it
+    /// does not hold up a hand-over while it waits).
+    pub fn waits(&self) -> bool {
+        self.has_token() || matches!(self, Resource::StartExecution { .. })
+    }
+
+    /// Whether a task token exists for the Task (`$$.Task.Token`).
+    pub fn has_token(&self) -> bool {
+        self.waits_for_token() || matches!(self, Resource::Activity { .. })
+    }
+
     /// History's `resourceType` and `resource` fields.
     pub fn history_names(&self, uri: &str) -> (String, String) {
+        let wait = |w: &bool| if *w { Pattern::WaitForTaskToken.suffix() } else { "" };
         match self {
-            Resource::Wasm { name } => ("wasm".into(), name.clone()),
+            Resource::Wasm { name, wait: w } => ("wasm".into(), format!("{name}{}", wait(w))),
             Resource::LambdaFunction { .. } => ("lambda".into(), "invoke".into()),
-            Resource::LambdaInvoke => ("lambda".into(), "invoke".into()),
+            Resource::LambdaInvoke { wait: w } => ("lambda".into(), format!("invoke{}", wait(w))),
+            Resource::StartExecution { pattern } => ("states".into(), format!("startExecution{}", pattern.suffix())),
+            Resource::Activity { arn } => ("activity".into(), arn.clone()),
             Resource::Other { .. } => {
                 let rest = uri.strip_prefix("arn:aws:states:::").unwrap_or(uri);
                 match rest.split_once(':') {

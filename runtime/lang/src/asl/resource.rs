@@ -4,10 +4,10 @@
 //! ARN"). wasmstep adds `wasm:NAME` and one deliberate leniency: a Lambda ARN whose region or
 //! account is a placeholder word (`arn:aws:lambda:REGION:ACCOUNT:function:processOrder`, as
 //! documentation writes them) runs its handler, with a warning, so an example copied as it is
-//! works. Resources AWS would run but wasmstep cannot (service integrations other than Lambda,
-//! activities) load with a warning that names them; a Task using one fails at run time.
+//! works. Resources AWS would run but wasmstep cannot (service integrations other than Lambda
+//! and Step Functions) load with a warning that names them; a Task using one fails at run time.
 
-use super::model::Resource;
+use super::model::{Pattern, Resource};
 
 /// What a Resource string is, as validation sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,8 +31,15 @@ arn:aws:states:::SERVICE:ACTION (a service integration) or arn:aws:states:REGION
 /// Checks and classifies a Task's `Resource`.
 pub fn check(uri: &str) -> Checked {
     if let Some(name) = uri.strip_prefix("wasm:") {
+        let (name, wait) = match name.strip_suffix(Pattern::WaitForTaskToken.suffix()) {
+            Some(n) => (n, true),
+            None => (name, false),
+        };
         return if is_handler_name(name) {
-            Checked::Callable(Resource::Wasm { name: name.to_string() })
+            Checked::Callable(Resource::Wasm {
+                name: name.to_string(),
+                wait,
+            })
         } else {
             Checked::Invalid(format!(
                 "'{uri}' is not a valid resource: wasm:NAME needs the name of a handler (a .wasm file stem, no spaces, ':' or '/')"
@@ -128,18 +135,20 @@ fn states(uri: &str, region: &str, account: &str, rest: &str) -> Checked {
             ));
         }
         let other = Resource::Other { uri: uri.to_string() };
+        let pattern = match pattern {
+            None => Pattern::Call,
+            Some("sync") => Pattern::Sync,
+            Some("sync:2") => Pattern::Sync2,
+            _ => Pattern::WaitForTaskToken,
+        };
         return match (svc, call, pattern) {
-            ("lambda", "invoke", None) => Checked::Callable(Resource::LambdaInvoke),
-            ("lambda", "invoke", Some("waitForTaskToken")) => Checked::Unsupported(
-                Resource::LambdaInvoke,
-                format!(
-                    "'{uri}': wasmstep does not wait for a task token yet; the Task ends when the handler returns, as a plain lambda:invoke does"
-                ),
-            ),
+            ("lambda", "invoke", Pattern::Call) => Checked::Callable(Resource::LambdaInvoke { wait: false }),
+            ("lambda", "invoke", Pattern::WaitForTaskToken) => Checked::Callable(Resource::LambdaInvoke { wait: true }),
+            ("states", "startExecution", pattern) => Checked::Callable(Resource::StartExecution { pattern }),
             _ => Checked::Unsupported(
                 other,
                 format!(
-                    "'{uri}': wasmstep cannot call the {svc}:{call} integration (it calls Wasm handlers through wasm:NAME, Lambda function ARNs and lambda:invoke); a Task using it fails at run time"
+                    "'{uri}': wasmstep cannot call the {svc}:{call} integration (it calls Wasm handlers through wasm:NAME, Lambda function ARNs and lambda:invoke, and starts nested executions with states:startExecution); a Task using it fails at run time"
                 ),
             ),
         };
@@ -150,10 +159,7 @@ fn states(uri: &str, region: &str, account: &str, rest: &str) -> Checked {
         && !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
     {
-        return Checked::Unsupported(
-            Resource::Other { uri: uri.to_string() },
-            format!("'{uri}': wasmstep has no activity workers yet; a Task using it fails at run time"),
-        );
+        return Checked::Callable(Resource::Activity { arn: uri.to_string() });
     }
     Checked::Invalid(not_an_arn(uri))
 }
@@ -267,12 +273,17 @@ mod tests {
             ("arn:aws:lambda:::function:x", "invalid"),
             ("arn:aws-cn:lambda:cn-north-1:123456789012:function:x", "callable"),
             ("arn:aws:states:::lambda:invoke", "callable"),
-            ("arn:aws:states:::lambda:invoke.waitForTaskToken", "unsupported"),
+            ("arn:aws:states:::lambda:invoke.waitForTaskToken", "callable"),
+            ("wasm:approve.waitForTaskToken", "callable"),
             ("arn:aws:states:::dynamodb:putItem", "unsupported"),
             ("arn:aws:states:::aws-sdk:s3:getObject", "unsupported"),
-            ("arn:aws:states:::states:startExecution.sync:2", "unsupported"),
+            ("arn:aws:states:::states:startExecution.sync:2", "callable"),
+            ("arn:aws:states:::states:startExecution", "callable"),
+            ("arn:aws:states:::states:startExecution.sync", "callable"),
+            ("arn:aws:states:::states:startExecution.waitForTaskToken", "callable"),
+            ("arn:aws:states:::lambda:invoke.sync", "unsupported"),
             ("arn:aws:states:::sqs:sendMessage.later", "invalid"),
-            ("arn:aws:states:us-east-1:123456789012:activity:approve", "unsupported"),
+            ("arn:aws:states:us-east-1:123456789012:activity:approve", "callable"),
             ("arn:aws:states:us-east-1:123456789012:stateMachine:x", "invalid"),
             ("arn:aws:sns:us-east-1:123456789012:topic", "invalid"),
             ("", "invalid"),

@@ -18,14 +18,14 @@ type Result<T> = std::result::Result<T, ServiceError>;
 /// Largest execution input (bytes).
 const MAX_INPUT: usize = 256 * 1024;
 
-fn validation(field: &str, what: &str) -> ServiceError {
+pub(super) fn validation(field: &str, what: &str) -> ServiceError {
     error(
         "ValidationException",
         format!("1 validation error detected: Value at '{field}' failed to satisfy constraint: {what}"),
     )
 }
 
-fn req_str<'a>(r: &'a Value, field: &str) -> Result<&'a str> {
+pub(super) fn req_str<'a>(r: &'a Value, field: &str) -> Result<&'a str> {
     match r.get(field) {
         None | Some(Value::Null) => Err(validation(field, "Member must not be null")),
         Some(Value::String(s)) => Ok(s),
@@ -33,7 +33,7 @@ fn req_str<'a>(r: &'a Value, field: &str) -> Result<&'a str> {
     }
 }
 
-fn opt_str<'a>(r: &'a Value, field: &str) -> Result<Option<&'a str>> {
+pub(super) fn opt_str<'a>(r: &'a Value, field: &str) -> Result<Option<&'a str>> {
     match r.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -65,7 +65,7 @@ fn max_results(r: &Value, limit: u64) -> Result<usize> {
 }
 
 /// maxResults (1..=1000, default 100) and nextToken (an offset we issued).
-fn page(r: &Value) -> Result<(usize, usize)> {
+pub(super) fn page(r: &Value) -> Result<(usize, usize)> {
     let max = max_results(r, 1000)?;
     let start = match opt_str(r, "nextToken")? {
         None => 0,
@@ -76,7 +76,7 @@ fn page(r: &Value) -> Result<(usize, usize)> {
     Ok((start, max))
 }
 
-fn paged<T>(items: Vec<T>, start: usize, max: usize) -> (Vec<T>, Option<String>) {
+pub(super) fn paged<T>(items: Vec<T>, start: usize, max: usize) -> (Vec<T>, Option<String>) {
     let total = items.len();
     let out: Vec<T> = items.into_iter().skip(start).take(max).collect();
     let next = (start + max < total).then(|| (start + max).to_string());
@@ -366,9 +366,12 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
             svc.tagged(arn)?;
             Ok(tags_json(&svc.list_tags(arn).await?))
         }
-        other => Err(error(
-            "UnknownOperationException",
-            format!("Unknown operation: AWSStepFunctions.{other}"),
-        )),
+        other => match super::waits::handle(svc, other, r).await {
+            Some(answer) => answer,
+            None => Err(error(
+                "UnknownOperationException",
+                format!("Unknown operation: AWSStepFunctions.{other}"),
+            )),
+        },
     }
 }

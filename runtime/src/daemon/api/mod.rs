@@ -6,6 +6,7 @@ mod actions;
 pub mod admin;
 pub mod gate;
 mod shapes;
+mod waits;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,6 +14,7 @@ mod leases;
 mod listen;
 mod schema;
 mod tls;
+mod tokens;
 mod writer;
 
 use std::sync::Arc;

@@ -97,6 +97,28 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH STATEMENT EXECUTE FUNCTION wasmstep_catalog_changed();
     CREATE TRIGGER versions_changed AFTER INSERT OR UPDATE OR DELETE ON versions
         FOR EACH STATEMENT EXECUTE FUNCTION wasmstep_catalog_changed();",
+    // 2: task tokens (callbacks, activity tasks, nested executions) and activities.
+    "CREATE TABLE tokens (
+        token TEXT PRIMARY KEY,
+        execution TEXT NOT NULL,
+        activity TEXT,
+        input TEXT,
+        child TEXT,
+        created DOUBLE PRECISION NOT NULL,
+        worker TEXT,
+        started DOUBLE PRECISION,
+        heartbeat DOUBLE PRECISION,
+        answer TEXT,
+        closed BOOLEAN NOT NULL DEFAULT false
+    );
+    CREATE INDEX tokens_by_execution ON tokens (execution);
+    CREATE INDEX tokens_waiting ON tokens (activity, created) WHERE worker IS NULL AND answer IS NULL AND NOT closed;
+    CREATE INDEX tokens_by_child ON tokens (child) WHERE child IS NOT NULL;
+    CREATE TABLE activities (
+        arn TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.

@@ -187,6 +187,7 @@ impl Store for SqliteStore {
         for sql in [
             "DELETE FROM events WHERE execution = ?1",
             "DELETE FROM journal WHERE execution = ?1",
+            "DELETE FROM tokens WHERE execution = ?1",
             "DELETE FROM executions WHERE arn = ?1",
         ] {
             self.write(sql, vec![text(arn)]);

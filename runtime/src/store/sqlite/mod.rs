@@ -5,6 +5,7 @@
 mod catalog;
 mod journal;
 mod schema;
+mod tokens;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,9 @@ pub struct SqliteStore {
     writer: Mutex<Sender<Op>>,
     reader: Mutex<Connection>,
     health: Arc<WriteHealth>,
+    /// Held across a token's read, write and flush: the daemon is the file's only writer, so
+    /// this makes each change conditional on what it read (`tokens.rs`).
+    tokens: tokio::sync::Mutex<()>,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -68,6 +72,7 @@ impl SqliteStore {
             writer: Mutex::new(tx),
             reader: Mutex::new(reader),
             health,
+            tokens: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -76,6 +76,28 @@ const MIGRATIONS: &[&str] = &[
         bytes BLOB NOT NULL,
         archived REAL NOT NULL
     );",
+    // 3: task tokens (callbacks, activity tasks, nested executions) and activities.
+    "CREATE TABLE tokens (
+        token TEXT PRIMARY KEY,
+        execution TEXT NOT NULL,
+        activity TEXT,
+        input TEXT,
+        child TEXT,
+        created REAL NOT NULL,
+        worker TEXT,
+        started REAL,
+        heartbeat REAL,
+        answer TEXT,
+        closed INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX tokens_by_execution ON tokens (execution);
+    CREATE INDEX tokens_waiting ON tokens (activity, created) WHERE worker IS NULL AND answer IS NULL AND closed = 0;
+    CREATE INDEX tokens_by_child ON tokens (child) WHERE child IS NOT NULL;
+    CREATE TABLE activities (
+        arn TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        created REAL NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.

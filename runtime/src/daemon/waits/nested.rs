@@ -1,0 +1,142 @@
+//! Nested executions (`arn:aws:states:::states:startExecution`): a Task starts a child
+//! execution, once whatever restarts come (its name is fixed before it is started); a parent
+//! waiting with `.sync`/`.sync:2` is answered when the child ends, with the child as
+//! DescribeExecution shows it; stopping a parent stops the children it waits for.
+
+use serde_json::{Value, json};
+
+use crate::asl::ErrorName;
+use crate::daemon::executions::ExecutionRow;
+use crate::daemon::service::Service;
+use crate::engine::error::AslError;
+use crate::engine::outside::Answer;
+use crate::engine::{ACCOUNT, REGION};
+use crate::path::context::ExecutionInfo;
+use crate::store::TokenChange;
+
+/// Epoch milliseconds, as the integration's responses give dates.
+fn millis(secs: f64) -> Value {
+    json!((secs * 1000.0).round() as i64)
+}
+
+/// An API error as the integration raises it (`StepFunctions.ExecutionAlreadyExistsException`).
+fn integration_error(kind: &str, message: String) -> AslError {
+    let name = if kind.ends_with("Exception") {
+        format!("StepFunctions.{kind}")
+    } else {
+        format!("StepFunctions.{kind}Exception")
+    };
+    AslError::new(ErrorName::Custom(name), message)
+}
+
+/// A child as the parent's `.sync` Task sees it (DescribeExecution, PascalCase).
+fn described(row: &ExecutionRow) -> Value {
+    let mut d = json!({
+        "ExecutionArn": row.arn,
+        "Input": row.input,
+        "InputDetails": {"Included": true},
+        "Name": row.name,
+        "StartDate": millis(row.started),
+        "StateMachineArn": row.machine_arn,
+        "Status": row.status,
+    });
+    if let Some(s) = row.stopped {
+        d["StopDate"] = millis(s);
+    }
+    if let Some(o) = &row.output {
+        d["Output"] = o.clone().into();
+        d["OutputDetails"] = json!({"Included": true});
+    }
+    if let Some(e) = &row.error {
+        d["Error"] = e.clone().into();
+    }
+    if let Some(c) = &row.cause {
+        d["Cause"] = c.clone().into();
+    }
+    d
+}
+
+impl Service {
+    /// Starts the child `name` of `parent` with the Task's parameters (`StateMachineArn`,
+    /// `Input` as JSON or JSON text); the one started before under that name, when the same
+    /// input started it (a resumed parent).
+    pub(crate) async fn start_child(
+        self: &std::sync::Arc<Self>,
+        _parent: &ExecutionInfo,
+        params: &Value,
+        name: &str,
+    ) -> Result<Value, AslError> {
+        let Some(machine) = params.get("StateMachineArn").and_then(Value::as_str) else {
+            return Err(AslError::new(ErrorName::Runtime, "StateMachineArn must be a string"));
+        };
+        let input = match params.get("Input") {
+            None | Some(Value::Null) => "{}".to_string(),
+            Some(Value::String(text)) => text.clone(),
+            Some(v) => v.to_string(),
+        };
+        let row = match self.start_execution(machine, Some(name), &input).await {
+            Ok(row) => row,
+            Err(e) if e.kind == "ExecutionAlreadyExists" => {
+                // `…:stateMachine:NAME[:VERSION]` -> `…:execution:NAME:{name}`
+                let machine_name = machine.split(':').nth(6).unwrap_or_default();
+                let arn = format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{machine_name}:{name}");
+                match self.store.execution(&arn).await {
+                    Ok(Some(r)) if r.input == input => r,
+                    _ => return Err(integration_error(e.kind, e.message)),
+                }
+            }
+            Err(e) => return Err(integration_error(e.kind, e.message)),
+        };
+        Ok(json!({"ExecutionArn": row.arn, "StartDate": millis(row.started)}))
+    }
+
+    /// A child execution ended (or a parent began to wait for one that had): answers the
+    /// parents waiting for it.
+    pub(crate) async fn child_ended(&self, arn: &str) {
+        let Ok(Some(row)) = self.store.execution(arn).await else {
+            return;
+        };
+        if row.status == "RUNNING" {
+            return;
+        }
+        let Ok(waiting) = self.store.tokens_waiting_on(arn).await else {
+            return;
+        };
+        let d = described(&row);
+        let answer = if row.status == "SUCCEEDED" {
+            Answer::Output(d)
+        } else {
+            Answer::Failure {
+                error: Some(ErrorName::TaskFailed.to_string()),
+                cause: Some(d.to_string()),
+            }
+        };
+        for t in waiting {
+            if let Ok(Ok(_)) = self
+                .store
+                .change_token(&t.token, TokenChange::Answer(answer.to_text()))
+                .await
+            {
+                self.waits.token_changed(&t.token);
+            }
+        }
+    }
+
+    /// An execution ended: the tokens it still held take no answer any more; when it was
+    /// stopped, so are the children it waited for (`.sync`).
+    pub(crate) async fn tokens_end(&self, arn: &str, stopped: bool) {
+        if let Ok(open) = self.store.open_tokens(arn).await {
+            for t in open {
+                let _ = self.store.change_token(&t.token, TokenChange::Close).await;
+                self.waits.token_changed(&t.token);
+                if stopped && let Some(child) = t.child {
+                    let stop = Box::pin(self.stop_execution(&child, None, Some("The parent execution was stopped")));
+                    if let Err(e) = stop.await {
+                        tracing::warn!(execution = %child, "the child of a stopped execution could not be stopped: {}", e.message);
+                    }
+                }
+            }
+        }
+        self.child_ended(arn).await;
+    }
+}
