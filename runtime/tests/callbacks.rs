@@ -1,0 +1,231 @@
+//! Tasks that wait on the world outside, against the real daemon: boto3 drives task tokens,
+//! activities and nested executions as a user would (`clients/boto3_callbacks.py`), aws-cli
+//! answers a token, and a daemon killed with SIGKILL while a Task waits on a token, while an
+//! activity task is handed out, or while a `.sync` child runs, completes each once after its
+//! restart, with no event recorded twice.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Daemon, tempdir};
+use serde_json::{Value, json};
+
+/// The Python with boto3 and aws-cli (the test command installs them into its tools venv).
+fn python() -> PathBuf {
+    let py = std::env::var_os("WASMSTEP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let ok = Command::new(&py)
+        .args(["-c", "import boto3, awscli"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "{} has no boto3/awscli: run the test command (bash .ci/test)", py.display());
+    py
+}
+
+fn create(d: &Daemon, name: &str, definition: Value) -> String {
+    d.call(
+        "CreateStateMachine",
+        json!({"name": name, "definition": definition.to_string(), "roleArn": "arn:aws:iam::123456789012:role/t"}),
+    )["stateMachineArn"]
+        .as_str()
+        .expect("arn")
+        .to_string()
+}
+
+fn start(d: &Daemon, machine: &str, input: Value) -> String {
+    d.call(
+        "StartExecution",
+        json!({"stateMachineArn": machine, "input": input.to_string()}),
+    )["executionArn"]
+        .as_str()
+        .expect("arn")
+        .to_string()
+}
+
+/// Waits for an event of `kind` in the execution's history.
+fn wait_event(d: &Daemon, exec: &str, kind: &str) -> Value {
+    let t0 = Instant::now();
+    loop {
+        if let Some(e) = d.history(exec).into_iter().find(|e| e["type"] == kind) {
+            return e;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "no {kind} in {exec}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Every event once: ids 1..n in order, and no event type of the Task twice.
+fn assert_once(history: &[Value], kinds: &[&str]) {
+    let ids: Vec<u64> = history.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "{history:#?}");
+    for k in kinds {
+        let n = history.iter().filter(|e| e["type"] == *k).count();
+        assert_eq!(n, 1, "{k} recorded {n} times: {history:#?}");
+    }
+}
+
+#[test]
+fn boto3_drives_task_tokens_activities_and_nested_executions() {
+    let data = tempdir("callbacks-boto3");
+    let daemon = Daemon::start(&data);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/boto3_callbacks.py");
+    let out = Command::new(python())
+        .arg(&script)
+        .arg(&daemon.url)
+        .output()
+        .expect("run python");
+    assert!(
+        out.status.success(),
+        "boto3 client failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_token_wait_survives_kill_9_and_aws_cli_answers_it() {
+    let data = tempdir("callbacks-token-crash");
+    let daemon = Daemon::start(&data);
+    let machine = create(
+        &daemon,
+        "approve",
+        json!({"StartAt": "Ask", "States": {
+            "Ask": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+                    "Parameters": {"FunctionName": "identity", "Payload": {"token.$": "$$.Task.Token"}},
+                    "TimeoutSeconds": 300, "ResultPath": "$.answer", "End": true}}}),
+    );
+    let exec = start(&daemon, &machine, json!({"order": 7}));
+    wait_event(&daemon, &exec, "TaskSubmitted");
+    let scheduled = wait_event(&daemon, &exec, "TaskScheduled");
+    let params: Value =
+        serde_json::from_str(scheduled["taskScheduledEventDetails"]["parameters"].as_str().unwrap()).unwrap();
+    let token = params["Payload"]["token"].as_str().expect("the token in the payload").to_string();
+    daemon.kill();
+
+    let daemon = Daemon::start(&data);
+    assert_eq!(daemon.call("DescribeExecution", json!({"executionArn": exec}))["status"], "RUNNING");
+    let out = Command::new(python())
+        .args(["-m", "awscli", "stepfunctions", "send-task-success", "--task-token", &token])
+        .args(["--task-output", r#"{"approved": true}"#, "--endpoint-url", &daemon.url, "--region", "us-east-1"])
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .output()
+        .expect("aws-cli");
+    assert!(out.status.success(), "aws-cli: {}", String::from_utf8_lossy(&out.stderr));
+    let done = daemon.wait_done(&exec, Duration::from_secs(30));
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    let output: Value = serde_json::from_str(done["output"].as_str().unwrap()).unwrap();
+    assert_eq!(output, json!({"order": 7, "answer": {"approved": true}}));
+    assert_once(
+        &daemon.history(&exec),
+        &["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded", "ExecutionSucceeded"],
+    );
+    // Single-use, after the restart too.
+    let again = daemon
+        .try_call("SendTaskSuccess", json!({"taskToken": token, "output": "{}"}))
+        .unwrap_err();
+    assert_eq!(again["__type"], "TaskTimedOut", "{again}");
+}
+
+#[test]
+fn an_activity_task_handed_out_before_kill_9_is_answered_after_the_restart() {
+    let data = tempdir("callbacks-activity-crash");
+    let daemon = Daemon::start(&data);
+    let activity = daemon.call("CreateActivity", json!({"name": "review"}))["activityArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let machine = create(
+        &daemon,
+        "reviewed",
+        json!({"StartAt": "Review", "States": {
+            "Review": {"Type": "Task", "Resource": activity, "HeartbeatSeconds": 120, "End": true}}}),
+    );
+    let exec = start(&daemon, &machine, json!({"doc": "a"}));
+    let task = daemon.call("GetActivityTask", json!({"activityArn": activity, "workerName": "reviewer-1"}));
+    assert_eq!(task["input"], r#"{"doc":"a"}"#, "{task}");
+    let token = task["taskToken"].as_str().unwrap().to_string();
+    wait_event(&daemon, &exec, "ActivityStarted");
+    daemon.kill();
+
+    let daemon = Daemon::start(&data);
+    daemon.call(
+        "SendTaskSuccess",
+        json!({"taskToken": token, "output": r#"{"verdict":"ok"}"#}),
+    );
+    let done = daemon.wait_done(&exec, Duration::from_secs(30));
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["output"], r#"{"verdict":"ok"}"#);
+    let history = daemon.history(&exec);
+    assert_once(
+        &history,
+        &["ActivityScheduled", "ActivityStarted", "ActivitySucceeded", "ExecutionSucceeded"],
+    );
+    let started = history.iter().find(|e| e["type"] == "ActivityStarted").unwrap();
+    assert_eq!(started["activityStartedEventDetails"]["workerName"], "reviewer-1");
+    // Nothing is left for a poller: the task was handed out once.
+    let t0 = Instant::now();
+    let _ = daemon.try_call("DeleteActivity", json!({"activityArn": activity}));
+    assert!(t0.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_sync_child_running_at_kill_9_is_started_once_and_answers_its_parent() {
+    let data = tempdir("callbacks-child-crash");
+    let daemon = Daemon::start(&data);
+    let child = create(
+        &daemon,
+        "slow-double",
+        json!({"StartAt": "Sleep", "States": {
+            "Sleep": {"Type": "Wait", "Seconds": 3, "Next": "Double"},
+            "Double": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, $.n)"}, "End": true}}}),
+    );
+    let parent = create(
+        &daemon,
+        "parent",
+        json!({"StartAt": "Child", "States": {
+            "Child": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                      "Parameters": {"StateMachineArn": child, "Input": {"n.$": "$.n"}},
+                      "OutputPath": "$.Output", "End": true}}}),
+    );
+    let exec = start(&daemon, &parent, json!({"n": 21}));
+    wait_event(&daemon, &exec, "TaskSubmitted");
+    daemon.kill();
+
+    let daemon = Daemon::start(&data);
+    let done = daemon.wait_done(&exec, Duration::from_secs(30));
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["output"], r#"{"n":42}"#);
+    assert_once(
+        &daemon.history(&exec),
+        &["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded", "ExecutionSucceeded"],
+    );
+    let children = daemon.call("ListExecutions", json!({"stateMachineArn": child}))["executions"].clone();
+    assert_eq!(children.as_array().map(Vec::len), Some(1), "started once: {children}");
+    assert_eq!(children[0]["status"], "SUCCEEDED");
+}
+
+#[test]
+fn express_machines_refuse_what_waits() {
+    let data = tempdir("callbacks-express");
+    let daemon = Daemon::start(&data);
+    for resource in [
+        "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "arn:aws:states:::states:startExecution.sync:2",
+        "arn:aws:states:us-east-1:123456789012:activity:review",
+    ] {
+        let e = daemon
+            .try_call(
+                "CreateStateMachine",
+                json!({"name": "fast", "type": "EXPRESS", "roleArn": "arn:aws:iam::123456789012:role/t",
+                       "definition": json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": resource, "End": true}}}).to_string()}),
+            )
+            .unwrap_err();
+        assert_eq!(e["__type"], "InvalidDefinition", "{resource}: {e}");
+        assert!(e["message"].as_str().unwrap().contains("Express state machine does not support"), "{e}");
+    }
+}
