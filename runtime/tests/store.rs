@@ -4,85 +4,17 @@
 //! executions and their upkeep, handler sets and module releases, schema versions, and the
 //! leases several daemons share work with.
 
+#[macro_use]
 mod common;
 
-use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
 use wasmstep::store::{
-    ExecutionEnd, ExecutionRecord, ExecutionsOf, JournalRecord, Location, MachineRecord, Node, Store, VersionRecord,
+    ExecutionEnd, ExecutionRecord, ExecutionsOf, JournalRecord, Location, MachineRecord, Node, VersionRecord,
 };
 
-/// Where one test's records live: a fresh SQLite file or a fresh PostgreSQL database.
-struct Place {
-    location: Location,
-    /// The SQLite file's directory, removed at the end.
-    dir: Option<PathBuf>,
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        if let Some(d) = &self.dir {
-            let _ = std::fs::remove_dir_all(d);
-        }
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Debug)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-fn place(backend: Backend, name: &str) -> Place {
-    match backend {
-        Backend::Sqlite => {
-            let dir = common::tempdir(&format!("store-{name}"));
-            Place {
-                location: Location::Sqlite(dir.join("wasmstep.db")),
-                dir: Some(dir),
-            }
-        }
-        Backend::Postgres => Place {
-            location: Location::Postgres(common::pg::database(name)),
-            dir: None,
-        },
-    }
-}
-
-async fn open_as(p: &Place, node: &str, lease: Duration) -> Arc<dyn Store> {
-    wasmstep::store::open(&p.location, &Node { id: node.into(), lease })
-        .await
-        .unwrap_or_else(|e| panic!("open {}: {e}", p.location))
-}
-
-async fn open(p: &Place) -> Arc<dyn Store> {
-    open_as(p, "n1", Duration::from_secs(30)).await
-}
-
-/// Each test, once per backend.
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Sqlite).await
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Backend::Postgres).await
-                }
-            )*
-        }
-    };
-}
+use common::backends::{Backend, open, open_as, place};
 
 both!(
     appends_are_durable_after_flush_and_survive_reopening,

@@ -151,6 +151,10 @@ pub struct RunArgs {
     /// Directory of Wasm task handlers.
     #[arg(long)]
     pub plugins: Option<PathBuf>,
+    /// Directory of the state machines Tasks start (`states:startExecution`): NAME.asl.json
+    /// (or .yaml) for `…:stateMachine:NAME`.
+    #[arg(long)]
+    pub definitions: Option<PathBuf>,
     /// Payload size limit in bytes.
     #[arg(long, default_value_t = 256 * 1024)]
     pub payload_limit: usize,

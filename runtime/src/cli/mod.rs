@@ -7,6 +7,7 @@
 mod args;
 mod bench;
 mod jsonata;
+mod nested;
 mod plugins;
 mod reload;
 mod run;

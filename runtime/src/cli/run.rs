@@ -64,7 +64,9 @@ pub fn run(args: RunArgs) -> u8 {
         Err(code) => return code,
     };
     let name = asl::machine_name(&args.file);
-    let exec = oneshot::executor(machine, invoker, &opts);
+    // Nested executions run here, from --definitions; waits for tokens and activities are refused.
+    let outside = super::nested::Local::new(args.definitions.clone(), invoker.clone(), opts.clone());
+    let exec = oneshot::executor(machine, invoker, &opts).with_outside(outside);
     let result = rt.block_on(oneshot::run_once(&exec, &name, input, mt));
     print_line(&oneshot::result_json(&result, args.history));
     if result.status == Status::Succeeded { 0 } else { 1 }

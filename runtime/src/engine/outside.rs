@@ -137,6 +137,70 @@ impl Outside for Nowhere {
     }
 }
 
+/// A nested execution as the `.sync` Task of its parent sees it: the fields of
+/// DescribeExecution (PascalCase, dates in epoch milliseconds, `Input`/`Output` as JSON text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Child<'a> {
+    pub arn: &'a str,
+    pub name: &'a str,
+    pub machine_arn: &'a str,
+    /// `SUCCEEDED`, `FAILED`, `TIMED_OUT` or `ABORTED` (or `RUNNING`).
+    pub status: &'a str,
+    pub input: &'a str,
+    pub output: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub cause: Option<&'a str>,
+    /// Seconds since the epoch.
+    pub started: f64,
+    pub stopped: Option<f64>,
+}
+
+/// Epoch milliseconds, as service integrations give dates.
+pub fn millis(secs: f64) -> Value {
+    serde_json::json!((secs * 1000.0).round() as i64)
+}
+
+impl Child<'_> {
+    pub fn described(&self) -> Value {
+        let mut d = serde_json::json!({
+            "ExecutionArn": self.arn,
+            "Input": self.input,
+            "InputDetails": {"Included": true},
+            "Name": self.name,
+            "StartDate": millis(self.started),
+            "StateMachineArn": self.machine_arn,
+            "Status": self.status,
+        });
+        if let Some(s) = self.stopped {
+            d["StopDate"] = millis(s);
+        }
+        if let Some(o) = self.output {
+            d["Output"] = o.into();
+            d["OutputDetails"] = serde_json::json!({"Included": true});
+        }
+        if let Some(e) = self.error {
+            d["Error"] = e.into();
+        }
+        if let Some(c) = self.cause {
+            d["Cause"] = c.into();
+        }
+        d
+    }
+
+    /// The parent's answer: the description when the child succeeded, else `States.TaskFailed`
+    /// with the description as the cause (as Step Functions fails a `.sync` Task).
+    pub fn answer(&self) -> Answer {
+        if self.status == "SUCCEEDED" {
+            Answer::Output(self.described())
+        } else {
+            Answer::Failure {
+                error: Some(ErrorName::TaskFailed.to_string()),
+                cause: Some(self.described().to_string()),
+            }
+        }
+    }
+}
+
 /// A new task token: 256 bits from the thread's CSPRNG (seeded by the OS), URL-safe base64:
 /// opaque and unguessable.
 pub fn new_token() -> String {

@@ -9,15 +9,10 @@ use crate::asl::ErrorName;
 use crate::daemon::executions::ExecutionRow;
 use crate::daemon::service::Service;
 use crate::engine::error::AslError;
-use crate::engine::outside::Answer;
+use crate::engine::outside::{Child, millis};
 use crate::engine::{ACCOUNT, REGION};
 use crate::path::context::ExecutionInfo;
 use crate::store::TokenChange;
-
-/// Epoch milliseconds, as the integration's responses give dates.
-fn millis(secs: f64) -> Value {
-    json!((secs * 1000.0).round() as i64)
-}
 
 /// An API error as the integration raises it (`StepFunctions.ExecutionAlreadyExistsException`).
 fn integration_error(kind: &str, message: String) -> AslError {
@@ -29,31 +24,19 @@ fn integration_error(kind: &str, message: String) -> AslError {
     AslError::new(ErrorName::Custom(name), message)
 }
 
-/// A child as the parent's `.sync` Task sees it (DescribeExecution, PascalCase).
-fn described(row: &ExecutionRow) -> Value {
-    let mut d = json!({
-        "ExecutionArn": row.arn,
-        "Input": row.input,
-        "InputDetails": {"Included": true},
-        "Name": row.name,
-        "StartDate": millis(row.started),
-        "StateMachineArn": row.machine_arn,
-        "Status": row.status,
-    });
-    if let Some(s) = row.stopped {
-        d["StopDate"] = millis(s);
+fn child(row: &ExecutionRow) -> Child<'_> {
+    Child {
+        arn: &row.arn,
+        name: &row.name,
+        machine_arn: &row.machine_arn,
+        status: &row.status,
+        input: &row.input,
+        output: row.output.as_deref(),
+        error: row.error.as_deref(),
+        cause: row.cause.as_deref(),
+        started: row.started,
+        stopped: row.stopped,
     }
-    if let Some(o) = &row.output {
-        d["Output"] = o.clone().into();
-        d["OutputDetails"] = json!({"Included": true});
-    }
-    if let Some(e) = &row.error {
-        d["Error"] = e.clone().into();
-    }
-    if let Some(c) = &row.cause {
-        d["Cause"] = c.clone().into();
-    }
-    d
 }
 
 impl Service {
@@ -102,15 +85,7 @@ impl Service {
         let Ok(waiting) = self.store.tokens_waiting_on(arn).await else {
             return;
         };
-        let d = described(&row);
-        let answer = if row.status == "SUCCEEDED" {
-            Answer::Output(d)
-        } else {
-            Answer::Failure {
-                error: Some(ErrorName::TaskFailed.to_string()),
-                cause: Some(d.to_string()),
-            }
-        };
+        let answer = child(&row).answer();
         for t in waiting {
             if let Ok(Ok(_)) = self
                 .store
