@@ -353,3 +353,71 @@ fn a_database_that_cannot_be_used_stops_the_start_with_a_clear_error() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// A Task waiting on a token or an activity worker runs on one node; any other answers it
+/// (SendTaskSuccess, GetActivityTask): the answer is in the database, and the waiting node
+/// sees it.
+#[test]
+fn any_node_answers_a_token_and_hands_out_an_activity_task() {
+    let store = common::pg::database("cluster_callbacks");
+    let ns = nodes("callbacks", 2);
+    let (a, b) = (ns[0].start(&store), ns[1].start(&store));
+    let activity = b.call("CreateActivity", json!({"name": "check"}))["activityArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let definition = json!({"StartAt": "Ask", "States": {
+        "Ask": {"Type": "Task", "Resource": "wasm:identity.waitForTaskToken",
+                "Parameters": {"token.$": "$$.Task.Token"}, "ResultPath": "$.asked", "Next": "Check"},
+        "Check": {"Type": "Task", "Resource": activity, "ResultPath": "$.checked", "End": true}}});
+    let machine = a.call(
+        "CreateStateMachine",
+        json!({"name": "asked", "definition": definition.to_string(), "roleArn": "arn:aws:iam::123456789012:role/r"}),
+    )["stateMachineArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let exec = a.call("StartExecution", json!({"stateMachineArn": machine, "input": "{}"}))["executionArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t0 = Instant::now();
+    let token = loop {
+        let h = b.history(&exec);
+        if h.iter().any(|e| e["type"] == "TaskSubmitted") {
+            let scheduled = h.iter().find(|e| e["type"] == "TaskScheduled").unwrap();
+            let params: Value =
+                serde_json::from_str(scheduled["taskScheduledEventDetails"]["parameters"].as_str().unwrap()).unwrap();
+            break params["token"].as_str().unwrap().to_string();
+        }
+        assert!(t0.elapsed() < MINUTE, "the Task did not submit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    b.call(
+        "SendTaskSuccess",
+        json!({"taskToken": token, "output": r#"{"by":"b"}"#}),
+    );
+    let task = loop {
+        let t = b.call(
+            "GetActivityTask",
+            json!({"activityArn": activity, "workerName": "on-b"}),
+        );
+        if t.get("taskToken").is_some() {
+            break t;
+        }
+    };
+    assert_eq!(task["input"], r#"{"asked":{"by":"b"}}"#, "{task}");
+    b.call(
+        "SendTaskSuccess",
+        json!({"taskToken": task["taskToken"], "output": r#"{"ok":true}"#}),
+    );
+    let done = a.wait_done(&exec, MINUTE);
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["output"], r#"{"asked":{"by":"b"},"checked":{"ok":true}}"#);
+    let started = a
+        .history(&exec)
+        .into_iter()
+        .find(|e| e["type"] == "ActivityStarted")
+        .unwrap();
+    assert_eq!(started["activityStartedEventDetails"]["workerName"], "on-b");
+}

@@ -101,12 +101,7 @@ impl Run<'_> {
         let mut started = self.history.was_recorded(&started_key);
         loop {
             let view = outside.look(token).await.map_err(runtime)?;
-            if let Some(a) = view.answer {
-                return Ok(WaitEnd::Answered(a));
-            }
-            if view.closed {
-                return Err(runtime("the Task's token was closed while it waited"));
-            }
+            // A worker took the task (recorded even when its answer is already there too).
             if let Some((worker, _)) = &view.worker
                 && activity
                 && !started
@@ -117,6 +112,12 @@ impl Run<'_> {
                     || EventKind::ActivityStarted { worker: worker.clone() },
                 );
                 started = true;
+            }
+            if let Some(a) = view.answer {
+                return Ok(WaitEnd::Answered(a));
+            }
+            if view.closed {
+                return Err(runtime("the Task's token was closed while it waited"));
             }
             // An activity's heartbeat clock starts when a worker takes the task.
             let beat_from = if activity {
