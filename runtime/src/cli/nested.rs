@@ -158,6 +158,7 @@ impl Outside for Local {
         _parent: &'a ExecutionInfo,
         params: &'a Value,
         _name: &'a str,
+        _sync: bool,
     ) -> BoxFuture<'a, Result<Value, AslError>> {
         Box::pin(async move {
             let machine_arn = params

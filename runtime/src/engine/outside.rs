@@ -87,13 +87,14 @@ pub trait Outside: Send + Sync {
     /// The Task stopped waiting on the token (whatever the reason): nothing more to watch.
     fn forget(&self, token: &str);
     /// Starts a nested execution named `name` (`StartExecution` with the Task's parameters):
-    /// the same one again when it was started before. The integration's response
-    /// (`ExecutionArn`, `StartDate`).
+    /// the same one again when it was started before. `sync`: the Task will wait for its end
+    /// (`Waiting::Child`). The integration's response (`ExecutionArn`, `StartDate`).
     fn start_execution<'a>(
         &'a self,
         parent: &'a ExecutionInfo,
         params: &'a Value,
         name: &'a str,
+        sync: bool,
     ) -> BoxFuture<'a, Result<Value, AslError>>;
 }
 
@@ -129,6 +130,7 @@ impl Outside for Nowhere {
         _: &'a ExecutionInfo,
         _: &'a Value,
         _: &'a str,
+        _: bool,
     ) -> BoxFuture<'a, Result<Value, AslError>> {
         Box::pin(std::future::ready(Err(AslError::new(
             ErrorName::Runtime,

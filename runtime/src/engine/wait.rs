@@ -380,7 +380,8 @@ impl Run<'_> {
             None => Self::child_name(&token),
         };
         *permit = self.permit().await;
-        let started = self.ex.outside.start_execution(&self.info, &params, &name).await;
+        let sync = matches!(pattern, Pattern::Sync | Pattern::Sync2);
+        let started = self.ex.outside.start_execution(&self.info, &params, &name, sync).await;
         *permit = None;
         let response = match started {
             Ok(r) => r,

@@ -392,6 +392,33 @@ assert len(children) == 4, children
 submitted = [e for e in history(run) if e["type"] == "TaskSubmitted"]
 assert len(submitted) == 4, [e["type"] for e in history(run)]
 
+# An Express child runs to its end when started; .sync:2 gets its output all the same.
+quick = sfn.create_state_machine(
+    name="express-double",
+    type="EXPRESS",
+    roleArn=ROLE,
+    definition=json.dumps({"StartAt": "D", "States": {"D": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, $.n)"}, "End": True}}}),
+)["stateMachineArn"]
+express_parent = machine(
+    "express-parent",
+    {
+        "StartAt": "Child",
+        "States": {
+            "Child": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                "Parameters": {"StateMachineArn": quick, "Input": {"n": 5}},
+                "End": True,
+            }
+        },
+    },
+)
+d = done(sfn.start_execution(stateMachineArn=express_parent, input="{}")["executionArn"])
+assert d["status"] == "SUCCEEDED", d
+out = json.loads(d["output"])
+assert out["Output"] == {"n": 10} and out["Status"] == "SUCCEEDED", out
+assert ":express:express-double:" in out["ExecutionArn"], out
+
 # --- Stopping a parent stops the child it waits for. ----------------------------------------
 slow = machine("slow-child", {"StartAt": "Sleep", "States": {"Sleep": {"Type": "Wait", "Seconds": 300, "End": True}}})
 waiting_parent = machine(

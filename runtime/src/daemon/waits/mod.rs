@@ -34,6 +34,9 @@ const LOCAL_POLL: Duration = Duration::from_secs(30);
 pub struct Waits {
     tokens: Mutex<HashMap<String, Arc<Notify>>>,
     activities: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Express children a `.sync` Task started (they run in memory, to their end, when
+    /// started): their answer until the parent waits for it, right after.
+    express: Mutex<HashMap<String, Answer>>,
 }
 
 fn entry(map: &Mutex<HashMap<String, Arc<Notify>>>, key: &str) -> Arc<Notify> {
@@ -63,6 +66,17 @@ impl Waits {
 
     pub(super) fn activity_notify(&self, activity: &str) -> Arc<Notify> {
         entry(&self.activities, activity)
+    }
+
+    pub(super) fn express_done(&self, arn: &str, answer: Answer) {
+        self.express
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(arn.to_string(), answer);
+    }
+
+    pub(super) fn express_ended(&self, arn: &str) -> Option<Answer> {
+        self.express.lock().unwrap_or_else(|e| e.into_inner()).remove(arn)
     }
 
     fn forget(&self, token: &str) {
@@ -141,8 +155,12 @@ impl Outside for Door {
             svc.store.flush().await.map_err(store_failed)?;
             match waiting {
                 Waiting::Activity { arn, .. } => svc.waits.task_queued(arn),
-                // The child may have ended before its parent waited for it.
-                Waiting::Child { arn } => svc.child_ended(arn).await,
+                // The child may have ended before its parent waited for it (an Express child
+                // always has: it ran when it was started).
+                Waiting::Child { arn } => match svc.waits.express_ended(arn) {
+                    Some(answer) => svc.answer_waiting(arn, answer).await,
+                    None => svc.child_ended(arn).await,
+                },
                 Waiting::Callback => {}
             }
             Ok(())
@@ -192,10 +210,11 @@ impl Outside for Door {
         parent: &'a ExecutionInfo,
         params: &'a Value,
         name: &'a str,
+        sync: bool,
     ) -> BoxFuture<'a, Result<Value, AslError>> {
         Box::pin(async move {
             let svc = self.svc().map_err(store_failed)?;
-            svc.start_child(parent, params, name).await
+            svc.start_child(parent, params, name, sync).await
         })
     }
 }

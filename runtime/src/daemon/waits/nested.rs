@@ -42,12 +42,14 @@ fn child(row: &ExecutionRow) -> Child<'_> {
 impl Service {
     /// Starts the child `name` of `parent` with the Task's parameters (`StateMachineArn`,
     /// `Input` as JSON or JSON text); the one started before under that name, when the same
-    /// input started it (a resumed parent).
+    /// input started it (a resumed parent). An Express child a `.sync` Task waits for runs to
+    /// its end now (in memory, as StartSyncExecution runs it), its answer kept for the wait.
     pub(crate) async fn start_child(
         self: &std::sync::Arc<Self>,
         _parent: &ExecutionInfo,
         params: &Value,
         name: &str,
+        sync: bool,
     ) -> Result<Value, AslError> {
         let Some(machine) = params.get("StateMachineArn").and_then(Value::as_str) else {
             return Err(AslError::new(ErrorName::Runtime, "StateMachineArn must be a string"));
@@ -57,6 +59,12 @@ impl Service {
             Some(Value::String(text)) => text.clone(),
             Some(v) => v.to_string(),
         };
+        if sync
+            && let Ok(m) = self.resolve(machine).await
+            && m.machine_type == crate::asl::MachineType::Express
+        {
+            return self.run_express_child(machine, name, &input).await;
+        }
         let row = match self.start_execution(machine, Some(name), &input).await {
             Ok(row) => row,
             Err(e) if e.kind == "ExecutionAlreadyExists" => {
@@ -73,6 +81,32 @@ impl Service {
         Ok(json!({"ExecutionArn": row.arn, "StartDate": millis(row.started)}))
     }
 
+    async fn run_express_child(&self, machine: &str, name: &str, input: &str) -> Result<Value, AslError> {
+        let v = self
+            .start_sync_execution(machine, Some(name), input)
+            .await
+            .map_err(|e| integration_error(e.kind, e.message))?;
+        let text = |f: &str| v.get(f).and_then(Value::as_str).map(str::to_string);
+        let secs = |f: &str| v.get(f).and_then(Value::as_f64);
+        let row = ExecutionRow {
+            arn: text("executionArn").unwrap_or_default(),
+            machine_arn: text("stateMachineArn").unwrap_or_default(),
+            name: name.to_string(),
+            status: text("status").unwrap_or_default(),
+            definition: String::new(),
+            input: input.to_string(),
+            output: text("output"),
+            error: text("error"),
+            cause: text("cause"),
+            started: secs("startDate").unwrap_or_default(),
+            stopped: secs("stopDate"),
+            version_arn: None,
+            handler_set: None,
+        };
+        self.waits.express_done(&row.arn, child(&row).answer());
+        Ok(json!({"ExecutionArn": row.arn, "StartDate": millis(row.started)}))
+    }
+
     /// A child execution ended (or a parent began to wait for one that had): answers the
     /// parents waiting for it.
     pub(crate) async fn child_ended(&self, arn: &str) {
@@ -82,10 +116,14 @@ impl Service {
         if row.status == "RUNNING" {
             return;
         }
+        self.answer_waiting(arn, child(&row).answer()).await;
+    }
+
+    /// Answers the parents waiting for the child `arn` to end.
+    pub(crate) async fn answer_waiting(&self, arn: &str, answer: crate::engine::outside::Answer) {
         let Ok(waiting) = self.store.tokens_waiting_on(arn).await else {
             return;
         };
-        let answer = child(&row).answer();
         for t in waiting {
             if let Ok(Ok(_)) = self
                 .store
