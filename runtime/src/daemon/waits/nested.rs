@@ -110,6 +110,11 @@ impl Service {
     /// A child execution ended (or a parent began to wait for one that had): answers the
     /// parents waiting for it.
     pub(crate) async fn child_ended(&self, arn: &str) {
+        // Most executions are nobody's child: one indexed read says so.
+        match self.store.tokens_waiting_on(arn).await {
+            Ok(waiting) if !waiting.is_empty() => {}
+            _ => return,
+        }
         let Ok(Some(row)) = self.store.execution(arn).await else {
             return;
         };
