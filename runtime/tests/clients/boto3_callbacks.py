@@ -237,6 +237,15 @@ described = call("describe_activity", activityArn=arn)
 assert described["name"] == "resize", described
 assert arn in [a["activityArn"] for a in call("list_activities")["activities"]]
 expect_error("ActivityDoesNotExist", "describe_activity", activityArn=arn + "-nope")
+# Activities take tags, at creation and after.
+tagged = call("create_activity", name="tagged", tags=[{"key": "team", "value": "imaging"}])["activityArn"]
+sfn.tag_resource(resourceArn=tagged, tags=[{"key": "tier", "value": "gold"}])
+got = {t["key"]: t["value"] for t in sfn.list_tags_for_resource(resourceArn=tagged)["tags"]}
+assert got == {"team": "imaging", "tier": "gold"}, got
+sfn.untag_resource(resourceArn=tagged, tagKeys=["tier"])
+assert [t["key"] for t in sfn.list_tags_for_resource(resourceArn=tagged)["tags"]] == ["team"]
+expect_error("ActivityAlreadyExists", "create_activity", name="tagged", tags=[{"key": "team", "value": "other"}])
+expect_error("ResourceNotFound", "list_tags_for_resource", resourceArn=tagged + "-nope")
 
 # An empty poll waits its 60 s and answers with no token (in the background meanwhile).
 idle = call("create_activity", name="idle")["activityArn"]

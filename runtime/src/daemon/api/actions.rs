@@ -363,7 +363,7 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
         }
         "ListTagsForResource" => {
             let arn = req_str(r, "resourceArn")?;
-            svc.tagged(arn)?;
+            svc.tagged(arn).await?;
             Ok(tags_json(&svc.list_tags(arn).await?))
         }
         other => match super::waits::handle(svc, other, r).await {

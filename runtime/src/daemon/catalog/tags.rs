@@ -41,10 +41,18 @@ pub fn parse_tags(v: Option<&Value>) -> Result<Vec<(String, String)>> {
 }
 
 impl Service {
-    /// The state machine a tag request names, or ResourceNotFound.
-    pub fn tagged(&self, arn: &str) -> Result<()> {
+    /// The state machine or activity a tag request names, or ResourceNotFound.
+    pub async fn tagged(&self, arn: &str) -> Result<()> {
+        let not_found = || error("ResourceNotFound", format!("Resource not found: '{arn}'"));
+        if arn.contains(":activity:") {
+            return match self.activity_exists(arn).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(not_found()),
+                Err(e) => Err(unavailable(e)),
+            };
+        }
         self.machine(arn).map(|_| ()).map_err(|e| match e.kind {
-            "StateMachineDoesNotExist" => error("ResourceNotFound", format!("Resource not found: '{arn}'")),
+            "StateMachineDoesNotExist" => not_found(),
             _ => e,
         })
     }
@@ -55,7 +63,7 @@ impl Service {
 
     /// Adds or replaces tags; more than 50 on one resource is TooManyTags.
     pub async fn tag_resource(&self, arn: &str, tags: &[(String, String)]) -> Result<()> {
-        self.tagged(arn)?;
+        self.tagged(arn).await?;
         let mut keys: Vec<String> = self.list_tags(arn).await?.into_iter().map(|(k, _)| k).collect();
         keys.extend(tags.iter().map(|(k, _)| k.clone()));
         keys.sort();
@@ -73,7 +81,7 @@ impl Service {
     }
 
     pub async fn untag_resource(&self, arn: &str, keys: &[String]) -> Result<()> {
-        self.tagged(arn)?;
+        self.tagged(arn).await?;
         for k in keys {
             self.store.delete_tag(arn, k);
         }
