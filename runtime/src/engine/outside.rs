@@ -204,9 +204,25 @@ impl Child<'_> {
 }
 
 /// A new task token: 256 bits from the thread's CSPRNG (seeded by the OS), URL-safe base64:
-/// opaque and unguessable.
+/// opaque and unguessable. Never starting with `-`, which command lines (aws-cli's
+/// `--task-token TOKEN`) would read as an option.
 pub fn new_token() -> String {
     use base64::Engine as _;
-    let bytes: [u8; 32] = rand::random();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    loop {
+        let bytes: [u8; 32] = rand::random();
+        let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        if !token.starts_with('-') {
+            return token;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tokens_are_fresh_and_never_look_like_an_option() {
+        let tokens: std::collections::HashSet<String> = (0..2000).map(|_| super::new_token()).collect();
+        assert_eq!(tokens.len(), 2000);
+        assert!(tokens.iter().all(|t| t.len() == 43 && !t.starts_with('-')));
+    }
 }
