@@ -8,29 +8,13 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Daemon, tempdir};
+use common::{Daemon, python, tempdir};
 use serde_json::{Value, json};
 
 const ADMIN_KEY: &str = "AKIDADMIN";
 const ADMIN_SECRET: &str = "admin-secret-for-tests";
 const OPS_KEY: &str = "AKIDOPS";
 const OPS_SECRET: &str = "ops-secret-for-tests";
-
-fn python() -> PathBuf {
-    let py = std::env::var_os("WASMSTEP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("python3"));
-    let ok = Command::new(&py)
-        .args(["-c", "import boto3, awscli"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{} has no boto3/awscli: run the test command (bash .ci/test), which installs them",
-        py.display()
-    );
-    py
-}
 
 /// A daemon requiring authentication: the admin key's secret from the environment, the ops
 /// key's from a file, with a policy allowing only StartExecution on `orders`.

@@ -10,25 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Daemon, tempdir};
+use common::{Daemon, python, tempdir};
 use serde_json::{Value, json};
-
-/// The Python with boto3 and aws-cli (the test command installs them into its tools venv).
-fn python() -> PathBuf {
-    let py = std::env::var_os("WASMSTEP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("python3"));
-    let ok = Command::new(&py)
-        .args(["-c", "import boto3, awscli"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{} has no boto3/awscli: run the test command (bash .ci/test)",
-        py.display()
-    );
-    py
-}
 
 fn create(d: &Daemon, name: &str, definition: Value) -> String {
     d.call(
@@ -209,10 +192,11 @@ fn an_activity_task_handed_out_before_kill_9_is_answered_after_the_restart() {
     );
     let started = history.iter().find(|e| e["type"] == "ActivityStarted").unwrap();
     assert_eq!(started["activityStartedEventDetails"]["workerName"], "reviewer-1");
-    // Nothing is left for a poller: the task was handed out once.
-    let t0 = Instant::now();
-    let _ = daemon.try_call("DeleteActivity", json!({"activityArn": activity}));
-    assert!(t0.elapsed() < Duration::from_secs(5));
+    // Single-use after the restart too.
+    let again = daemon
+        .try_call("SendTaskSuccess", json!({"taskToken": token, "output": "{}"}))
+        .unwrap_err();
+    assert_eq!(again["__type"], "TaskTimedOut", "{again}");
 }
 
 #[test]

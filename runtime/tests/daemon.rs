@@ -2,7 +2,7 @@
 //! SIGKILL mid-execution it resumes every running execution at the next start without repeating
 //! finished work; aws-cli and boto3 drive its API; `/metrics` is served.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::{Daemon, tempdir};
+use common::{Daemon, python, tempdir};
 
 fn count(events: &[Value], kind: &str) -> usize {
     events.iter().filter(|e| e["type"] == kind).count()
@@ -147,24 +147,6 @@ fn sigterm_exits_cleanly_and_the_next_start_resumes() {
     assert_eq!(d["output"], r#"{"sum":2}"#);
     drop(daemon);
     let _ = std::fs::remove_dir_all(&data);
-}
-
-/// The Python with boto3 and aws-cli: `$WASMSTEP_PYTHON` (the test command installs them into
-/// its tools venv), else `python3`.
-fn python() -> PathBuf {
-    let py = std::env::var_os("WASMSTEP_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("python3"));
-    let ok = Command::new(&py)
-        .args(["-c", "import boto3, awscli"])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        ok,
-        "{} has no boto3/awscli: run the test command (bash .ci/test), which installs them",
-        py.display()
-    );
-    py
 }
 
 #[test]

@@ -19,17 +19,12 @@ use wasmstep::engine::outside::{Answer, Child, Outside, TokenView, Waiting, mill
 use wasmstep::engine::task::TaskInvoker;
 use wasmstep::path::context::ExecutionInfo;
 
-/// A child as it ended: what its parents are answered with.
-struct Ended {
-    answer: Answer,
-}
-
 #[derive(Default)]
 struct State {
     /// Tokens waiting for a child, by token: the child's ARN and the answer once it ended.
     waits: HashMap<String, (String, Option<Answer>, Arc<Notify>)>,
-    /// Children that ended, by ARN.
-    ended: HashMap<String, Ended>,
+    /// What the children that ended answer their parents with, by ARN.
+    ended: HashMap<String, Answer>,
 }
 
 /// Runs children in this process.
@@ -74,7 +69,7 @@ impl Local {
                 notify.notify_one();
             }
         }
-        st.ended.insert(arn.to_string(), Ended { answer });
+        st.ended.insert(arn.to_string(), answer);
     }
 
     /// The definition file of the state machine an ARN names.
@@ -115,7 +110,7 @@ impl Outside for Local {
             Waiting::Activity { .. } => Err(needs_daemon("an activity worker")),
             Waiting::Child { arn } => {
                 let mut st = self.state();
-                let done = st.ended.get(arn).map(|e| e.answer.clone());
+                let done = st.ended.get(arn).cloned();
                 st.waits
                     .entry(token.to_string())
                     .or_insert_with(|| (arn.to_string(), done, Arc::new(Notify::new())));

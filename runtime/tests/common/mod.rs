@@ -28,6 +28,24 @@ pub fn plugins_dir() -> PathBuf {
     d
 }
 
+/// The Python with boto3 and aws-cli: `$WASMSTEP_PYTHON` (the test command installs them into
+/// its tools venv), else `python3`.
+pub fn python() -> PathBuf {
+    let py = std::env::var_os("WASMSTEP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("python3"));
+    let ok = Command::new(&py)
+        .args(["-c", "import boto3, awscli"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{} has no boto3/awscli: run the test command (bash .ci/test), which installs them",
+        py.display()
+    );
+    py
+}
+
 pub fn tempdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("wasmstep-daemon-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
