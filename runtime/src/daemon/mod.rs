@@ -19,4 +19,5 @@ pub mod reload;
 pub mod retention;
 pub mod serve;
 pub mod service;
+pub mod triggers;
 pub mod waits;

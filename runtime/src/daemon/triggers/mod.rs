@@ -1,0 +1,5 @@
+//! What starts and observes executions besides the API: schedules (EventBridge Scheduler's
+//! expressions and API) and execution status events (EventBridge's "Step Functions Execution
+//! Status Change", delivered from an outbox).
+
+pub mod expression;
