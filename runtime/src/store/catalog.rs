@@ -8,11 +8,12 @@ use futures::future::BoxFuture;
 
 use super::records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
 use super::tokens::Tokens;
+use super::triggers::Triggers;
 use super::{ExecutionStore, StoreError};
 
 pub type Read<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 
-pub trait Store: ExecutionStore + Tokens {
+pub trait Store: ExecutionStore + Tokens + Triggers {
     // State machines, versions, tags.
     /// Creates (or replaces) a state machine.
     fn put_machine(&self, m: &MachineRecord);

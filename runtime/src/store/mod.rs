@@ -10,10 +10,12 @@ pub mod postgres;
 pub mod records;
 pub mod sqlite;
 pub mod tokens;
+pub mod triggers;
 
 pub use catalog::{Read, Store};
 pub use records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
 pub use tokens::{ActivityRecord, TokenChange, TokenRecord, TokenRefusal, Tokens};
+pub use triggers::{GroupRecord, Position, ScheduleRecord, StatusEvent, Triggers};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -15,6 +15,7 @@ mod listen;
 mod schema;
 mod tls;
 mod tokens;
+mod triggers;
 mod writer;
 
 use std::sync::Arc;

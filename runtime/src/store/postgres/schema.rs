@@ -119,6 +119,52 @@ const MIGRATIONS: &[&str] = &[
         name TEXT NOT NULL,
         created DOUBLE PRECISION NOT NULL
     );",
+    // 3: schedules and their groups; the outbox of execution status changes, filled by a
+    // trigger in the transaction that changes the status, and each delivery target's cursor.
+    // Sequence numbers can commit out of order when several nodes write at once, so events are
+    // read in the order of the transaction that wrote them (`tx`), and only once every older
+    // transaction has ended (`pg_snapshot_xmin`): a cursor never passes an event still to come.
+    "CREATE TABLE schedules (
+        grp TEXT NOT NULL,
+        name TEXT NOT NULL,
+        body TEXT NOT NULL,
+        enabled BOOLEAN NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        modified DOUBLE PRECISION NOT NULL,
+        due DOUBLE PRECISION,
+        PRIMARY KEY (grp, name)
+    );
+    CREATE INDEX schedules_due ON schedules (due) WHERE enabled AND due IS NOT NULL;
+    CREATE TABLE schedule_groups (
+        name TEXT PRIMARY KEY,
+        created DOUBLE PRECISION NOT NULL
+    );
+    CREATE TABLE status_events (
+        seq BIGSERIAL PRIMARY KEY,
+        tx BIGINT NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
+        execution TEXT NOT NULL,
+        status TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX status_events_order ON status_events (tx, seq);
+    CREATE INDEX status_events_at ON status_events (at);
+    CREATE FUNCTION wasmstep_status_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO status_events (execution, status, at) VALUES (NEW.arn, NEW.status, NEW.started);
+        ELSIF NEW.status IS DISTINCT FROM OLD.status THEN
+            INSERT INTO status_events (execution, status, at)
+                VALUES (NEW.arn, NEW.status, COALESCE(NEW.stopped, extract(epoch FROM clock_timestamp())));
+        END IF;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER executions_status AFTER INSERT OR UPDATE OF status ON executions
+        FOR EACH ROW EXECUTE FUNCTION wasmstep_status_changed();
+    CREATE TABLE event_cursors (
+        target TEXT PRIMARY KEY,
+        tx BIGINT NOT NULL,
+        seq BIGINT NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.

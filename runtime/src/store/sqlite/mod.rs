@@ -6,6 +6,7 @@ mod catalog;
 mod journal;
 mod schema;
 mod tokens;
+mod triggers;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -98,6 +98,42 @@ const MIGRATIONS: &[&str] = &[
         name TEXT NOT NULL,
         created REAL NOT NULL
     );",
+    // 4: schedules and their groups; the outbox of execution status changes, filled by
+    // triggers in the transaction that changes the status, and each delivery target's cursor.
+    "CREATE TABLE schedules (
+        grp TEXT NOT NULL,
+        name TEXT NOT NULL,
+        body TEXT NOT NULL,
+        enabled INTEGER NOT NULL,
+        created REAL NOT NULL,
+        modified REAL NOT NULL,
+        due REAL,
+        PRIMARY KEY (grp, name)
+    );
+    CREATE INDEX schedules_due ON schedules (due) WHERE enabled = 1 AND due IS NOT NULL;
+    CREATE TABLE schedule_groups (
+        name TEXT PRIMARY KEY,
+        created REAL NOT NULL
+    );
+    CREATE TABLE status_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        execution TEXT NOT NULL,
+        status TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX status_events_at ON status_events (at);
+    CREATE TRIGGER executions_started AFTER INSERT ON executions BEGIN
+        INSERT INTO status_events (execution, status, at) VALUES (NEW.arn, NEW.status, NEW.started);
+    END;
+    CREATE TRIGGER executions_status AFTER UPDATE OF status ON executions
+        WHEN NEW.status IS NOT OLD.status BEGIN
+        INSERT INTO status_events (execution, status, at)
+            VALUES (NEW.arn, NEW.status, COALESCE(NEW.stopped, unixepoch('subsec')));
+    END;
+    CREATE TABLE event_cursors (
+        target TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.
