@@ -54,11 +54,21 @@ async fn schedules_are_created_once_and_advance_conditionally(b: Backend) {
         assert!(a.body.contains("\"n\":\"a\""));
         assert_eq!(s.schedule("default", "zzz").await.unwrap(), None);
 
-        let names = |v: Vec<ScheduleRecord>| v.into_iter().map(|s| format!("{}/{}", s.group, s.name)).collect::<Vec<_>>();
-        assert_eq!(names(s.schedules(Some("default")).await.unwrap()), ["default/a", "default/b", "default/off"]);
+        let names = |v: Vec<ScheduleRecord>| {
+            v.into_iter()
+                .map(|s| format!("{}/{}", s.group, s.name))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(s.schedules(Some("default")).await.unwrap()),
+            ["default/a", "default/b", "default/off"]
+        );
         assert_eq!(names(s.schedules(None).await.unwrap()).len(), 4);
         // Due: enabled, most overdue first; the disabled one never.
-        assert_eq!(names(s.due_schedules(150.0, 10).await.unwrap()), ["nightly/c", "default/a"]);
+        assert_eq!(
+            names(s.due_schedules(150.0, 10).await.unwrap()),
+            ["nightly/c", "default/a"]
+        );
         assert_eq!(names(s.due_schedules(150.0, 1).await.unwrap()), ["nightly/c"]);
 
         // Advancing from a due time another node already moved on from changes nothing.
@@ -134,7 +144,10 @@ async fn every_status_change_leaves_one_event_in_order(b: Backend) {
     s.flush().await.unwrap();
 
     let all = s.status_events(Position::default(), 100).await.unwrap();
-    let seen: Vec<(String, String, f64)> = all.iter().map(|e| (e.execution.clone(), e.status.clone(), e.at)).collect();
+    let seen: Vec<(String, String, f64)> = all
+        .iter()
+        .map(|e| (e.execution.clone(), e.status.clone(), e.at))
+        .collect();
     assert_eq!(
         seen,
         [
@@ -154,7 +167,10 @@ async fn every_status_change_leaves_one_event_in_order(b: Backend) {
         .map(|e| e.status)
         .collect();
     assert_eq!(after, ["SUCCEEDED", "FAILED"]);
-    assert_eq!(s.status_events(all[0].position, 1).await.unwrap()[0].position, all[1].position);
+    assert_eq!(
+        s.status_events(all[0].position, 1).await.unwrap()[0].position,
+        all[1].position
+    );
 
     // Cursors: none until set; set twice, the last one counts.
     assert_eq!(s.cursor("hook").await.unwrap(), None);

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub state_machine_version: IntGaugeVec,
     /// This node's share of the executions (`cluster.rs`), labelled with its node id.
     pub node: NodeMetrics,
+    /// Schedules and status events (`triggers/`).
+    pub triggers: super::triggers::metrics::TriggerMetrics,
 }
 
 /// `wasmstep_node_*`: what one daemon holds of the executions several may share. Summed over
@@ -111,13 +113,13 @@ fn histogram(registry: &Registry, name: &str, help: &str, buckets: &[f64], label
     h
 }
 
-fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+pub(super) fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric definition");
     registry.register(Box::new(g.clone())).expect("metric names are unique");
     g
 }
 
-fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+pub(super) fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric definition");
     registry.register(Box::new(c.clone())).expect("metric names are unique");
     c
@@ -239,6 +241,7 @@ impl Metrics {
                 &["state_machine"],
             ),
             node: NodeMetrics::new(&registry, node),
+            triggers: super::triggers::metrics::TriggerMetrics::new(&registry),
             registry,
         }
     }

@@ -83,6 +83,9 @@ impl Retention {
             // Let executions' own commits in between.
             tokio::task::yield_now().await;
         }
+        // The outbox keeps status events as long as executions are kept: a notify target down
+        // for longer than that misses them.
+        self.svc.store.prune_status_events(now - self.keep.as_secs_f64());
         if deleted > 0 {
             self.svc.store.reclaim();
             self.svc.store.flush().await.map_err(|e| e.to_string())?;

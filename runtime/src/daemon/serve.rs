@@ -112,6 +112,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     let hup = tokio::spawn(rescan_on_sighup(reloader.clone()));
     let leases = cluster.spawn(cfg.lease / 3);
     let sweeper = super::retention::Retention::new(svc.clone(), cfg.retention).spawn();
+    let scheduler = tokio::spawn(svc.clone().run_schedules());
     let app = super::api::router_with(svc.clone(), gate.clone()).merge(super::api::admin::router(reloader, gate));
     let draining = svc.clone();
     super::listen::serve(listener, app, tls, ConnectionLimits::default(), async move {
@@ -126,6 +127,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     .map_err(|e| format!("the server stopped: {e}"))?;
     hup.abort();
     sweeper.abort();
+    scheduler.abort();
     leases.abort();
     // Handler calls in flight finish and are recorded; every execution stops at its next
     // barrier and is released for another node (or the next start) to resume, no call repeated.

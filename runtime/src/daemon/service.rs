@@ -45,6 +45,8 @@ pub struct Service {
     pub(super) catalog_seen: std::sync::atomic::AtomicI64,
     /// Who to wake when a task token or an activity's queue changes (`waits/`).
     pub waits: super::waits::Waits,
+    /// The scheduler's wake-up and retries (`triggers/`).
+    pub(super) triggers: super::triggers::scheduler::Triggers,
     /// Pollers of each activity waiting now (GetActivityTask).
     pub(super) pollers: Mutex<HashMap<String, usize>>,
     /// The engine's door to task tokens, activities and nested executions.
@@ -78,6 +80,7 @@ impl Service {
         Ok(Arc::new_cyclic(|me| Service {
             waits: Default::default(),
             pollers: Default::default(),
+            triggers: Default::default(),
             outside: Arc::new(super::waits::Door {
                 svc: me.clone(),
                 shared,

@@ -1,10 +1,12 @@
 //! The HTTP API: AWS Step Functions' JSON 1.0 protocol (`POST /`, `X-Amz-Target:
-//! AWSStepFunctions.<Action>`), `/metrics`, `/healthz` and `/readyz`. `router()` is tested without
+//! AWSStepFunctions.<Action>`), EventBridge Scheduler's REST API (`scheduler.rs`), `/metrics`,
+//! `/healthz` and `/readyz`. `router()` is tested without
 //! a socket.
 
 mod actions;
 pub mod admin;
 pub mod gate;
+mod scheduler;
 mod shapes;
 mod waits;
 
@@ -41,6 +43,7 @@ pub fn router_with(svc: Arc<Service>, gate: Arc<Gate>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(scheduler::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(Extension(gate))

@@ -2,8 +2,9 @@
 //! members, lengths, ranges and enum values, with AWS's errors (`SerializationException` for a
 //! value of the wrong type, `ValidationException` listing every constraint broken).
 //!
-//! The shapes come from botocore's model of Step Functions (`model/model.json`, trimmed to
-//! the operations served by `model/trim.py`; `tests/api_model.rs` keeps it current).
+//! The shapes come from botocore's models of Step Functions and EventBridge Scheduler
+//! (`model/model.json`, `model/scheduler.json`, trimmed to the operations served by
+//! `model/trim.py`; `tests/api_model.rs` keeps them current).
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -33,21 +34,47 @@ struct Shape {
     members: HashMap<String, String>,
     member: Option<String>,
     pattern: Option<String>,
+    #[serde(skip)]
+    regex: Option<regex::Regex>,
 }
 
-static MODEL: LazyLock<Model> = LazyLock::new(|| {
-    // Committed with the source and checked by tests: not parsing would be a build defect.
-    serde_json::from_str(include_str!("model/model.json")).expect("model/model.json is valid")
-});
+impl Model {
+    fn load(text: &str) -> Model {
+        // Committed with the source and checked by tests: not parsing would be a build defect.
+        let mut m: Model = serde_json::from_str(text).expect("the committed service model is valid JSON");
+        for shape in m.shapes.values_mut() {
+            // Java's patterns match the whole value; those the regex crate cannot compile
+            // (look-arounds, in members wasmstep ignores) are not checked.
+            shape.regex = shape
+                .pattern
+                .as_deref()
+                .and_then(|p| regex::Regex::new(&format!("^(?:{p})$")).ok());
+        }
+        m
+    }
+}
 
-/// Checks `request` against the input shape of `operation` (unknown operations pass: the
-/// dispatcher answers them).
+static MODEL: LazyLock<Model> = LazyLock::new(|| Model::load(include_str!("model/model.json")));
+
+static SCHEDULER: LazyLock<Model> = LazyLock::new(|| Model::load(include_str!("model/scheduler.json")));
+
+/// Checks `request` against the input shape of a Step Functions `operation` (unknown
+/// operations pass: the dispatcher answers them).
 pub fn check(operation: &str, request: &Value) -> Result<(), ServiceError> {
-    let Some(shape) = MODEL.operations.get(operation) else {
+    check_in(&MODEL, operation, request)
+}
+
+/// Checks an EventBridge Scheduler request (its URI, query and body members together).
+pub fn check_scheduler(operation: &str, request: &Value) -> Result<(), ServiceError> {
+    check_in(&SCHEDULER, operation, request)
+}
+
+fn check_in(model: &Model, operation: &str, request: &Value) -> Result<(), ServiceError> {
+    let Some(shape) = model.operations.get(operation) else {
         return Ok(());
     };
     let mut problems = Vec::new();
-    walk(shape, request, "", &mut problems)?;
+    walk(model, shape, request, "", &mut problems)?;
     if problems.is_empty() {
         return Ok(());
     }
@@ -70,8 +97,14 @@ fn serialization(path: &str, want: &str) -> ServiceError {
 }
 
 /// Walks one value; a wrong type stops at once, constraint violations are collected.
-fn walk(shape_name: &str, v: &Value, path: &str, problems: &mut Vec<String>) -> Result<(), ServiceError> {
-    let Some(shape) = MODEL.shapes.get(shape_name) else {
+fn walk(
+    model: &Model,
+    shape_name: &str,
+    v: &Value,
+    path: &str,
+    problems: &mut Vec<String>,
+) -> Result<(), ServiceError> {
+    let Some(shape) = model.shapes.get(shape_name) else {
         return Ok(());
     };
     let at = |p: &str| {
@@ -97,7 +130,7 @@ fn walk(shape_name: &str, v: &Value, path: &str, problems: &mut Vec<String>) -> 
             }
             for (name, member_shape) in &shape.members {
                 if let Some(m) = obj.get(name).filter(|m| !m.is_null()) {
-                    walk(member_shape, m, &join(path, name), problems)?;
+                    walk(model, member_shape, m, &join(path, name), problems)?;
                 }
             }
         }
@@ -122,8 +155,10 @@ fn walk(shape_name: &str, v: &Value, path: &str, problems: &mut Vec<String>) -> 
             {
                 broken(format!("Member must satisfy enum value set: [{}]", values.join(", ")));
             }
-            if shape.pattern.as_deref() == Some("\\p{ASCII}*") && !s.is_ascii() {
-                broken("Member must satisfy regular expression pattern: \\p{ASCII}*".to_string());
+            if let (Some(p), Some(re)) = (&shape.pattern, &shape.regex)
+                && !re.is_match(s)
+            {
+                broken(format!("Member must satisfy regular expression pattern: {p}"));
             }
         }
         "integer" | "long" => {
@@ -161,7 +196,7 @@ fn walk(shape_name: &str, v: &Value, path: &str, problems: &mut Vec<String>) -> 
             }
             if let Some(member) = &shape.member {
                 for (i, item) in items.iter().enumerate() {
-                    walk(member, item, &format!("{path}.{}.member", i + 1), problems)?;
+                    walk(model, member, item, &format!("{path}.{}.member", i + 1), problems)?;
                 }
             }
         }

@@ -43,13 +43,11 @@ fn invalid(text: &str, why: &str) -> String {
 impl Expression {
     pub fn parse(text: &str) -> Result<Expression, String> {
         let t = text.trim();
-        let inner = |prefix: &str| {
-            t.strip_prefix(prefix)
-                .and_then(|r| r.strip_suffix(')'))
-                .map(str::trim)
-        };
+        let inner = |prefix: &str| t.strip_prefix(prefix).and_then(|r| r.strip_suffix(')')).map(str::trim);
         if let Some(body) = inner("cron(") {
-            return cron(body).map(|c| Expression::Cron(Box::new(c))).map_err(|e| invalid(text, &e));
+            return cron(body)
+                .map(|c| Expression::Cron(Box::new(c)))
+                .map_err(|e| invalid(text, &e));
         }
         if let Some(body) = inner("rate(") {
             return rate(body).map_err(|e| invalid(text, &e));
@@ -221,7 +219,10 @@ mod tests {
     fn aws_documented_cron_examples() {
         // 10:15 AM UTC every day.
         let t = timing("cron(15 10 * * ? *)", "UTC");
-        assert_eq!(times(&t, "2026-12-07T10:15:00Z", 2), ["2026-12-08T10:15:00Z", "2026-12-09T10:15:00Z"]);
+        assert_eq!(
+            times(&t, "2026-12-07T10:15:00Z", 2),
+            ["2026-12-08T10:15:00Z", "2026-12-09T10:15:00Z"]
+        );
         // 6:00 PM Monday through Friday (2026-12-11 is a Friday).
         let t = timing("cron(0 18 ? * MON-FRI *)", "UTC");
         assert_eq!(
@@ -230,7 +231,10 @@ mod tests {
         );
         // 8:00 AM on the first day of the month.
         let t = timing("cron(0 8 1 * ? *)", "UTC");
-        assert_eq!(times(&t, "2026-12-07T00:00:00Z", 2), ["2027-01-01T08:00:00Z", "2027-02-01T08:00:00Z"]);
+        assert_eq!(
+            times(&t, "2026-12-07T00:00:00Z", 2),
+            ["2027-01-01T08:00:00Z", "2027-02-01T08:00:00Z"]
+        );
         // Every 10 minutes on weekdays.
         let t = timing("cron(0/10 * ? * MON-FRI *)", "UTC");
         assert_eq!(
@@ -245,17 +249,26 @@ mod tests {
         );
         // 9:00 AM on the first Monday of each month (Quartz numbering: 2 = MON).
         let t = timing("cron(0 9 ? * 2#1 *)", "UTC");
-        assert_eq!(times(&t, "2026-12-07T12:00:00Z", 2), ["2027-01-04T09:00:00Z", "2027-02-01T09:00:00Z"]);
+        assert_eq!(
+            times(&t, "2026-12-07T12:00:00Z", 2),
+            ["2027-01-04T09:00:00Z", "2027-02-01T09:00:00Z"]
+        );
         // The seeds' `cron(0/1 * ? * * *)`: every minute.
         let t = timing("cron(0/1 * ? * * *)", "UTC");
-        assert_eq!(times(&t, "2026-12-07T12:00:30Z", 2), ["2026-12-07T12:01:00Z", "2026-12-07T12:02:00Z"]);
+        assert_eq!(
+            times(&t, "2026-12-07T12:00:30Z", 2),
+            ["2026-12-07T12:01:00Z", "2026-12-07T12:02:00Z"]
+        );
     }
 
     #[test]
     fn last_and_weekday_specifiers() {
         // The last day of the month.
         let t = timing("cron(0 0 L * ? *)", "UTC");
-        assert_eq!(times(&t, "2027-02-01T00:00:00Z", 2), ["2027-02-28T00:00:00Z", "2027-03-31T00:00:00Z"]);
+        assert_eq!(
+            times(&t, "2027-02-01T00:00:00Z", 2),
+            ["2027-02-28T00:00:00Z", "2027-03-31T00:00:00Z"]
+        );
         // The weekday nearest the 15th (2027-05-15 is a Saturday: Friday the 14th).
         let t = timing("cron(0 12 15W * ? *)", "UTC");
         assert_eq!(times(&t, "2027-05-01T00:00:00Z", 1), ["2027-05-14T12:00:00Z"]);
@@ -296,7 +309,10 @@ mod tests {
             times(&t, "2026-01-15T00:00:00Z", 5),
             ["2026-02-01T12:00:00Z", "2026-02-01T12:05:00Z", "2026-02-01T12:10:00Z"]
         );
-        assert_eq!(times(&timing("rate(1 day)", "UTC"), "2026-01-01T00:00:00Z", 1), ["2026-01-02T00:00:00Z"]);
+        assert_eq!(
+            times(&timing("rate(1 day)", "UTC"), "2026-01-01T00:00:00Z", 1),
+            ["2026-01-02T00:00:00Z"]
+        );
     }
 
     #[test]

@@ -3,3 +3,6 @@
 //! Status Change", delivered from an outbox).
 
 pub mod expression;
+pub mod metrics;
+pub mod scheduler;
+pub mod schedules;

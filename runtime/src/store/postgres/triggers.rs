@@ -67,7 +67,10 @@ impl Triggers for PgStore {
     fn schedule<'a>(&'a self, group: &'a str, name: &'a str) -> Read<'a, Option<ScheduleRecord>> {
         Box::pin(async move {
             let rows = self
-                .query(&format!("{SCHEDULE_COLUMNS} WHERE grp = $1 AND name = $2"), &[&group, &name])
+                .query(
+                    &format!("{SCHEDULE_COLUMNS} WHERE grp = $1 AND name = $2"),
+                    &[&group, &name],
+                )
                 .await?;
             Ok(rows.first().map(schedule_row))
         })
@@ -80,7 +83,10 @@ impl Triggers for PgStore {
                     self.query(&format!("{SCHEDULE_COLUMNS} WHERE grp = $1 ORDER BY grp, name"), &[&g])
                         .await?
                 }
-                None => self.query(&format!("{SCHEDULE_COLUMNS} ORDER BY grp, name"), &[]).await?,
+                None => {
+                    self.query(&format!("{SCHEDULE_COLUMNS} ORDER BY grp, name"), &[])
+                        .await?
+                }
             };
             Ok(rows.iter().map(schedule_row).collect())
         })
@@ -91,7 +97,9 @@ impl Triggers for PgStore {
             let limit = limit as i64;
             let rows = self
                 .query(
-                    &format!("{SCHEDULE_COLUMNS} WHERE enabled AND due IS NOT NULL AND due <= $1 ORDER BY due LIMIT $2"),
+                    &format!(
+                        "{SCHEDULE_COLUMNS} WHERE enabled AND due IS NOT NULL AND due <= $1 ORDER BY due LIMIT $2"
+                    ),
                     &[&now, &limit],
                 )
                 .await?;
@@ -120,7 +128,9 @@ impl Triggers for PgStore {
 
     fn groups(&self) -> Read<'_, Vec<GroupRecord>> {
         Box::pin(async move {
-            let rows = self.query("SELECT name, created FROM schedule_groups ORDER BY name", &[]).await?;
+            let rows = self
+                .query("SELECT name, created FROM schedule_groups ORDER BY name", &[])
+                .await?;
             Ok(rows
                 .iter()
                 .map(|r| GroupRecord {
@@ -160,7 +170,10 @@ impl Triggers for PgStore {
     fn last_position(&self) -> Read<'_, Position> {
         Box::pin(async move {
             let rows = self
-                .query("SELECT tx, seq FROM status_events ORDER BY tx DESC, seq DESC LIMIT 1", &[])
+                .query(
+                    "SELECT tx, seq FROM status_events ORDER BY tx DESC, seq DESC LIMIT 1",
+                    &[],
+                )
                 .await?;
             Ok(rows
                 .first()

@@ -116,16 +116,14 @@ impl Triggers for SqliteStore {
     }
 
     fn groups(&self) -> Read<'_, Vec<GroupRecord>> {
-        ready(self.read(
-            "SELECT name, created FROM schedule_groups ORDER BY name",
-            &[],
-            |r| {
+        ready(
+            self.read("SELECT name, created FROM schedule_groups ORDER BY name", &[], |r| {
                 Ok(GroupRecord {
                     name: r.get(0)?,
                     created: r.get(1)?,
                 })
-            },
-        ))
+            }),
+        )
     }
 
     fn status_events(&self, after: Position, limit: usize) -> Read<'_, Vec<StatusEvent>> {
@@ -155,9 +153,11 @@ impl Triggers for SqliteStore {
 
     fn cursor<'a>(&'a self, target: &'a str) -> Read<'a, Option<Position>> {
         ready(
-            self.read("SELECT seq FROM event_cursors WHERE target = ?1", &[text(target)], |r| {
-                r.get(0)
-            })
+            self.read(
+                "SELECT seq FROM event_cursors WHERE target = ?1",
+                &[text(target)],
+                |r| r.get(0),
+            )
             .map(|v| v.first().map(|&seq| Position { tx: 0, seq })),
         )
     }

@@ -1,8 +1,10 @@
-"""Writes model.json: the input shapes of the Step Functions operations wasmstep serves, taken
-from botocore's service model (the same file every AWS SDK is generated from), so requests are
-checked exactly as AWS checks them. Run with a Python that has botocore:
+"""Writes model.json (and scheduler.json): the input shapes of the Step Functions (and
+EventBridge Scheduler) operations wasmstep serves, taken from botocore's service models (the
+same files every AWS SDK is generated from), so requests are checked exactly as AWS checks them.
+Run with a Python that has botocore:
 
     python3 runtime/src/daemon/api/model/trim.py > runtime/src/daemon/api/model/model.json
+    python3 runtime/src/daemon/api/model/trim.py scheduler > runtime/src/daemon/api/model/scheduler.json
 
 runtime/tests/api_model.rs runs it again and fails when the committed file differs.
 """
@@ -43,12 +45,31 @@ OPERATIONS = [
     "ValidateStateMachineDefinition",
 ]
 
+# The EventBridge Scheduler operations the daemon answers (runtime/src/daemon/api/scheduler.rs).
+SCHEDULER_OPERATIONS = [
+    "CreateSchedule",
+    "CreateScheduleGroup",
+    "DeleteSchedule",
+    "DeleteScheduleGroup",
+    "GetSchedule",
+    "GetScheduleGroup",
+    "ListScheduleGroups",
+    "ListSchedules",
+    "ListTagsForResource",
+    "TagResource",
+    "UntagResource",
+    "UpdateSchedule",
+]
+
+SERVICES = {"stepfunctions": OPERATIONS, "scheduler": SCHEDULER_OPERATIONS}
+
 KEEP = ("type", "min", "max", "enum", "required", "pattern")
 
 
 def main():
+    service = sys.argv[1] if len(sys.argv) > 1 else "stepfunctions"
     loader = botocore.session.get_session().get_component("data_loader")
-    model = loader.load_service_model("stepfunctions", "service-2")
+    model = loader.load_service_model(service, "service-2")
     shapes = model["shapes"]
     out_shapes = {}
 
@@ -71,7 +92,7 @@ def main():
                 visit(s[k]["shape"])
 
     operations = {}
-    for op in OPERATIONS:
+    for op in SERVICES[service]:
         shape = model["operations"][op]["input"]["shape"]
         operations[op] = shape
         visit(shape)
