@@ -39,6 +39,8 @@ pub struct DaemonConfig {
     /// At a stop, how long handler calls in flight get to finish before the executions are
     /// handed over anyway (those calls are then made again where they resume).
     pub drain_timeout: Duration,
+    /// Where execution status events go (`[[notify]]`).
+    pub notify: Vec<super::triggers::notify::NotifyTarget>,
 }
 
 /// `[tls]`: a PEM certificate chain and its private key.
@@ -66,6 +68,8 @@ pub struct FileConfig {
     pub node_id: Option<String>,
     pub lease: Option<String>,
     pub drain_timeout: Option<String>,
+    #[serde(default)]
+    pub notify: Vec<super::triggers::notify::NotifyFile>,
 }
 
 impl DaemonConfig {
@@ -91,6 +95,7 @@ impl DaemonConfig {
             node_id: default_node_id(),
             lease: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(30),
+            notify: Vec::new(),
         }
     }
 
@@ -148,6 +153,17 @@ impl DaemonConfig {
         if let Some(d) = f.drain_timeout {
             self.drain_timeout =
                 parse_duration(&d).map_err(|e| format!("{}: drain_timeout = {d:?}: {e}", path.display()))?;
+        }
+        for (i, n) in f.notify.into_iter().enumerate() {
+            let target = n.validate(i + 1).map_err(|e| format!("{}: {e}", path.display()))?;
+            if self.notify.iter().any(|t| t.key == target.key) {
+                return Err(format!(
+                    "{}: [[notify]] #{}: another target has the same name (give each a distinct `name`)",
+                    path.display(),
+                    i + 1
+                ));
+            }
+            self.notify.push(target);
         }
         Ok(self)
     }

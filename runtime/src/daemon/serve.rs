@@ -113,6 +113,11 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     let leases = cluster.spawn(cfg.lease / 3);
     let sweeper = super::retention::Retention::new(svc.clone(), cfg.retention).spawn();
     let scheduler = tokio::spawn(svc.clone().run_schedules());
+    let notifiers: Vec<_> = cfg
+        .notify
+        .iter()
+        .map(|t| tokio::spawn(svc.clone().deliver_events(t.clone())))
+        .collect();
     let app = super::api::router_with(svc.clone(), gate.clone()).merge(super::api::admin::router(reloader, gate));
     let draining = svc.clone();
     super::listen::serve(listener, app, tls, ConnectionLimits::default(), async move {
@@ -128,6 +133,9 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     hup.abort();
     sweeper.abort();
     scheduler.abort();
+    for n in notifiers {
+        n.abort();
+    }
     leases.abort();
     // Handler calls in flight finish and are recorded; every execution stops at its next
     // barrier and is released for another node (or the next start) to resume, no call repeated.

@@ -1,10 +1,11 @@
 //! The HTTP API: AWS Step Functions' JSON 1.0 protocol (`POST /`, `X-Amz-Target:
-//! AWSStepFunctions.<Action>`), EventBridge Scheduler's REST API (`scheduler.rs`), `/metrics`,
-//! `/healthz` and `/readyz`. `router()` is tested without
+//! AWSStepFunctions.<Action>`), EventBridge Scheduler's REST API (`scheduler.rs`), status
+//! events as they happen (`GET /events`), `/metrics`, `/healthz` and `/readyz`. `router()` is tested without
 //! a socket.
 
 mod actions;
 pub mod admin;
+mod events;
 pub mod gate;
 mod scheduler;
 mod shapes;
@@ -43,6 +44,7 @@ pub fn router_with(svc: Arc<Service>, gate: Arc<Gate>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/events", get(events::events))
         .merge(scheduler::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -1,5 +1,5 @@
 //! What triggers count: schedule fires, misses and failures per schedule; status events
-//! delivered and failed per target, and how far each target is behind.
+//! delivered and failed per target, and whether each target is failing now.
 
 use prometheus::{IntCounterVec, IntGaugeVec, Registry};
 
@@ -11,7 +11,7 @@ pub struct TriggerMetrics {
     pub schedule_failures: IntCounterVec,
     pub events_delivered: IntCounterVec,
     pub event_failures: IntCounterVec,
-    pub events_behind: IntGaugeVec,
+    pub target_failing: IntGaugeVec,
 }
 
 impl TriggerMetrics {
@@ -49,10 +49,10 @@ impl TriggerMetrics {
                 "Deliveries of execution status events a notify target refused or did not answer (each is retried).",
                 t,
             ),
-            events_behind: gauge(
+            target_failing: gauge(
                 registry,
-                "wasmstep_status_events_pending",
-                "Execution status events a notify target has not had yet (its backlog).",
+                "wasmstep_status_event_target_failing",
+                "1 while a notify target refuses or does not answer (its events wait in the outbox), 0 once it accepts again.",
                 t,
             ),
         }

@@ -2,7 +2,9 @@
 //! expressions and API) and execution status events (EventBridge's "Step Functions Execution
 //! Status Change", delivered from an outbox).
 
+pub mod events;
 pub mod expression;
 pub mod metrics;
+pub mod notify;
 pub mod scheduler;
 pub mod schedules;
