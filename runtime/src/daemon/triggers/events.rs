@@ -81,7 +81,7 @@ impl Filter {
     pub fn wants(&self, e: &StatusEvent, row: &ExecutionRecord) -> bool {
         let name = row.machine_arn.rsplit(':').next().unwrap_or_default();
         (self.state_machines.is_empty() || self.state_machines.iter().any(|m| m == name || *m == row.machine_arn))
-            && (self.statuses.is_empty() || self.statuses.iter().any(|s| *s == e.status))
+            && (self.statuses.is_empty() || self.statuses.contains(&e.status))
     }
 }
 
