@@ -12,6 +12,7 @@ pub mod glob;
 mod hints;
 mod map;
 pub mod model;
+pub mod project;
 mod recovery;
 pub mod resource;
 pub mod source;

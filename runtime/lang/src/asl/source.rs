@@ -194,10 +194,43 @@ impl JsonScan<'_> {
     }
 }
 
-/// A collection being built: its value so far, its pointer, and its anchor (0: none).
+/// A collection being built: its value so far, its pointer, its anchor (0: none), and its
+/// CloudFormation short-form tag, if any.
 enum Frame {
-    Map(Map<String, Value>, Option<String>, String, usize),
-    Seq(Vec<Value>, String, usize),
+    Map(Map<String, Value>, Option<String>, String, usize, Option<String>),
+    Seq(Vec<Value>, String, usize, Option<String>),
+}
+
+/// A CloudFormation short-form tag (`!Ref`, `!GetAtt`, `!Sub`, …): its name. Standard YAML
+/// tags (`!!str`) are not.
+fn short_form(tag: &Option<yaml_rust2::parser::Tag>) -> Option<String> {
+    tag.as_ref().filter(|t| t.handle == "!").map(|t| t.suffix.clone())
+}
+
+/// A value under a short-form tag as CloudFormation's long form: `!Ref X` is `{"Ref": "X"}`,
+/// `!GetAtt A.B` is `{"Fn::GetAtt": ["A", "B"]}`, `!Sub s` is `{"Fn::Sub": s}`, and so on, so
+/// templates written either way read the same.
+fn long_form(tag: &str, v: Value) -> Value {
+    let mut m = Map::new();
+    match tag {
+        "Ref" | "Condition" => {
+            m.insert(tag.to_string(), v);
+        }
+        "GetAtt" => {
+            let v = match v {
+                Value::String(s) => match s.split_once('.') {
+                    Some((a, b)) => Value::Array(vec![Value::String(a.into()), Value::String(b.into())]),
+                    None => Value::String(s),
+                },
+                other => other,
+            };
+            m.insert("Fn::GetAtt".into(), v);
+        }
+        other => {
+            m.insert(format!("Fn::{other}"), v);
+        }
+    }
+    Value::Object(m)
 }
 
 /// Most bytes YAML aliases may add to a definition, counted as the JSON each one expands to:
@@ -222,16 +255,16 @@ impl YamlBuilder {
     fn next_pointer(&self) -> Option<String> {
         match self.stack.last() {
             None => Some(String::new()),
-            Some(Frame::Map(_, None, _, _)) => None,
-            Some(Frame::Map(_, Some(k), p, _)) => Some(format!("{p}/{}", escape(k))),
-            Some(Frame::Seq(v, p, _)) => Some(format!("{p}/{}", v.len())),
+            Some(Frame::Map(_, None, _, _, _)) => None,
+            Some(Frame::Map(_, Some(k), p, _, _)) => Some(format!("{p}/{}", escape(k))),
+            Some(Frame::Seq(v, p, _, _)) => Some(format!("{p}/{}", v.len())),
         }
     }
 
     fn push_value(&mut self, v: Value) {
         match self.stack.last_mut() {
             None => self.root = Some(v),
-            Some(Frame::Map(m, key, _, _)) => match key.take() {
+            Some(Frame::Map(m, key, _, _, _)) => match key.take() {
                 Some(k) => {
                     m.insert(k, v);
                 }
@@ -243,7 +276,7 @@ impl YamlBuilder {
                     *key = Some(k);
                 }
             },
-            Some(Frame::Seq(items, _, _)) => items.push(v),
+            Some(Frame::Seq(items, _, _, _)) => items.push(v),
         }
     }
 
@@ -269,14 +302,17 @@ impl YamlBuilder {
                 }
             }
             Event::StreamEnd => return Ok(true),
-            Event::Scalar(text, style, anchor, _) => {
+            Event::Scalar(text, style, anchor, tag) => {
                 if let Some(p) = self.next_pointer() {
                     // A member keeps its key's position, like JSON.
                     self.positions.entry(p).or_insert(pos);
-                } else if let Some(Frame::Map(_, _, p, _)) = self.stack.last() {
+                } else if let Some(Frame::Map(_, _, p, _, _)) = self.stack.last() {
                     self.positions.insert(format!("{p}/{}", escape(&text)), pos);
                 }
-                let v = scalar(&text, style);
+                let v = match short_form(&tag) {
+                    Some(t) => long_form(&t, Value::String(text)),
+                    None => scalar(&text, style),
+                };
                 self.anchor(anchor, &v);
                 self.push_value(v);
             }
@@ -298,22 +334,27 @@ impl YamlBuilder {
             Event::MappingStart(..) | Event::SequenceStart(..) if self.stack.len() >= MAX_DEPTH => {
                 return Err(fail(format!("the document nests deeper than {MAX_DEPTH} levels")));
             }
-            Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
+            Event::MappingStart(anchor, ref tag) | Event::SequenceStart(anchor, ref tag) => {
                 let Some(p) = self.next_pointer() else {
                     return Err(fail("a mapping key must be a plain value, not a collection".into()));
                 };
                 self.positions.entry(p.clone()).or_insert(pos);
+                let tag = short_form(tag);
                 self.stack.push(if matches!(ev, Event::MappingStart(..)) {
-                    Frame::Map(Map::new(), None, p, anchor)
+                    Frame::Map(Map::new(), None, p, anchor, tag)
                 } else {
-                    Frame::Seq(Vec::new(), p, anchor)
+                    Frame::Seq(Vec::new(), p, anchor, tag)
                 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
-                let (v, anchor) = match self.stack.pop() {
-                    Some(Frame::Map(m, _, _, a)) => (Value::Object(m), a),
-                    Some(Frame::Seq(s, _, a)) => (Value::Array(s), a),
+                let (v, anchor, tag) = match self.stack.pop() {
+                    Some(Frame::Map(m, _, _, a, t)) => (Value::Object(m), a, t),
+                    Some(Frame::Seq(s, _, a, t)) => (Value::Array(s), a, t),
                     None => return Ok(false),
+                };
+                let v = match tag {
+                    Some(t) => long_form(&t, v),
+                    None => v,
                 };
                 self.anchor(anchor, &v);
                 self.push_value(v);
