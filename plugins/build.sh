@@ -34,6 +34,13 @@ cargo build --locked --quiet --profile plugin --target wasm32-wasip2 $(printf --
 cargo build --locked --quiet --profile plugin --target wasm32-wasip1 $(printf -- '-p %s ' "${commands[@]}")
 for p in "${components[@]}"; do cp "$target/wasm32-wasip2/plugin/$p.wasm" "$out/$p.wasm"; done
 for p in "${commands[@]}"; do cp "$target/wasm32-wasip1/plugin/$p.wasm" "$out/$p.wasm"; done
+# The report runner's project files (examples/report-runner/serverless.yml,
+# examples/nightly-report/template.yaml) call their functions by key: the report handlers
+# under those names.
+for pair in CreateReportRun:report_create CheckReportStatus:report_poll \
+    DownloadReport:report_download UpdateSiteState:report_render; do
+  cp "$out/${pair#*:}.wasm" "$out/${pair%%:*}.wasm"
+done
 
 # Two releases of one handler for the hot-reload tests; kept in a subfolder so a daemon
 # watching $out does not load them as handlers of their own.

@@ -135,8 +135,12 @@ pub struct InputArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Definition file (.json, .yaml or .yml).
+    /// Definition file (.json, .yaml or .yml), or a project file (serverless.yml, a SAM or
+    /// CloudFormation template).
     pub file: PathBuf,
+    /// The state machine to run, in a project file that defines several.
+    #[arg(long)]
+    pub state_machine: Option<String>,
     #[command(flatten)]
     pub input: InputArgs,
     /// Do not sleep in Wait states and retry delays; time jumps forward instead.
@@ -162,7 +166,7 @@ pub struct RunArgs {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Definition files.
+    /// Definition files, or project files (serverless.yml, SAM or CloudFormation templates).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Output format of the diagnostics.

@@ -7,6 +7,7 @@
 mod args;
 mod bench;
 mod jsonata;
+mod machines;
 mod nested;
 mod plugins;
 mod reload;
@@ -34,6 +35,11 @@ pub fn main() -> std::process::ExitCode {
         Command::Reload(a) => reload::reload(a),
     };
     std::process::ExitCode::from(code)
+}
+
+/// Whether a file is a project file (several state machines, named inside it).
+pub fn machines_in_project(file: &Path) -> bool {
+    wasmstep::asl::project::project_kind(file).is_some()
 }
 
 /// Exit code for a usage error or an invalid definition.

@@ -8,8 +8,9 @@ use wasmstep::engine::oneshot::{self, RunOptions};
 use wasmstep::engine::{EngineConfig, Status};
 
 use super::args::{InputArgs, RunArgs};
+use super::machines::machines;
 use super::plugins::load_plugins;
-use super::{USAGE, async_runtime, machine_type, print_line, report_load_error, report_warnings};
+use super::{USAGE, async_runtime, machine_type, print_line, report_warnings};
 
 /// Reads the execution input from `--input` or `--input-file`; `{}` when neither is given.
 pub fn read_input(args: &InputArgs) -> Result<Value, String> {
@@ -22,6 +23,54 @@ pub fn read_input(args: &InputArgs) -> Result<Value, String> {
         (None, None) => return Ok(Value::Object(Default::default())),
     };
     serde_json::from_str(&text).map_err(|e| format!("the execution input ({origin}) is not valid JSON: {e}"))
+}
+
+/// The state machine to run: the file's, or the one `--state-machine` names in a project file
+/// (which may hold several); its problems are printed when it is not valid.
+fn pick(args: &RunArgs) -> Result<(String, asl::MachineType, Arc<asl::StateMachine>), u8> {
+    let found = machines(&args.file, machine_type(args.machine_type)).map_err(|lines| {
+        for l in lines {
+            eprintln!("{l}");
+        }
+        USAGE
+    })?;
+    let names: Vec<&str> = found.iter().map(|m| m.name.as_str()).collect();
+    let index = match &args.state_machine {
+        Some(n) => found.iter().position(|m| m.name == *n).ok_or_else(|| {
+            eprintln!(
+                "error: {} defines no state machine {n} (it defines: {})",
+                args.file.display(),
+                names.join(", ")
+            );
+            USAGE
+        })?,
+        None if found.len() == 1 => 0,
+        None => {
+            eprintln!(
+                "error: {} defines {} state machines ({}): name one with --state-machine",
+                args.file.display(),
+                found.len(),
+                names.join(", ")
+            );
+            return Err(USAGE);
+        }
+    };
+    let Some(chosen) = found.into_iter().nth(index) else {
+        return Err(USAGE);
+    };
+    match chosen.result {
+        Ok(m) => {
+            report_warnings(&args.file, &m);
+            Ok((chosen.name, chosen.machine_type, Arc::new(m)))
+        }
+        Err(d) => {
+            for x in &d {
+                eprintln!("{}:{x}", args.file.display());
+            }
+            eprintln!("error: {} is not a valid state machine", chosen.name);
+            Err(USAGE)
+        }
+    }
 }
 
 pub fn run(args: RunArgs) -> u8 {
@@ -39,16 +88,9 @@ pub fn run(args: RunArgs) -> u8 {
             return USAGE;
         }
     };
-    let mt = machine_type(args.machine_type);
-    let machine = match asl::load_file(&args.file, mt) {
-        Ok(m) => {
-            report_warnings(&args.file, &m);
-            Arc::new(m)
-        }
-        Err(e) => {
-            report_load_error(&args.file, &e);
-            return USAGE;
-        }
+    let (name, mt, machine) = match pick(&args) {
+        Ok(m) => m,
+        Err(code) => return code,
     };
     let opts = RunOptions {
         skip_waits: args.skip_waits,
@@ -63,7 +105,6 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(rt) => rt,
         Err(code) => return code,
     };
-    let name = asl::machine_name(&args.file);
     // Nested executions run here, from --definitions; waits for tokens and activities are refused.
     let outside = super::nested::Local::new(args.definitions.clone(), invoker.clone(), opts.clone());
     let exec = oneshot::executor(machine, invoker, &opts).with_outside(outside);

@@ -1,44 +1,80 @@
-//! `wasmstep validate`: every problem in every definition file, as text or JSON.
+//! `wasmstep validate`: every problem in every definition file (and in every state machine of
+//! a `serverless.yml` or SAM / CloudFormation template), as text or JSON.
 
-use serde_json::Value;
-use wasmstep::asl::{self, LoadError};
+use serde_json::{Value, json};
 
 use super::args::{FormatArg, ValidateArgs};
-use super::{USAGE, machine_type, print_line, report_load_error, report_warnings};
+use super::machines::{diagnostics_json, machines};
+use super::{USAGE, machine_type, print_line};
 
 pub fn validate(args: ValidateArgs) -> u8 {
     let mt = machine_type(args.machine_type);
+    let text = args.format == FormatArg::Text;
     let mut all = Vec::new();
     let mut failed = false;
     for file in &args.files {
-        match asl::load_file(file, mt) {
-            Ok(m) => {
-                if args.format == FormatArg::Text {
-                    println!("{}: OK", file.display());
-                    report_warnings(file, &m);
-                }
-                let diagnostics: Vec<Value> = m.warnings.iter().map(|x| x.to_json(None)).collect();
-                all.push(
-                    serde_json::json!({"file": file.display().to_string(), "result": "OK", "diagnostics": diagnostics}),
-                );
-            }
-            Err(e) => {
+        let shown = file.display().to_string();
+        let found = match machines(file, mt) {
+            Ok(m) => m,
+            Err(lines) => {
                 failed = true;
-                let diagnostics: Vec<Value> = match &e {
-                    LoadError::Io(m) => {
-                        vec![serde_json::json!({"severity": "ERROR", "code": "IO_ERROR", "message": m, "location": ""})]
+                if text {
+                    for l in &lines {
+                        eprintln!("{l}");
                     }
-                    LoadError::Invalid(d) => d.diagnostics.iter().map(|x| x.to_json(None)).collect(),
-                };
-                if args.format == FormatArg::Text {
-                    report_load_error(file, &e);
+                    eprintln!("error: {shown} cannot be loaded ({} problem(s))", lines.len());
                 }
-                all.push(serde_json::json!({"file": file.display().to_string(), "result": "FAIL", "diagnostics": diagnostics}));
+                let diagnostics: Vec<Value> = lines
+                    .iter()
+                    .map(|m| json!({"severity": "ERROR", "code": "INVALID_FILE", "message": m, "location": ""}))
+                    .collect();
+                all.push(json!({"file": shown, "result": "FAIL", "diagnostics": diagnostics}));
+                continue;
             }
+        };
+        let project = crate::cli::machines_in_project(file);
+        for m in found {
+            let label = if project {
+                format!("{shown} ({})", m.name)
+            } else {
+                shown.clone()
+            };
+            let mut entry = json!({"file": shown});
+            if project {
+                entry["stateMachine"] = json!(m.name);
+            }
+            match &m.result {
+                Ok(sm) => {
+                    if text {
+                        println!("{label}: OK");
+                        for w in &sm.warnings {
+                            eprintln!("{shown}:{w}");
+                        }
+                    }
+                    entry["result"] = json!("OK");
+                    entry["diagnostics"] = json!(diagnostics_json(&sm.warnings));
+                }
+                Err(d) => {
+                    failed = true;
+                    if text {
+                        for x in d {
+                            eprintln!("{shown}:{x}");
+                        }
+                        let n = d
+                            .iter()
+                            .filter(|x| x.severity == wasmstep::asl::Severity::Error)
+                            .count();
+                        eprintln!("error: {label} is not a valid state machine ({n} problem(s))");
+                    }
+                    entry["result"] = json!("FAIL");
+                    entry["diagnostics"] = json!(diagnostics_json(d));
+                }
+            }
+            all.push(entry);
         }
     }
-    if args.format == FormatArg::Json {
-        print_line(&serde_json::json!({"result": if failed { "FAIL" } else { "OK" }, "files": all}));
+    if !text {
+        print_line(&json!({"result": if failed { "FAIL" } else { "OK" }, "files": all}));
     }
     if failed { USAGE } else { 0 }
 }

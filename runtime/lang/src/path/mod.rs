@@ -104,6 +104,12 @@ impl Path {
         self.query.select(base, base)
     }
 
+    /// Selects from one document, whatever the path's root (for paths applied outside an
+    /// execution: a schedule's `inputPath` over its event).
+    pub fn value_in(&self, doc: &Value) -> Result<Value, Miss> {
+        self.query.select(doc, doc).map(Selected::into_value)
+    }
+
     /// Selects and clones the result.
     pub fn value(&self, env: &Env<'_>) -> Result<Value, Miss> {
         self.select(env).map(Selected::into_value)

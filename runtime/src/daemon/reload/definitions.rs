@@ -9,11 +9,13 @@ use super::{Kind, Loaded, ROLE_ARN, Reloader, Report, SOURCE_TAG, Tracked, milli
 use crate::asl::MachineType;
 use crate::daemon::arns::machine_arn;
 
-/// `*.asl.json`, `*.asl.yaml`, `*.asl.yml` (not hidden: editors' swap and temporary files are).
+/// `*.asl.json`, `*.asl.yaml`, `*.asl.yml`, and project files (`serverless.yml`, SAM's
+/// `template.yaml`; `asl::project`) — not hidden: editors' swap and temporary files are.
 pub fn is_definition_file(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .is_some_and(|n| !n.starts_with('.') && [".asl.json", ".asl.yaml", ".asl.yml"].iter().any(|x| n.ends_with(x)))
+    crate::asl::project::project_kind(path).is_some()
+        || path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+            !n.starts_with('.') && [".asl.json", ".asl.yaml", ".asl.yml"].iter().any(|x| n.ends_with(x))
+        })
 }
 
 /// Every definition file below `dir`, sorted.
@@ -45,11 +47,16 @@ impl Reloader {
                         .find_map(|(k, v)| (k == SOURCE_TAG).then(|| PathBuf::from(v)))
                 });
                 if let Some(file) = source.filter(|f| f.starts_with(dir)) {
-                    tracked.definitions.insert(file, m.name.clone());
+                    if crate::asl::project::project_kind(&file).is_some() {
+                        tracked.projects.entry(file).or_default().push(m.name.clone());
+                    } else {
+                        tracked.definitions.insert(file, m.name.clone());
+                    }
                 }
             }
         }
         let mut files: BTreeSet<PathBuf> = tracked.definitions.keys().cloned().collect();
+        files.extend(tracked.projects.keys().cloned());
         match definition_files(dir) {
             Ok(found) => files.extend(found),
             Err(e) => self.reject(report, Kind::Definition, dir, format!("cannot read the directory: {e}")),
@@ -69,6 +76,9 @@ impl Reloader {
         since: Option<Instant>,
         report: &mut Report,
     ) {
+        if let Some(kind) = crate::asl::project::project_kind(path) {
+            return self.project(tracked, path, kind, since, report).await;
+        }
         let name = crate::asl::machine_name(path);
         let arn = machine_arn(&name);
         let text = match std::fs::read_to_string(path) {
@@ -76,7 +86,7 @@ impl Reloader {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 // Unless another file defines the same state machine now (renamed from .yaml to
                 // .json, say).
-                if tracked.definitions.remove(path).is_some() && !tracked.definitions.values().any(|n| *n == name) {
+                if tracked.definitions.remove(path).is_some() && tracked.defined_elsewhere(&name, path).is_none() {
                     match self.svc.delete_machine(&arn).await {
                         Ok(()) => {
                             let _ = self.svc.metrics.state_machine_version.remove_label_values(&[&name]);
@@ -90,32 +100,65 @@ impl Reloader {
             }
             Err(e) => return self.reject(report, Kind::Definition, path, format!("cannot read it: {e}")),
         };
-        if let Some((other, _)) = tracked
-            .definitions
-            .iter()
-            // (A file gone in the same batch is not a rival: it is removed after this one.)
-            .find(|(f, n)| **n == name && f.as_path() != path && f.exists())
-        {
+        if let Some(other) = tracked.defined_elsewhere(&name, path) {
             let reason = format!("state machine {name} is already defined by {}", other.display());
             return self.reject(report, Kind::Definition, path, reason);
         }
+        let known = tracked.definitions.contains_key(path);
+        if self
+            .apply_machine(path, &name, MachineType::Standard, &text, known, since, report)
+            .await
+        {
+            tracked.definitions.insert(path.to_path_buf(), name);
+        }
+    }
+
+    /// Puts the state machine `name` of type `t` with definition `text` from `path` in place:
+    /// created, or updated with a new version (recreated when its type changed); false when it
+    /// was rejected. `known`: the file was loaded before in this process.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn apply_machine(
+        &self,
+        path: &Path,
+        name: &str,
+        t: MachineType,
+        text: &str,
+        known: bool,
+        since: Option<Instant>,
+        report: &mut Report,
+    ) -> bool {
+        let arn = machine_arn(name);
         let t0 = Instant::now();
-        let existing = self.svc.machine(&arn).ok();
-        if tracked.definitions.contains_key(path) && existing.as_ref().is_some_and(|m| m.definition == text) {
+        let mut existing = self.svc.machine(&arn).ok();
+        if known
+            && existing
+                .as_ref()
+                .is_some_and(|m| m.definition == text && m.machine_type == t)
+        {
             report.unchanged += 1;
-            return;
+            return true;
+        }
+        // A type cannot change in place (AWS: a new state machine); the old one goes first.
+        if let Some(m) = existing.as_ref().filter(|m| m.machine_type != t) {
+            tracing::info!(file = %path.display(), state_machine = %name, from = ?m.machine_type, to = ?t, "the type changed: the state machine is made anew");
+            if let Err(e) = self.svc.delete_machine(&arn).await {
+                self.reject(report, Kind::Definition, path, e.message);
+                return false;
+            }
+            existing = None;
         }
         let saved = match &existing {
             Some(m) if m.definition == text => Ok(()),
-            Some(_) => self.svc.update_machine(&arn, Some(&text), None).await.map(|_| ()),
-            None => self
-                .svc
-                .create_machine(&name, &text, ROLE_ARN, MachineType::Standard)
-                .await
-                .map(|_| ()),
+            Some(_) => self.svc.update_machine(&arn, Some(text), None).await.map(|_| ()),
+            None => self.svc.create_machine(name, text, ROLE_ARN, t).await.map(|_| ()),
         };
         if let Err(e) = saved {
-            return self.reject(report, Kind::Definition, path, e.message);
+            let reason = match crate::asl::project::project_kind(path) {
+                Some(_) => format!("state machine {name}: {}", e.message),
+                None => e.message,
+            };
+            self.reject(report, Kind::Definition, path, reason);
+            return false;
         }
         if let Ok(m) = self.svc.machine(&arn) {
             for w in &m.compiled.warnings {
@@ -132,7 +175,6 @@ impl Reloader {
         {
             tracing::warn!(file = %path.display(), error = %e.message, "cannot record where the state machine comes from");
         }
-        tracked.definitions.insert(path.to_path_buf(), name.clone());
         // Every definition that serves is a version: DescribeStateMachine shows the new text,
         // ListStateMachineVersions the history, and an unchanged text publishes nothing new.
         let version = match self
@@ -141,30 +183,34 @@ impl Reloader {
             .await
         {
             Ok((v, _)) => v,
-            Err(e) => return self.reject(report, Kind::Definition, path, e.message),
+            Err(e) => {
+                self.reject(report, Kind::Definition, path, e.message);
+                return false;
+            }
         };
         if let Some((_, n)) = crate::daemon::catalog::versions::split_version(&version) {
             self.svc
                 .metrics
                 .state_machine_version
-                .with_label_values(&[&name])
+                .with_label_values(&[name])
                 .set(n as i64);
         }
         if existing.is_some_and(|m| m.definition == text) {
             // Already serving (loaded before this process started): nothing changed.
             report.unchanged += 1;
-            return;
+            return true;
         }
         self.loaded(
             report,
             Loaded {
                 kind: Kind::Definition,
-                name,
+                name: name.to_string(),
                 file: path.to_path_buf(),
                 version,
                 load_ms,
             },
             since,
         );
+        true
     }
 }

@@ -20,6 +20,7 @@ use crate::wasm::{WasmHost, handler_name, module_files};
 
 mod definitions;
 mod plugins;
+mod projects;
 mod watch;
 
 pub use definitions::{definition_files, is_definition_file};
@@ -112,11 +113,32 @@ struct HandlerVersion {
 struct Tracked {
     /// Definition file -> the state machine it defines.
     definitions: BTreeMap<PathBuf, String>,
+    /// Project file (`serverless.yml`, a template) -> the state machines it defines.
+    projects: BTreeMap<PathBuf, Vec<String>>,
     /// `definitions` holds the files recorded in the store by an earlier run.
     seeded: bool,
     handlers: HashMap<String, HandlerVersion>,
     /// The number of the last handler set, where the store does not number them.
     last_set: u64,
+}
+
+impl Tracked {
+    /// Another file that defines the state machine `name` and still exists (a file gone in the
+    /// same batch is not a rival: it is removed after this one).
+    fn defined_elsewhere(&self, name: &str, path: &Path) -> Option<PathBuf> {
+        self.definitions
+            .iter()
+            .filter(|(_, n)| *n == name)
+            .map(|(f, _)| f)
+            .chain(
+                self.projects
+                    .iter()
+                    .filter(|(_, ns)| ns.iter().any(|n| n == name))
+                    .map(|(f, _)| f),
+            )
+            .find(|f| f.as_path() != path && f.exists())
+            .cloned()
+    }
 }
 
 pub struct Reloader {
@@ -208,7 +230,13 @@ impl Reloader {
             {
                 if is_definition_file(&path) {
                     definitions.insert(path, since);
-                } else if path.is_dir() || tracked.definitions.keys().any(|f| f.starts_with(&path)) {
+                } else if path.is_dir()
+                    || tracked
+                        .definitions
+                        .keys()
+                        .chain(tracked.projects.keys())
+                        .any(|f| f.starts_with(&path))
+                {
                     // A folder moved in, out or away: look at everything under it.
                     rescan_definitions = true;
                 }

@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod expression;
+pub mod files;
 pub mod metrics;
 pub mod notify;
 pub mod scheduler;

@@ -16,8 +16,9 @@ use std::time::Duration;
 use chrono::DateTime;
 use sha2::{Digest, Sha256};
 
-use super::schedules::{DEFAULT_GROUP, Schedule};
+use super::schedules::{DEFAULT_GROUP, Schedule, TargetInput};
 use crate::daemon::service::{Service, now_secs};
+use crate::engine::{ACCOUNT, REGION};
 use crate::store::ScheduleRecord;
 
 /// How often the scheduler looks for due schedules when nothing wakes it sooner.
@@ -73,6 +74,39 @@ fn flexible_offset(s: &Schedule, due: f64) -> f64 {
     let h = Sha256::digest(format!("{}@{due}", s.arn()).as_bytes());
     let n = u64::from_le_bytes(h[..8].try_into().unwrap_or_default());
     (n % (minutes as u64 * 60)) as f64
+}
+
+/// The input of the execution a due time starts: the schedule's, or EventBridge's "Scheduled
+/// Event" for that time (the same every time it is made, so a start made again is the same
+/// start), through the schedule's input path.
+fn scheduled_input(s: &Schedule, due: f64) -> Result<String, String> {
+    let path = match &s.target.input {
+        TargetInput::Fixed(text) => return Ok(text.clone()),
+        TargetInput::Event(path) => path,
+    };
+    let h = Sha256::digest(format!("{}@{due}", s.arn()).as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&h[..16]);
+    let time = DateTime::from_timestamp(due.floor() as i64, 0).unwrap_or_default();
+    let event = serde_json::json!({
+        "version": "0",
+        "id": uuid::Builder::from_random_bytes(bytes).into_uuid().to_string(),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": ACCOUNT,
+        "time": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": REGION,
+        "resources": [s.arn()],
+        "detail": {},
+    });
+    let selected = match path {
+        None => event,
+        Some(p) => crate::path::Path::parse(p)
+            .map_err(|e| format!("InputPath: {e}"))?
+            .value_in(&event)
+            .map_err(|_| format!("InputPath {p} selects nothing from the scheduled event"))?,
+    };
+    Ok(selected.to_string())
 }
 
 /// How an attempt to start went.
@@ -191,11 +225,12 @@ impl Service {
             .name
             .clone()
             .unwrap_or_else(|| execution_name(&s.group, &s.name, due));
+        let input = match scheduled_input(s, due) {
+            Ok(i) => i,
+            Err(why) => return Outcome::Failed(why),
+        };
         let before = now_secs();
-        match self
-            .start_execution(&s.target.state_machine, Some(&name), &s.target.input)
-            .await
-        {
+        match self.start_execution(&s.target.state_machine, Some(&name), &input).await {
             // The same name and input while it runs answers the execution that is there: this
             // due time was handled before.
             Ok(row) if row.started < before => Outcome::Handled,

@@ -38,12 +38,25 @@ pub struct Schedule {
     pub body: Map<String, Value>,
 }
 
+/// What a schedule's execution gets as input.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetInput {
+    /// This JSON text.
+    Fixed(String),
+    /// EventBridge's "Scheduled Event" for the due time, or what a JSONPath selects from it:
+    /// what a rule made by the Serverless Framework or SAM sends (file-defined schedules).
+    Event(Option<String>),
+}
+
+/// The member of a recorded schedule holding wasmstep's own settings (never answered by
+/// GetSchedule): where a file-defined schedule comes from, and its input kind.
+pub const OWN: &str = "wasmstep:Own";
+
 /// What a schedule starts.
 #[derive(Debug, Clone)]
 pub struct Target {
     pub state_machine: String,
-    /// The execution's input (JSON text).
-    pub input: String,
+    pub input: TargetInput,
     /// A name the request gave (universal target only); otherwise one per due time.
     pub name: Option<String>,
     pub max_age: u64,
@@ -119,7 +132,17 @@ impl Schedule {
         };
         let enabled = get("State").and_then(Value::as_str) != Some("DISABLED");
         let delete_after = get("ActionAfterCompletion").and_then(Value::as_str) == Some("DELETE");
-        let target = Target::from_request(get("Target").unwrap_or(&Value::Null))?;
+        let mut target = Target::from_request(get("Target").unwrap_or(&Value::Null))?;
+        let own = get(OWN).cloned();
+        if let Some(o) = &own
+            && o.get("ScheduledEvent").and_then(Value::as_bool) == Some(true)
+        {
+            let path = o.get("InputPath").and_then(Value::as_str).map(str::to_string);
+            if let Some(p) = &path {
+                crate::path::Path::parse(p).map_err(|e| validation(format!("InputPath: {e}")))?;
+            }
+            target.input = TargetInput::Event(path);
+        }
         let mut body = Map::new();
         for k in [
             "ScheduleExpression",
@@ -138,6 +161,9 @@ impl Schedule {
             if let Some(t) = v {
                 body.insert(k.into(), json!(seconds(t)));
             }
+        }
+        if let Some(o) = own {
+            body.insert(OWN.into(), o);
         }
         Ok(Schedule {
             group: group.to_string(),
@@ -169,7 +195,7 @@ impl Schedule {
     }
 
     /// Its record, due next after `after`.
-    fn record(&self, created: f64, modified: f64, after: f64) -> ScheduleRecord {
+    pub(super) fn record(&self, created: f64, modified: f64, after: f64) -> ScheduleRecord {
         ScheduleRecord {
             group: self.group.clone(),
             name: self.name.clone(),
@@ -210,7 +236,7 @@ impl Target {
             })?;
             return Ok(Target {
                 state_machine: machine.to_string(),
-                input: request.get("Input").and_then(Value::as_str).unwrap_or("{}").to_string(),
+                input: TargetInput::Fixed(request.get("Input").and_then(Value::as_str).unwrap_or("{}").to_string()),
                 name: request.get("Name").and_then(Value::as_str).map(str::to_string),
                 max_age,
                 max_attempts,
@@ -231,7 +257,7 @@ impl Target {
         }
         Ok(Target {
             state_machine: arn.to_string(),
-            input: input.unwrap_or("{}").to_string(),
+            input: TargetInput::Fixed(input.unwrap_or("{}").to_string()),
             name: None,
             max_age,
             max_attempts,
@@ -242,6 +268,7 @@ impl Target {
 /// GetSchedule's answer for a record.
 pub fn describe(r: &ScheduleRecord) -> Value {
     let mut out: Map<String, Value> = serde_json::from_str(&r.body).unwrap_or_default();
+    out.remove(OWN);
     out.insert("Arn".into(), json!(schedule_arn(&r.group, &r.name)));
     out.insert("GroupName".into(), json!(r.group));
     out.insert("Name".into(), json!(r.name));

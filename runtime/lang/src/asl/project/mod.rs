@@ -16,6 +16,9 @@ use serde_json::Value;
 use super::MachineType;
 use super::source::{Source, Syntax};
 
+/// Looks up an environment variable (`${env:NAME}`).
+pub type Env = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
 /// What a project's variables may read beyond the file.
 pub struct Context {
     pub account: String,
@@ -26,7 +29,7 @@ pub struct Context {
     /// `--stage` given to the command (`${opt:stage}`).
     pub stage: Option<String>,
     /// `${env:NAME}`.
-    pub env: Box<dyn Fn(&str) -> Option<String> + Send + Sync>,
+    pub env: Env,
 }
 
 impl Context {
