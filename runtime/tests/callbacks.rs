@@ -13,26 +13,6 @@ use std::time::{Duration, Instant};
 use common::{Daemon, python, tempdir};
 use serde_json::{Value, json};
 
-fn create(d: &Daemon, name: &str, definition: Value) -> String {
-    d.call(
-        "CreateStateMachine",
-        json!({"name": name, "definition": definition.to_string(), "roleArn": "arn:aws:iam::123456789012:role/t"}),
-    )["stateMachineArn"]
-        .as_str()
-        .expect("arn")
-        .to_string()
-}
-
-fn start(d: &Daemon, machine: &str, input: Value) -> String {
-    d.call(
-        "StartExecution",
-        json!({"stateMachineArn": machine, "input": input.to_string()}),
-    )["executionArn"]
-        .as_str()
-        .expect("arn")
-        .to_string()
-}
-
 /// Waits for an event of `kind` in the execution's history.
 fn wait_event(d: &Daemon, exec: &str, kind: &str) -> Value {
     let t0 = Instant::now();
@@ -77,15 +57,14 @@ fn boto3_drives_task_tokens_activities_and_nested_executions() {
 fn a_token_wait_survives_kill_9_and_aws_cli_answers_it() {
     let data = tempdir("callbacks-token-crash");
     let daemon = Daemon::start(&data);
-    let machine = create(
-        &daemon,
+    let machine = daemon.create_machine(
         "approve",
-        json!({"StartAt": "Ask", "States": {
+        &json!({"StartAt": "Ask", "States": {
             "Ask": {"Type": "Task", "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
                     "Parameters": {"FunctionName": "identity", "Payload": {"token.$": "$$.Task.Token"}},
                     "TimeoutSeconds": 300, "ResultPath": "$.answer", "End": true}}}),
     );
-    let exec = start(&daemon, &machine, json!({"order": 7}));
+    let exec = daemon.start_execution(&machine, &json!({"order": 7}));
     wait_event(&daemon, &exec, "TaskSubmitted");
     let scheduled = wait_event(&daemon, &exec, "TaskScheduled");
     let params: Value =
@@ -156,13 +135,12 @@ fn an_activity_task_handed_out_before_kill_9_is_answered_after_the_restart() {
         .as_str()
         .unwrap()
         .to_string();
-    let machine = create(
-        &daemon,
+    let machine = daemon.create_machine(
         "reviewed",
-        json!({"StartAt": "Review", "States": {
+        &json!({"StartAt": "Review", "States": {
             "Review": {"Type": "Task", "Resource": activity, "HeartbeatSeconds": 120, "End": true}}}),
     );
-    let exec = start(&daemon, &machine, json!({"doc": "a"}));
+    let exec = daemon.start_execution(&machine, &json!({"doc": "a"}));
     let task = daemon.call(
         "GetActivityTask",
         json!({"activityArn": activity, "workerName": "reviewer-1"}),
@@ -203,22 +181,20 @@ fn an_activity_task_handed_out_before_kill_9_is_answered_after_the_restart() {
 fn a_sync_child_running_at_kill_9_is_started_once_and_answers_its_parent() {
     let data = tempdir("callbacks-child-crash");
     let daemon = Daemon::start(&data);
-    let child = create(
-        &daemon,
+    let child = daemon.create_machine(
         "slow-double",
-        json!({"StartAt": "Sleep", "States": {
+        &json!({"StartAt": "Sleep", "States": {
             "Sleep": {"Type": "Wait", "Seconds": 3, "Next": "Double"},
             "Double": {"Type": "Pass", "Parameters": {"n.$": "States.MathAdd($.n, $.n)"}, "End": true}}}),
     );
-    let parent = create(
-        &daemon,
+    let parent = daemon.create_machine(
         "parent",
-        json!({"StartAt": "Child", "States": {
+        &json!({"StartAt": "Child", "States": {
             "Child": {"Type": "Task", "Resource": "arn:aws:states:::states:startExecution.sync:2",
                       "Parameters": {"StateMachineArn": child, "Input": {"n.$": "$.n"}},
                       "OutputPath": "$.Output", "End": true}}}),
     );
-    let exec = start(&daemon, &parent, json!({"n": 21}));
+    let exec = daemon.start_execution(&parent, &json!({"n": 21}));
     wait_event(&daemon, &exec, "TaskSubmitted");
     daemon.kill();
 
@@ -334,10 +310,9 @@ fn the_review_queue_example_runs_with_a_python_and_a_javascript_worker() {
             .spawn()
             .expect("node worker"),
     ];
-    let exec = start(
-        &daemon,
+    let exec = daemon.start_execution(
         "arn:aws:states:us-east-1:123456789012:stateMachine:review-queue",
-        json!({"documents": documents}),
+        &json!({"documents": documents}),
     );
     let done = daemon.wait_done(&exec, Duration::from_secs(120));
     for w in &mut workers {

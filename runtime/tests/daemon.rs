@@ -169,33 +169,7 @@ fn boto3_and_aws_cli_drive_the_api() {
     );
 
     // aws-cli, as a user types it.
-    let aws = |args: &[&str]| -> Value {
-        let out = Command::new(&py)
-            .args(["-m", "awscli", "stepfunctions"])
-            .args(args)
-            .args([
-                "--endpoint-url",
-                &daemon.url,
-                "--region",
-                "us-east-1",
-                "--output",
-                "json",
-            ])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_CONFIG_FILE", data.join("no-config"))
-            .output()
-            .expect("run aws-cli");
-        assert!(
-            out.status.success(),
-            "aws stepfunctions {args:?} failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if out.stdout.iter().all(u8::is_ascii_whitespace) {
-            return Value::Null;
-        }
-        serde_json::from_slice(&out.stdout).expect("aws-cli prints JSON")
-    };
+    let aws = |args: &[&str]| daemon.aws("stepfunctions", args);
     let definition =
         json!({"StartAt": "Add", "States": {"Add": {"Type": "Task", "Resource": "wasm:add", "End": true}}});
     let created = aws(&[

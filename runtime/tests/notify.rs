@@ -76,26 +76,6 @@ fn handle(conn: TcpStream, keep: &Mutex<Vec<Value>>) {
     }
 }
 
-fn create(d: &Daemon, name: &str, definition: Value) -> String {
-    d.call(
-        "CreateStateMachine",
-        json!({"name": name, "definition": definition.to_string(), "roleArn": "arn:aws:iam::123456789012:role/t"}),
-    )["stateMachineArn"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-fn start(d: &Daemon, machine: &str, input: Value) -> String {
-    d.call(
-        "StartExecution",
-        json!({"stateMachineArn": machine, "input": input.to_string()}),
-    )["executionArn"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[test]
 fn a_webhook_down_across_a_kill_9_gets_every_event_once_by_id_in_eventbridge_shape() {
     let data = tempdir("notify-webhook");
@@ -119,28 +99,26 @@ statuses = ["FAILED"]
     .unwrap();
     let args = ["--config".as_ref(), config.as_os_str()];
     let daemon = Daemon::start_with(&data, &args);
-    let orders = create(
-        &daemon,
+    let orders = daemon.create_machine(
         "orders",
-        json!({"StartAt": "Check", "States": {"Check": {"Type": "Choice",
+        &json!({"StartAt": "Check", "States": {"Check": {"Type": "Choice",
             "Choices": [{"Variable": "$.ok", "BooleanEquals": true, "Next": "Done"}], "Default": "Bad"},
             "Done": {"Type": "Pass", "Result": {"shipped": true}, "End": true},
             "Bad": {"Type": "Fail", "Error": "OrderRejected", "Cause": "not ok"}}}),
     );
-    let audit = create(
-        &daemon,
+    let audit = daemon.create_machine(
         "audit",
-        json!({"StartAt": "Log", "States": {"Log": {"Type": "Pass", "End": true}}}),
+        &json!({"StartAt": "Log", "States": {"Log": {"Type": "Pass", "End": true}}}),
     );
-    let ok = start(&daemon, &orders, json!({"ok": true}));
-    let bad = start(&daemon, &orders, json!({"ok": false}));
+    let ok = daemon.start_execution(&orders, &json!({"ok": true}));
+    let bad = daemon.start_execution(&orders, &json!({"ok": false}));
     daemon.wait_done(&ok, Duration::from_secs(10));
     daemon.wait_done(&bad, Duration::from_secs(10));
     // Killed while the webhook is still down: the four events are only in the outbox.
     std::thread::sleep(Duration::from_secs(1));
     daemon.kill();
     let daemon = Daemon::start_with(&data, &args);
-    let third = start(&daemon, &orders, json!({"ok": true}));
+    let third = daemon.start_execution(&orders, &json!({"ok": true}));
     daemon.wait_done(&third, Duration::from_secs(10));
     std::thread::sleep(Duration::from_secs(2));
     // The webhook comes up.
@@ -289,18 +267,17 @@ fn read_sse(url: &str, last_id: Option<&str>, n: usize) -> Vec<(String, Value)> 
 fn get_events_streams_status_changes_and_resumes_from_the_last_event_id() {
     let data = tempdir("notify-sse");
     let daemon = Daemon::start_with(&data, &[]);
-    let m = create(
-        &daemon,
+    let m = daemon.create_machine(
         "quick",
-        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
+        &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
     );
     let url = daemon.url.clone();
     let reader = std::thread::spawn(move || read_sse(&url, None, 2));
     // Let the stream open before the executions run.
     std::thread::sleep(Duration::from_millis(500));
-    let first = start(&daemon, &m, json!({"n": 1}));
-    let second = start(&daemon, &m, json!({"n": 2}));
-    let third = start(&daemon, &m, json!({"n": 3}));
+    let first = daemon.start_execution(&m, &json!({"n": 1}));
+    let second = daemon.start_execution(&m, &json!({"n": 2}));
+    let third = daemon.start_execution(&m, &json!({"n": 3}));
     for e in [&first, &second, &third] {
         daemon.wait_done(e, Duration::from_secs(10));
     }

@@ -202,29 +202,7 @@ async fn a_due_time_handled_twice_or_missed_many_times_starts_one_execution() {
 fn boto3_and_aws_cli_manage_schedules_that_fire_each_minute() {
     let data = tempdir("schedules-boto3");
     let daemon = Daemon::start_with(&data, &[]);
-    let aws = |args: &[&str]| -> Value {
-        let out = Command::new(python())
-            .args(["-m", "awscli", "scheduler"])
-            .args(args)
-            .args([
-                "--endpoint-url",
-                &daemon.url,
-                "--region",
-                "us-east-1",
-                "--output",
-                "json",
-            ])
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .output()
-            .expect("aws-cli");
-        assert!(
-            out.status.success(),
-            "aws-cli {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null)
-    };
+    let aws = |args: &[&str]| daemon.aws("scheduler", args);
     let machine = "arn:aws:states:us-east-1:123456789012:stateMachine:cli";
     let made = aws(&[
         "create-schedule",
@@ -282,13 +260,7 @@ fn scheduler(d: &Daemon, method: &str, path: &str, body: Value) -> Value {
 fn a_daemon_killed_across_a_due_time_starts_one_execution_for_it_after_restart() {
     let data = tempdir("schedules-crash");
     let daemon = Daemon::start_with(&data, &[]);
-    let machine = daemon.call(
-        "CreateStateMachine",
-        json!({"name": "crash", "definition": PASS, "roleArn": "arn:aws:iam::123456789012:role/r"}),
-    )["stateMachineArn"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let machine = daemon.create_machine("crash", &serde_json::from_str(PASS).unwrap());
     scheduler(
         &daemon,
         "POST",

@@ -2,17 +2,19 @@
 //! server): a schedule is created once (a second create of the name keeps the first), due
 //! schedules come back most overdue first, advancing is conditional on the due time read, a
 //! group's deletion takes its schedules; and every execution status change leaves exactly one
-//! event in the outbox, in the same commit, in order, where a cursor reads on from.
+//! event in the outbox, in the same commit, in order, where a cursor reads on from; one node
+//! at a time holds a notify target (until its lease runs out).
 
 #[macro_use]
 mod common;
 
-use common::backends::{Backend, open, place};
+use common::backends::{Backend, open, open_as, place};
 use wasmstep::store::{ExecutionEnd, ExecutionRecord, GroupRecord, Position, ScheduleRecord};
 
 both!(
     schedules_are_created_once_and_advance_conditionally,
     every_status_change_leaves_one_event_in_order,
+    one_node_at_a_time_delivers_to_a_target,
 );
 
 fn schedule(group: &str, name: &str, due: Option<f64>) -> ScheduleRecord {
@@ -183,4 +185,23 @@ async fn every_status_change_leaves_one_event_in_order(b: Backend) {
     s.prune_status_events(11.5);
     s.flush().await.unwrap();
     assert_eq!(s.status_events(Position::default(), 100).await.unwrap().len(), 2);
+}
+
+async fn one_node_at_a_time_delivers_to_a_target(b: Backend) {
+    let p = place(b, "triggers-targets");
+    let lease = std::time::Duration::from_secs(1);
+    let one = open_as(&p, "n1", lease).await;
+    assert!(one.hold_target("hook").await.unwrap());
+    assert!(one.hold_target("hook").await.unwrap(), "renewed by its holder");
+    if b == Backend::Sqlite {
+        // Alone on its file: nobody to share with.
+        return;
+    }
+    let two = open_as(&p, "n2", lease).await;
+    assert!(!two.hold_target("hook").await.unwrap(), "held by n1");
+    assert!(two.hold_target("other").await.unwrap(), "each target on its own");
+    // n1 stops renewing: after its lease, n2 takes over, and n1 no longer holds it.
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    assert!(two.hold_target("hook").await.unwrap());
+    assert!(!one.hold_target("hook").await.unwrap());
 }

@@ -79,4 +79,9 @@ pub trait Triggers {
     /// Deletes events older than `before` (the retention period: a target down for longer
     /// misses them).
     fn prune_status_events(&self, before: f64);
+    /// Makes this node the one that delivers to `target` for a lease's length (or renews it):
+    /// false while another live node does. Alone on a store, a node always does.
+    fn hold_target<'a>(&'a self, _target: &'a str) -> Read<'a, bool> {
+        Box::pin(std::future::ready(Ok(true)))
+    }
 }

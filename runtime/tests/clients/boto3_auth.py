@@ -1,6 +1,8 @@
 """Authentication against a running wasmstep daemon that requires it, driven with boto3 as a
 Step Functions user would: the right keys work, wrong ones get AWS's exceptions, and a policy
-that allows only StartExecution on one state machine lets exactly that through.
+that allows only StartExecution on one state machine lets exactly that through. The EventBridge
+Scheduler API beside it takes requests signed for `scheduler` (an ARN in the path included), and
+the same policies (`scheduler:*` actions).
 
 usage: python boto3_auth.py ENDPOINT_URL ADMIN_KEY ADMIN_SECRET OPS_KEY OPS_SECRET
 Exits non-zero (with the reason) on the first thing that is not what AWS would return.
@@ -17,9 +19,9 @@ from botocore.exceptions import ClientError
 endpoint, admin_key, admin_secret, ops_key, ops_secret = sys.argv[1:6]
 
 
-def client(key, secret):
+def client(key, secret, service="stepfunctions"):
     return boto3.client(
-        "stepfunctions",
+        service,
         endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id=key,
@@ -77,4 +79,17 @@ for denied in [
 # The admin (no policy: everything) sees what the ops key started.
 d = admin.describe_execution(executionArn=started["executionArn"])
 assert d["stateMachineArn"] == orders, d
+
+# EventBridge Scheduler, signed for its own service name.
+sched = client(admin_key, admin_secret, "scheduler")
+group = sched.create_schedule_group(Name="signed", Tags=[{"Key": "k", "Value": "v"}])["ScheduleGroupArn"]
+# The group's ARN travels in the path, URI-encoded: signed as AWS signs it.
+assert sched.list_tags_for_resource(ResourceArn=group)["Tags"] == [{"Key": "k", "Value": "v"}]
+sched.create_schedule(Name="tick", ScheduleExpression="rate(1 hour)", FlexibleTimeWindow={"Mode": "OFF"},
+                      Target={"Arn": orders, "RoleArn": role})
+assert [x["Name"] for x in sched.list_schedules()["Schedules"]] == ["tick"]
+code = error_code(lambda: client(admin_key, admin_secret + "x", "scheduler").list_schedules())
+assert code == "InvalidSignatureException", code
+code = error_code(lambda: client(ops_key, ops_secret, "scheduler").list_schedules())
+assert code == "AccessDeniedException", code
 print("boto3 auth: ok")

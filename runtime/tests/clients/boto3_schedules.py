@@ -17,6 +17,8 @@ import zoneinfo
 import boto3
 from botocore.config import Config
 
+from botoshape import check_shape
+
 endpoint = sys.argv[1]
 common = dict(
     endpoint_url=endpoint,
@@ -29,33 +31,6 @@ scheduler = boto3.client("scheduler", **common)
 sfn = boto3.client("stepfunctions", **common)
 model = scheduler.meta.service_model
 ROLE = "arn:aws:iam::123456789012:role/scheduler"
-PY_TYPES = {
-    "string": str,
-    "timestamp": datetime.datetime,
-    "integer": int,
-    "long": int,
-    "boolean": bool,
-    "structure": dict,
-    "list": list,
-    "map": dict,
-}
-
-
-def check_shape(shape, value, where):
-    """The value has the shape botocore's model gives: required members, member types."""
-    want = PY_TYPES.get(shape.type_name)
-    assert want is None or isinstance(value, want), f"{where}: {value!r} is not a {shape.type_name}"
-    if shape.type_name == "structure":
-        for name in shape.required_members:
-            assert name in value, f"{where}: required member {name} missing from {value!r}"
-        for name, v in value.items():
-            if name == "ResponseMetadata":
-                continue
-            assert name in shape.members, f"{where}: {name} is not a member of {shape.name}"
-            check_shape(shape.members[name], v, f"{where}.{name}")
-    elif shape.type_name == "list":
-        for i, v in enumerate(value):
-            check_shape(shape.member, v, f"{where}[{i}]")
 
 
 def call(op, **kwargs):

@@ -146,6 +146,52 @@ impl Daemon {
             .unwrap_or_else(|e| panic!("{action} failed: {e}"))
     }
 
+    /// CreateStateMachine (Standard): its ARN.
+    pub fn create_machine(&self, name: &str, definition: &Value) -> String {
+        self.call(
+            "CreateStateMachine",
+            json!({"name": name, "definition": definition.to_string(), "roleArn": "arn:aws:iam::123456789012:role/t"}),
+        )["stateMachineArn"]
+            .as_str()
+            .expect("a state machine ARN")
+            .to_string()
+    }
+
+    /// StartExecution: the execution's ARN.
+    pub fn start_execution(&self, machine: &str, input: &Value) -> String {
+        self.call(
+            "StartExecution",
+            json!({"stateMachineArn": machine, "input": input.to_string()}),
+        )["executionArn"]
+            .as_str()
+            .expect("an execution ARN")
+            .to_string()
+    }
+
+    /// `aws SERVICE ARGS…` (aws-cli, as a user types it) against this daemon with test
+    /// credentials and no config file: its JSON answer (`Null` when it prints nothing); the
+    /// test fails when the command does.
+    pub fn aws(&self, service: &str, args: &[&str]) -> Value {
+        let out = std::process::Command::new(python())
+            .args(["-m", "awscli", service])
+            .args(args)
+            .args(["--endpoint-url", &self.url, "--region", "us-east-1", "--output", "json"])
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_CONFIG_FILE", std::env::temp_dir().join("wasmstep-no-aws-config"))
+            .output()
+            .expect("run aws-cli");
+        assert!(
+            out.status.success(),
+            "aws {service} {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if out.stdout.iter().all(u8::is_ascii_whitespace) {
+            return Value::Null;
+        }
+        serde_json::from_slice(&out.stdout).expect("aws-cli prints JSON")
+    }
+
     pub fn history(&self, exec: &str) -> Vec<Value> {
         self.call("GetExecutionHistory", json!({"executionArn": exec, "maxResults": 1000}))["events"]
             .as_array()

@@ -130,6 +130,18 @@ impl Gate {
         headers: &HeaderMap,
         body: &[u8],
     ) -> Result<Option<String>, Denied> {
+        self.authenticate_as("states", method, uri, headers, body)
+    }
+
+    /// As `authenticate`, for a request signed for `service` (`scheduler`).
+    pub fn authenticate_as(
+        &self,
+        service: &str,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<Option<String>, Denied> {
         if !self.auth.required {
             return Ok(None);
         }
@@ -145,7 +157,7 @@ impl Gate {
             body,
         };
         self.auth
-            .authenticate(&req, chrono::Utc::now())
+            .authenticate_for(service, &req, chrono::Utc::now())
             .map(Some)
             .map_err(|r| denied(StatusCode::BAD_REQUEST, r))
     }

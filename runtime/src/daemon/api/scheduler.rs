@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Extension, Path, State};
+use axum::extract::{Extension, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -23,14 +23,52 @@ use crate::daemon::triggers::schedules::{DEFAULT_GROUP, group_arn, schedule_arn}
 /// The routes; each answers every method its path has in the model.
 pub fn router() -> Router<Arc<Service>> {
     Router::new()
-        .route("/schedules", get(list_schedules))
-        .route(
-            "/schedules/{name}",
-            get(schedule).post(schedule).put(schedule).delete(schedule),
-        )
-        .route("/schedule-groups", get(list_groups))
-        .route("/schedule-groups/{name}", get(group).post(group).delete(group))
-        .route("/tags/{arn}", get(tags).post(tags).delete(tags))
+        .route("/schedules", get(route))
+        .route("/schedules/{name}", get(route).post(route).put(route).delete(route))
+        .route("/schedule-groups", get(route))
+        .route("/schedule-groups/{name}", get(route).post(route).delete(route))
+        .route("/tags/{arn}", get(route).post(route).delete(route))
+}
+
+/// The operation a method and path stand for, and the path's label (a name or an ARN,
+/// percent-decoded).
+fn operation(method: &Method, path: &str) -> Option<(&'static str, Option<String>)> {
+    let mut parts = path.trim_start_matches('/').splitn(2, '/');
+    let (collection, label) = (parts.next()?, parts.next());
+    let label = label.map(|l| percent_encoding::percent_decode_str(l).decode_utf8_lossy().to_string());
+    let op = match (collection, label.is_some(), method) {
+        ("schedules", false, _) => "ListSchedules",
+        ("schedules", true, &Method::POST) => "CreateSchedule",
+        ("schedules", true, &Method::PUT) => "UpdateSchedule",
+        ("schedules", true, &Method::DELETE) => "DeleteSchedule",
+        ("schedules", true, _) => "GetSchedule",
+        ("schedule-groups", false, _) => "ListScheduleGroups",
+        ("schedule-groups", true, &Method::POST) => "CreateScheduleGroup",
+        ("schedule-groups", true, &Method::DELETE) => "DeleteScheduleGroup",
+        ("schedule-groups", true, _) => "GetScheduleGroup",
+        ("tags", true, &Method::POST) => "TagResource",
+        ("tags", true, &Method::DELETE) => "UntagResource",
+        ("tags", true, _) => "ListTagsForResource",
+        _ => return None,
+    };
+    Some((op, label))
+}
+
+async fn route(State(svc): State<Arc<Service>>, Extension(gate): Extension<Arc<Gate>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let Some((op, label)) = operation(&parts.method, parts.uri.path()) else {
+        return error_response(error(
+            "ValidationException",
+            format!("No operation at {}", parts.uri.path()),
+        ));
+    };
+    let call = Call {
+        method: parts.method,
+        uri: parts.uri,
+        headers: parts.headers,
+        body,
+    };
+    serve(&svc, &gate, op, label, call).await
 }
 
 /// What the handlers share: the request's parts.
@@ -39,140 +77,6 @@ struct Call {
     uri: Uri,
     headers: HeaderMap,
     body: Body,
-}
-
-async fn schedule(
-    State(svc): State<Arc<Service>>,
-    Extension(gate): Extension<Arc<Gate>>,
-    Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let op = match method {
-        Method::POST => "CreateSchedule",
-        Method::PUT => "UpdateSchedule",
-        Method::DELETE => "DeleteSchedule",
-        _ => "GetSchedule",
-    };
-    serve(
-        &svc,
-        &gate,
-        op,
-        Some(name),
-        Call {
-            method,
-            uri,
-            headers,
-            body,
-        },
-    )
-    .await
-}
-
-async fn list_schedules(
-    State(svc): State<Arc<Service>>,
-    Extension(gate): Extension<Arc<Gate>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    serve(
-        &svc,
-        &gate,
-        "ListSchedules",
-        None,
-        Call {
-            method,
-            uri,
-            headers,
-            body,
-        },
-    )
-    .await
-}
-
-async fn group(
-    State(svc): State<Arc<Service>>,
-    Extension(gate): Extension<Arc<Gate>>,
-    Path(name): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let op = match method {
-        Method::POST => "CreateScheduleGroup",
-        Method::DELETE => "DeleteScheduleGroup",
-        _ => "GetScheduleGroup",
-    };
-    serve(
-        &svc,
-        &gate,
-        op,
-        Some(name),
-        Call {
-            method,
-            uri,
-            headers,
-            body,
-        },
-    )
-    .await
-}
-
-async fn list_groups(
-    State(svc): State<Arc<Service>>,
-    Extension(gate): Extension<Arc<Gate>>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    serve(
-        &svc,
-        &gate,
-        "ListScheduleGroups",
-        None,
-        Call {
-            method,
-            uri,
-            headers,
-            body,
-        },
-    )
-    .await
-}
-
-async fn tags(
-    State(svc): State<Arc<Service>>,
-    Extension(gate): Extension<Arc<Gate>>,
-    Path(arn): Path<String>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let op = match method {
-        Method::POST => "TagResource",
-        Method::DELETE => "UntagResource",
-        _ => "ListTagsForResource",
-    };
-    serve(
-        &svc,
-        &gate,
-        op,
-        Some(arn),
-        Call {
-            method,
-            uri,
-            headers,
-            body,
-        },
-    )
-    .await
 }
 
 /// The query parameters an operation takes, by their wire name and member name.
@@ -263,7 +167,7 @@ async fn serve(svc: &Arc<Service>, gate: &Gate, op: &str, label: Option<String>,
         Ok(b) => b,
         Err(r) => return r,
     };
-    let key = match gate.authenticate(&call.method, &call.uri, &call.headers, &body) {
+    let key = match gate.authenticate_as("scheduler", &call.method, &call.uri, &call.headers, &body) {
         Ok(k) => k,
         Err(d) => return denied_response(d),
     };

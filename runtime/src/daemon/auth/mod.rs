@@ -156,6 +156,12 @@ impl Auth {
 
     /// Verifies a request's SigV4 signature at `now`; the access key it was made with.
     pub fn authenticate(&self, req: &Request<'_>, now: DateTime<Utc>) -> Result<String, Refusal> {
+        self.authenticate_for("states", req, now)
+    }
+
+    /// As `authenticate`, for a request to `service` (the signing name its SDK uses:
+    /// `states`, or `scheduler` for EventBridge Scheduler's API).
+    pub fn authenticate_for(&self, service: &str, req: &Request<'_>, now: DateTime<Utc>) -> Result<String, Refusal> {
         let header = |name: &str| {
             req.headers
                 .iter()
@@ -175,11 +181,11 @@ impl Auth {
                 "The security token included in the request is invalid.",
             ));
         };
-        if a.service != "states" {
+        if a.service != service {
             return Err(refuse(
                 "InvalidSignatureException",
                 format!(
-                    "Credential should be scoped to correct service: 'states'. (got '{}')",
+                    "Credential should be scoped to correct service: '{service}'. (got '{}')",
                     a.service
                 ),
             ));

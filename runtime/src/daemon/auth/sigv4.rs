@@ -113,6 +113,23 @@ fn canonical_query(query: &str) -> String {
         .join("&")
 }
 
+/// The path as SigV4 signs it for every service but S3: the path as sent, URI-encoded once
+/// more (`/tags/arn%3Aaws…` is signed as `/tags/arn%253Aaws…`); `/` when empty.
+fn canonical_path(path: &str) -> String {
+    if path.is_empty() {
+        return "/".into();
+    }
+    let mut out = String::with_capacity(path.len());
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// The canonical request over the headers named in `signed` (lower case, in order).
 pub fn canonical_request(req: &Request<'_>, signed: &[String]) -> String {
     let mut headers = String::new();
@@ -127,7 +144,7 @@ pub fn canonical_request(req: &Request<'_>, signed: &[String]) -> String {
             .collect();
         headers.push_str(&format!("{name}:{}\n", values.join(",")));
     }
-    let path = if req.path.is_empty() { "/" } else { req.path };
+    let path = canonical_path(req.path);
     format!(
         "{}\n{path}\n{}\n{headers}\n{}\n{}",
         req.method,

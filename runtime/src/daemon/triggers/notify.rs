@@ -107,29 +107,62 @@ impl NotifyFile {
     }
 }
 
+/// How often a node renews its hold on a target it delivers to (well within a lease).
+const RENEW: Duration = Duration::from_secs(2);
+
+/// This node's hold on delivering to one target.
+#[derive(Default)]
+struct Lease {
+    until: Option<std::time::Instant>,
+}
+
+impl Lease {
+    /// Whether this node delivers to `target` now, renewing its hold when due.
+    async fn hold(&mut self, svc: &Service, target: &str) -> bool {
+        let now = std::time::Instant::now();
+        if self.until.is_some_and(|u| u > now) {
+            return true;
+        }
+        let held = svc.store.hold_target(target).await.unwrap_or(false);
+        self.until = held.then(|| now + RENEW);
+        held
+    }
+}
+
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(250u64 << attempt.min(7)).min(MAX_BACKOFF)
 }
 
 impl Service {
-    /// Delivers events to one target until the daemon stops.
+    /// Delivers events to one target until the daemon stops (on a shared store, while this
+    /// node holds the target's delivery lease; another node takes over when it stops renewing).
     pub async fn deliver_events(self: Arc<Self>, target: NotifyTarget) {
         let label = [target.key.as_str()];
         let m = &self.metrics.triggers;
-        let mut cursor = loop {
-            match self.first_cursor(&target.key).await {
-                Ok(c) => break c,
-                Err(e) => {
-                    tracing::warn!(target = %target.key, "cannot read the status-event outbox: {e}");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            }
-        };
+        let mut lease = Lease::default();
+        let mut cursor = None;
         loop {
             if self.draining() {
                 return;
             }
-            let batch = match self.store.status_events(cursor, BATCH).await {
+            if !lease.hold(&self, &target.key).await {
+                // Another node delivers; when this one takes over, it reads the cursor afresh.
+                cursor = None;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            let at = match cursor {
+                Some(c) => c,
+                None => match self.first_cursor(&target.key).await {
+                    Ok(c) => *cursor.insert(c),
+                    Err(e) => {
+                        tracing::warn!(target = %target.key, "cannot read the status-event outbox: {e}");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                },
+            };
+            let batch = match self.store.status_events(at, BATCH).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(target = %target.key, "cannot read the status-event outbox: {e}");
@@ -141,10 +174,19 @@ impl Service {
                 tokio::time::sleep(POLL).await;
                 continue;
             }
-            for e in &batch {
+            'batch: for e in &batch {
                 if let Some(event) = self.event_for(&target, e).await {
                     let mut attempt = 0u32;
                     loop {
+                        if self.draining() {
+                            return;
+                        }
+                        if !lease.hold(&self, &target.key).await {
+                            // Lost to another node (a long pause here): it goes on from the
+                            // cursor on record.
+                            cursor = None;
+                            break 'batch;
+                        }
                         match self.send_event(&target, &event).await {
                             Ok(()) => {
                                 m.events_delivered.with_label_values(&label).inc();
@@ -157,17 +199,14 @@ impl Service {
                                 if attempt.is_power_of_two() || attempt == 0 {
                                     tracing::warn!(target = %target.key, attempt = attempt + 1, event = %event["id"], "a status event could not be delivered; retrying: {why}");
                                 }
-                                if self.draining() {
-                                    return;
-                                }
                                 tokio::time::sleep(backoff(attempt)).await;
                                 attempt += 1;
                             }
                         }
                     }
                 }
-                cursor = e.position;
-                self.store.set_cursor(&target.key, cursor);
+                cursor = Some(e.position);
+                self.store.set_cursor(&target.key, e.position);
             }
             if let Err(e) = self.store.flush().await {
                 tracing::warn!(target = %target.key, "the delivery cursor could not be recorded (events since will be sent again): {e}");

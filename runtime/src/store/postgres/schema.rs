@@ -124,6 +124,7 @@ const MIGRATIONS: &[&str] = &[
     // Sequence numbers can commit out of order when several nodes write at once, so events are
     // read in the order of the transaction that wrote them (`tx`), and only once every older
     // transaction has ended (`pg_snapshot_xmin`): a cursor never passes an event still to come.
+    // One node at a time delivers to each notify target (`target_leases`).
     "CREATE TABLE schedules (
         grp TEXT NOT NULL,
         name TEXT NOT NULL,
@@ -164,6 +165,11 @@ const MIGRATIONS: &[&str] = &[
         target TEXT PRIMARY KEY,
         tx BIGINT NOT NULL,
         seq BIGINT NOT NULL
+    );
+    CREATE TABLE target_leases (
+        target TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        until TIMESTAMPTZ NOT NULL
     );",
 ];
 

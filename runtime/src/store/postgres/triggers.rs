@@ -207,4 +207,20 @@ impl Triggers for PgStore {
     fn prune_status_events(&self, before: f64) {
         self.write("DELETE FROM status_events WHERE at < $1", vec![p(before)]);
     }
+
+    fn hold_target<'a>(&'a self, target: &'a str) -> Read<'a, bool> {
+        Box::pin(async move {
+            let (node, ttl) = (self.leases.node(), self.leases.ttl_secs());
+            let rows = self
+                .query(
+                    "INSERT INTO target_leases (target, owner, until) VALUES ($1, $2, now() + make_interval(secs => $3))
+                     ON CONFLICT (target) DO UPDATE SET owner = excluded.owner, until = excluded.until
+                     WHERE target_leases.owner = excluded.owner OR target_leases.until < now()
+                     RETURNING owner",
+                    &[&target, &node, &ttl],
+                )
+                .await?;
+            Ok(!rows.is_empty())
+        })
+    }
 }

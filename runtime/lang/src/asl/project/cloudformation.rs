@@ -205,14 +205,8 @@ fn substitute(v: &mut Value, subs: &Map<String, Value>) {
 
 pub(super) fn read(source: &Source, dir: &Path, ctx: &Context) -> Result<Project, Vec<ProjectDiagnostic>> {
     let root = &source.value;
-    let mut problems = Problems {
-        source,
-        list: Vec::new(),
-    };
-    let mut warnings = Problems {
-        source,
-        list: Vec::new(),
-    };
+    let mut problems = Problems::new(source);
+    let mut warnings = Problems::new(source);
     let Some(resources) = root.get("Resources").and_then(Value::as_object) else {
         problems.at("", "a template has Resources");
         return Err(problems.list);
@@ -431,18 +425,8 @@ fn events(
 mod tests {
     use super::*;
     use crate::asl::MachineType;
-    use crate::asl::project::{ProjectKind, load_project};
+    use crate::asl::project::{ProjectKind, load_project, test_context};
     use serde_json::json;
-
-    fn ctx() -> Context {
-        Context {
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            region_option: None,
-            stage: None,
-            env: Box::new(|_| None),
-        }
-    }
 
     const SAM: &str = r#"
 AWSTemplateFormatVersion: "2010-09-09"
@@ -509,7 +493,7 @@ Resources:
             SAM,
             "template.yaml",
             Path::new("."),
-            &ctx(),
+            &test_context(&[]),
         )
         .unwrap();
         let arn = |f: &str| json!(format!("arn:aws:lambda:us-east-1:123456789012:function:{f}"));
@@ -543,10 +527,24 @@ Resources:
         )
         .unwrap();
         let t = "Resources:\n  M:\n    Type: AWS::Serverless::StateMachine\n    Properties:\n      DefinitionUri: machine.asl.json\n";
-        let p = load_project(ProjectKind::CloudFormation, t, "template.yaml", &dir, &ctx()).unwrap();
+        let p = load_project(
+            ProjectKind::CloudFormation,
+            t,
+            "template.yaml",
+            &dir,
+            &test_context(&[]),
+        )
+        .unwrap();
         assert_eq!(p.machines[0].definition["StartAt"], "P");
         let bad = SAM.replace("!GetAtt CheckStock.Arn", "!GetAtt Nope.Arn");
-        let e = load_project(ProjectKind::CloudFormation, &bad, "template.yaml", &dir, &ctx()).unwrap_err();
+        let e = load_project(
+            ProjectKind::CloudFormation,
+            &bad,
+            "template.yaml",
+            &dir,
+            &test_context(&[]),
+        )
+        .unwrap_err();
         assert!(e[0].message.contains("Nope.Arn"), "{e:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }

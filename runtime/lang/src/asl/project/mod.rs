@@ -167,7 +167,14 @@ pub(crate) struct Problems<'a> {
     pub list: Vec<ProjectDiagnostic>,
 }
 
-impl Problems<'_> {
+impl<'a> Problems<'a> {
+    pub fn new(source: &'a Source) -> Problems<'a> {
+        Problems {
+            source,
+            list: Vec::new(),
+        }
+    }
+
     pub fn at(&mut self, pointer: &str, message: impl Into<String>) {
         let (line, column) = self.source.position(pointer).unwrap_or((1, 1));
         self.list.push(ProjectDiagnostic {
@@ -175,6 +182,18 @@ impl Problems<'_> {
             column,
             message: message.into(),
         });
+    }
+}
+
+/// The context tests read projects in: wasmstep's account and region, and `env`.
+#[cfg(test)]
+pub(crate) fn test_context(env: &'static [(&'static str, &'static str)]) -> Context {
+    Context {
+        account: "123456789012".into(),
+        region: "us-east-1".into(),
+        region_option: None,
+        stage: None,
+        env: Box::new(move |k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())),
     }
 }
 

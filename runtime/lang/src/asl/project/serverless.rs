@@ -27,14 +27,8 @@ fn logical_id(key: &str) -> String {
 
 pub(super) fn read(source: &Source, ctx: &Context) -> Result<Project, Vec<ProjectDiagnostic>> {
     let root = &source.value;
-    let mut problems = Problems {
-        source,
-        list: Vec::new(),
-    };
-    let mut warnings = Problems {
-        source,
-        list: Vec::new(),
-    };
+    let mut problems = Problems::new(source);
+    let mut warnings = Problems::new(source);
     // The stage and region variables mean: --stage, then provider.stage, then dev.
     let early = Resolver {
         root,
@@ -276,18 +270,8 @@ fn schedules(
 mod tests {
     use super::*;
     use crate::asl::MachineType;
-    use crate::asl::project::{ProjectKind, load_project};
+    use crate::asl::project::{ProjectKind, load_project, test_context};
     use serde_json::json;
-
-    fn ctx() -> Context {
-        Context {
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            region_option: None,
-            stage: None,
-            env: Box::new(|k| (k == "REPORT_BUCKET").then(|| "reports-bucket".to_string())),
-        }
-    }
 
     const REPORT_RUNNER: &str = r#"
 service: report-runner
@@ -360,7 +344,7 @@ stepFunctions:
             REPORT_RUNNER,
             "serverless.yml",
             std::path::Path::new("."),
-            &ctx(),
+            &test_context(&[("REPORT_BUCKET", "reports-bucket")]),
         )
         .unwrap();
         assert_eq!(p.machines.len(), 2);
@@ -403,7 +387,7 @@ stepFunctions:
             &bad,
             "serverless.yml",
             std::path::Path::new("."),
-            &ctx(),
+            &test_context(&[("REPORT_BUCKET", "reports-bucket")]),
         )
         .unwrap_err();
         assert_eq!(e.len(), 1, "{e:?}");
@@ -414,7 +398,7 @@ stepFunctions:
             &bad,
             "serverless.yml",
             std::path::Path::new("."),
-            &ctx(),
+            &test_context(&[("REPORT_BUCKET", "reports-bucket")]),
         )
         .unwrap_err();
         assert!(e.iter().any(|d| d.message.contains("${env:NO_SUCH_VARIABLE}")), "{e:?}");

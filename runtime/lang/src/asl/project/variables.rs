@@ -188,13 +188,7 @@ mod tests {
     use serde_json::json;
 
     fn resolve(doc: Value, env: &'static [(&'static str, &'static str)], text: &str) -> Result<Value, String> {
-        let ctx = Context {
-            account: "123456789012".into(),
-            region: "us-east-1".into(),
-            region_option: None,
-            stage: None,
-            env: Box::new(move |k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())),
-        };
+        let ctx = crate::asl::project::test_context(env);
         let r = Resolver {
             root: &doc,
             ctx: &ctx,
