@@ -87,8 +87,13 @@ struct Node {
 
 impl Node {
     fn start(&self, store: &str) -> Daemon {
+        self.start_with(store, &[])
+    }
+
+    /// With more flags (`--config FILE`).
+    fn start_with(&self, store: &str, more: &[&std::ffi::OsStr]) -> Daemon {
         let plugins = common::plugins_dir();
-        let args: Vec<&std::ffi::OsStr> = vec![
+        let mut args: Vec<&std::ffi::OsStr> = vec![
             "--plugins".as_ref(),
             plugins.as_os_str(),
             "--store".as_ref(),
@@ -98,6 +103,7 @@ impl Node {
             "--lease".as_ref(),
             "2s".as_ref(),
         ];
+        args.extend_from_slice(more);
         Daemon::start_with(&self.data, &args)
     }
 }
@@ -420,4 +426,88 @@ fn any_node_answers_a_token_and_hands_out_an_activity_task() {
         .find(|e| e["type"] == "ActivityStarted")
         .unwrap();
     assert_eq!(started["activityStartedEventDetails"]["workerName"], "on-b");
+}
+
+#[test]
+fn two_nodes_deliver_each_status_event_once_and_fire_a_schedule_once() {
+    let store = common::pg::database("cluster_triggers");
+    let hook = common::hook::Hook::serve(std::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let ns = nodes("triggers", 2);
+    let config = ns[0].data.join("notify.toml");
+    std::fs::write(&config, format!("[[notify]]\nurl = \"http://{}/hook\"\n", hook.addr)).unwrap();
+    let more = ["--config".as_ref(), config.as_os_str()];
+    let (a, b) = (ns[0].start_with(&store, &more), ns[1].start_with(&store, &more));
+    let machine = a.create_machine(
+        "ticks",
+        &json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}),
+    );
+    let mut executions = Vec::new();
+    for i in 0..6 {
+        let node = if i % 2 == 0 { &a } else { &b };
+        executions.push(node.start_execution(&machine, &json!({"i": i})));
+    }
+    // A one-time schedule a few seconds ahead: both nodes' schedulers see it due.
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(4))
+        .format("at(%Y-%m-%dT%H:%M:%S)")
+        .to_string();
+    let agent = ureq::Agent::new_with_config(ureq::Agent::config_builder().http_status_as_error(false).build());
+    let res = agent
+        .post(format!("{}/schedules/once", b.url))
+        .send_json(json!({"ScheduleExpression": at, "FlexibleTimeWindow": {"Mode": "OFF"},
+                          "Target": {"Arn": machine, "RoleArn": "arn:aws:iam::123456789012:role/r", "Input": "{\"scheduled\": true}"}}))
+        .expect("CreateSchedule");
+    assert_eq!(res.status().as_u16(), 200);
+    let t0 = Instant::now();
+    let scheduled = loop {
+        let list = a.call("ListExecutions", json!({"stateMachineArn": machine}))["executions"].clone();
+        let found: Vec<Value> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["name"].as_str().unwrap().starts_with("once-"))
+            .cloned()
+            .collect();
+        if !found.is_empty() && t0.elapsed() > Duration::from_secs(8) {
+            break found;
+        }
+        assert!(t0.elapsed() < MINUTE, "the schedule never fired");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(scheduled.len(), 1, "one execution for the due time: {scheduled:#?}");
+    executions.push(scheduled[0]["executionArn"].as_str().unwrap().to_string());
+    for e in &executions {
+        a.wait_done(e, MINUTE);
+    }
+    // Every status change once: RUNNING and SUCCEEDED of each, from whichever node holds the
+    // target, none twice (no node stopped in between).
+    let t0 = Instant::now();
+    while hook.bodies().len() < executions.len() * 2 {
+        assert!(
+            t0.elapsed() < MINUTE,
+            "{} of {} events",
+            hook.bodies().len(),
+            executions.len() * 2
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let mut seen: Vec<(String, String)> = hook
+        .bodies()
+        .iter()
+        .map(|e| {
+            (
+                e["detail"]["executionArn"].as_str().unwrap().to_string(),
+                e["detail"]["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut want: Vec<(String, String)> = executions
+        .iter()
+        .flat_map(|e| [(e.clone(), "RUNNING".to_string()), (e.clone(), "SUCCEEDED".to_string())])
+        .collect();
+    want.sort();
+    assert_eq!(seen, want);
+    stop(a);
+    stop(b);
 }

@@ -7,74 +7,13 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::hook::Hook;
 use common::{Daemon, tempdir};
 use serde_json::{Value, json};
-
-/// A webhook receiver: answers 200 to every POST and keeps the bodies.
-struct Hook {
-    received: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Hook {
-    fn serve(listener: TcpListener) -> Hook {
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let keep = received.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
-                let keep = keep.clone();
-                std::thread::spawn(move || handle(conn, &keep));
-            }
-        });
-        Hook { received }
-    }
-
-    fn bodies(&self) -> Vec<Value> {
-        self.received.lock().unwrap().clone()
-    }
-}
-
-/// One keep-alive connection: each request's body is kept and answered 200.
-fn handle(conn: TcpStream, keep: &Mutex<Vec<Value>>) {
-    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
-    let mut out = conn;
-    loop {
-        let mut length = 0usize;
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            if h == "\r\n" {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':')
-                && k.eq_ignore_ascii_case("content-length")
-            {
-                length = v.trim().parse().unwrap_or(0);
-            }
-        }
-        let mut body = vec![0u8; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        keep.lock()
-            .unwrap()
-            .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
-        if out.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n").is_err() {
-            return;
-        }
-    }
-}
 
 #[test]
 fn a_webhook_down_across_a_kill_9_gets_every_event_once_by_id_in_eventbridge_shape() {

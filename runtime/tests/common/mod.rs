@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test crate uses a different part of it
 
 pub mod backends;
+pub mod hook;
 pub mod pg;
 
 use std::io::{BufRead, BufReader};
