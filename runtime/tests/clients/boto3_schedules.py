@@ -118,6 +118,15 @@ assert u["ScheduleExpressionTimezone"] == "Europe/Paris", u
 assert u["StartDate"] == datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc), u["StartDate"]
 assert u["FlexibleTimeWindow"] == {"Mode": "FLEXIBLE", "MaximumWindowInMinutes": 15}, u
 
+# A create retried with its ClientToken (as an SDK does after a lost answer) answers as the
+# first did; another create of the name is a conflict.
+retried = dict(Name="retried", ScheduleExpression="rate(1 hour)", Target=target(), FlexibleTimeWindow=OFF,
+               State="DISABLED", ClientToken="token-1")
+first = call("create_schedule", **retried)["ScheduleArn"]
+assert call("create_schedule", **retried)["ScheduleArn"] == first
+expect_error("ConflictException", "create_schedule", **(retried | {"ClientToken": "token-2"}))
+call("delete_schedule", Name="retried")
+
 # Errors, as AWS answers them.
 expect_error("ConflictException", "create_schedule", Name="off", ScheduleExpression="rate(1 minute)",
              Target=target(), FlexibleTimeWindow=OFF)

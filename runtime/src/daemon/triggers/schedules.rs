@@ -133,7 +133,11 @@ impl Schedule {
         let enabled = get("State").and_then(Value::as_str) != Some("DISABLED");
         let delete_after = get("ActionAfterCompletion").and_then(Value::as_str) == Some("DELETE");
         let mut target = Target::from_request(get("Target").unwrap_or(&Value::Null))?;
-        let own = get(OWN).cloned();
+        let mut own = get(OWN).cloned();
+        // Kept so a create retried with the same token answers as the first did.
+        if let Some(t) = get("ClientToken") {
+            own.get_or_insert_with(|| json!({}))["ClientToken"] = t.clone();
+        }
         if let Some(o) = &own
             && o.get("ScheduledEvent").and_then(Value::as_bool) == Some(true)
         {
@@ -349,7 +353,15 @@ impl Service {
         self.require_group(group).await?;
         let now = now_secs();
         let s = Schedule::from_request(group, name, request, now)?;
-        if self.store.schedule(group, name).await.map_err(unavailable)?.is_some() {
+        if let Some(existing) = self.store.schedule(group, name).await.map_err(unavailable)? {
+            // The same request again (an SDK retrying after a lost answer): the same answer.
+            let token = request.get("ClientToken").and_then(Value::as_str);
+            let made_with = serde_json::from_str::<Value>(&existing.body)
+                .ok()
+                .and_then(|b| b.pointer(&format!("/{OWN}/ClientToken")).cloned());
+            if token.is_some() && made_with.as_ref().and_then(Value::as_str) == token {
+                return Ok(json!({"ScheduleArn": s.arn()}));
+            }
             return Err(error("ConflictException", format!("Schedule {name} already exists.")));
         }
         let record = s.record(now, now, now);
