@@ -484,6 +484,16 @@ Resources:
       StateMachineName: classic-machine
       DefinitionString: !Sub |
         {"StartAt": "Go", "States": {"Go": {"Type": "Task", "Resource": "${CheckStock.Arn}", "End": true}}}
+  Joined:
+    Type: AWS::StepFunctions::StateMachine
+    Properties:
+      StateMachineType: EXPRESS
+      DefinitionString:
+        Fn::Join:
+          - ""
+          - - '{"StartAt": "Go", "States": {"Go": {"Type": "Task", "Resource": "'
+            - !GetAtt Ship.Arn
+            - '", "End": true}}}'
 "#;
 
     #[test]
@@ -515,6 +525,9 @@ Resources:
         let c = by_name("classic-machine");
         assert_eq!(c.machine_type, MachineType::Standard);
         assert_eq!(c.definition["States"]["Go"]["Resource"], arn("CheckStock"));
+        let j = by_name("Joined");
+        assert_eq!(j.machine_type, MachineType::Express);
+        assert_eq!(j.definition["States"]["Go"]["Resource"], arn("Ship"));
     }
 
     #[test]
