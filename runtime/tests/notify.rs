@@ -231,3 +231,29 @@ fn get_events_streams_status_changes_and_resumes_from_the_last_event_id() {
     let again = read_sse(&daemon.url, Some(&got[1].0), 1);
     assert_eq!(again[0].1["detail"]["executionArn"], json!(third));
 }
+
+#[test]
+fn event_streams_are_bounded() {
+    let data = tempdir("notify-sse-bounded");
+    let daemon = Daemon::start_with(&data, &[]);
+    let addr = daemon.url.trim_start_matches("http://").to_string();
+    let open = |addr: &str| -> (TcpStream, String) {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET /events HTTP/1.1\r\nhost: {addr}\r\n\r\n").unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let mut status = String::new();
+        reader.read_line(&mut status).unwrap();
+        (s, status)
+    };
+    let mut streams = Vec::new();
+    for i in 0..64 {
+        let (s, status) = open(&addr);
+        assert!(status.contains(" 200 "), "stream {i}: {status}");
+        streams.push(s);
+    }
+    let (_s, status) = open(&addr);
+    assert!(status.contains(" 503 "), "the 65th stream: {status}");
+    // The API still answers.
+    assert!(daemon.call("ListStateMachines", json!({}))["stateMachines"].is_array());
+}

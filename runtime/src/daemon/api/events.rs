@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::extract::{Extension, State};
@@ -22,6 +23,32 @@ use crate::store::Position;
 
 /// How often the stream looks for new events.
 const POLL: Duration = Duration::from_millis(250);
+
+/// Most streams open at once: each reads the outbox four times a second, and a stranger
+/// opening thousands must not take the store's reads from the executions.
+pub const MAX_STREAMS: usize = 64;
+
+/// Streams open now.
+static OPEN: AtomicUsize = AtomicUsize::new(0);
+
+/// One open stream, counted until it is dropped (the client went away or the daemon stops).
+struct Slot;
+
+impl Slot {
+    fn take() -> Option<Slot> {
+        OPEN.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < MAX_STREAMS).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| Slot)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        OPEN.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// `tx.seq`, as the SSE id carries a position.
 fn parse_position(text: &str) -> Option<Position> {
@@ -76,16 +103,22 @@ pub async fn events(
             Err(e) => return error_response(unavailable(e)),
         },
     };
+    let Some(slot) = Slot::take() else {
+        return error_response(error(
+            "ServiceUnavailable",
+            format!("{MAX_STREAMS} event streams are open already; try again later"),
+        ));
+    };
     let stream = futures::stream::unfold(
-        (svc, start, filter, VecDeque::<Event>::new()),
-        |(svc, mut cursor, filter, mut ready)| async move {
+        (svc, start, filter, VecDeque::<Event>::new(), slot),
+        |(svc, mut cursor, filter, mut ready, slot)| async move {
             loop {
                 // The daemon is stopping: end the stream (clients reconnect with Last-Event-ID).
                 if svc.draining() {
                     return None;
                 }
                 if let Some(e) = ready.pop_front() {
-                    return Some((Ok::<Event, Infallible>(e), (svc, cursor, filter, ready)));
+                    return Some((Ok::<Event, Infallible>(e), (svc, cursor, filter, ready, slot)));
                 }
                 let batch = svc.store.status_events(cursor, 100).await.unwrap_or_default();
                 if batch.is_empty() {
