@@ -15,6 +15,7 @@ both!(
     schedules_are_created_once_and_advance_conditionally,
     every_status_change_leaves_one_event_in_order,
     one_node_at_a_time_delivers_to_a_target,
+    an_event_waits_for_the_transactions_before_it_and_no_others,
 );
 
 fn schedule(group: &str, name: &str, due: Option<f64>) -> ScheduleRecord {
@@ -204,4 +205,58 @@ async fn one_node_at_a_time_delivers_to_a_target(b: Backend) {
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
     assert!(two.hold_target("hook").await.unwrap());
     assert!(!one.hold_target("hook").await.unwrap());
+}
+
+/// On PostgreSQL, events are read only once every transaction of the same database that could
+/// write one before them has ended — and transactions of other databases on the server never
+/// hold them up. (SQLite has one writer: nothing to wait for.)
+async fn an_event_waits_for_the_transactions_before_it_and_no_others(b: Backend) {
+    let p = place(b, "triggers-horizon");
+    let s = open(&p).await;
+    let wasmstep::store::Location::Postgres(url) = &p.location else {
+        s.insert_execution(&execution("arn:s1", 1.0));
+        s.flush().await.unwrap();
+        assert_eq!(s.status_events(Position::default(), 10).await.unwrap().len(), 1);
+        return;
+    };
+    let connect = |url: String| async move {
+        let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        c
+    };
+    // A long transaction in another database of the server.
+    let elsewhere = connect(common::pg::server().to_string()).await;
+    elsewhere
+        .batch_execute("BEGIN; SELECT pg_current_xact_id();")
+        .await
+        .unwrap();
+    s.insert_execution(&execution("arn:h1", 1.0));
+    s.flush().await.unwrap();
+    assert_eq!(
+        s.status_events(Position::default(), 10).await.unwrap().len(),
+        1,
+        "not held up by another database"
+    );
+    // A transaction of this database that wrote an event and has not committed yet: events
+    // committed after it wait for it, then come in the order of their transactions.
+    let here = connect(url.clone()).await;
+    here.batch_execute(
+        "BEGIN; INSERT INTO executions (arn, machine_arn, name, status, definition, input, started) \
+         VALUES ('arn:h2', 'arn:m', 'h2', 'RUNNING', '{}', '{}', 2.0);",
+    )
+    .await
+    .unwrap();
+    s.insert_execution(&execution("arn:h3", 3.0));
+    s.flush().await.unwrap();
+    let seen = |v: Vec<wasmstep::store::StatusEvent>| v.into_iter().map(|e| e.execution).collect::<Vec<_>>();
+    assert_eq!(
+        seen(s.status_events(Position::default(), 10).await.unwrap()),
+        ["arn:h1"]
+    );
+    here.batch_execute("COMMIT").await.unwrap();
+    assert_eq!(
+        seen(s.status_events(Position::default(), 10).await.unwrap()),
+        ["arn:h1", "arn:h2", "arn:h3"]
+    );
+    elsewhere.batch_execute("COMMIT").await.unwrap();
 }

@@ -123,7 +123,8 @@ const MIGRATIONS: &[&str] = &[
     // trigger in the transaction that changes the status, and each delivery target's cursor.
     // Sequence numbers can commit out of order when several nodes write at once, so events are
     // read in the order of the transaction that wrote them (`tx`), and only once every older
-    // transaction has ended (`pg_snapshot_xmin`): a cursor never passes an event still to come.
+    // transaction of this database has ended (`triggers.rs`): a cursor never passes an event
+    // still to come.
     // One node at a time delivers to each notify target (`target_leases`).
     "CREATE TABLE schedules (
         grp TEXT NOT NULL,

@@ -1,6 +1,10 @@
 //! Schedules, their groups and the status-event outbox in PostgreSQL. Several nodes commit at
 //! once, so events are read in the order of the transactions that wrote them, and only those
-//! older than every transaction still running (`schema.rs`, migration 3).
+//! older than every transaction still running in this database (`schema.rs`, migration 3):
+//! the horizon is the oldest transaction id a backend of this database holds (its 64-bit form:
+//! the snapshot's next id less its age, which can only err low, delaying an event, never
+//! skipping one), or the next id when none holds one. Transactions in other databases of the
+//! server cannot write events here, so they never hold delivery up.
 
 use tokio_postgres::Row;
 
@@ -147,7 +151,9 @@ impl Triggers for PgStore {
             let rows = self
                 .query(
                     "SELECT tx, seq, execution, status, at FROM status_events
-                     WHERE (tx, seq) > ($1, $2) AND tx < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+                     WHERE (tx, seq) > ($1, $2) AND tx < (SELECT COALESCE(MIN(h.next - age(a.backend_xid)), MIN(h.next))
+                         FROM (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS next) h
+                         LEFT JOIN pg_stat_activity a ON a.datname = current_database() AND a.backend_xid IS NOT NULL)
                      ORDER BY tx, seq LIMIT $3",
                     &[&after.tx, &after.seq, &limit],
                 )
