@@ -42,6 +42,7 @@ fn execution(arn: &str, machine: &str, started: f64) -> ExecutionRecord {
         stopped: None,
         version_arn: None,
         handler_set: Some(7),
+        alias_arn: None,
     }
 }
 

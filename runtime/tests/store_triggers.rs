@@ -119,6 +119,7 @@ fn execution(arn: &str, started: f64) -> ExecutionRecord {
         stopped: None,
         version_arn: None,
         handler_set: None,
+        alias_arn: None,
     }
 }
 

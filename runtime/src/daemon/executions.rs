@@ -63,7 +63,7 @@ impl Service {
         name: Option<&str>,
         input: &str,
     ) -> Result<ExecutionRow> {
-        let m = self.resolve(machine_arn).await?;
+        let (m, alias) = self.resolve_start(machine_arn).await?;
         let base_arn = self::machine_arn(&m.name);
         let input_value = parse_input(input)?;
         let name = match name {
@@ -96,6 +96,7 @@ impl Service {
             stopped: None,
             version_arn: (m.arn != base_arn).then(|| m.arn.clone()),
             handler_set,
+            alias_arn: alias,
         };
         self.store.insert_execution(&row);
         let flushed = self.store.flush().await;

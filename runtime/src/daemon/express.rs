@@ -43,7 +43,7 @@ impl Service {
 
     /// Runs an Express execution to its end, in memory, and returns how it ended.
     pub async fn start_sync_execution(&self, machine_arn: &str, name: Option<&str>, input: &str) -> Result<Value> {
-        let m = self.resolve(machine_arn).await?;
+        let (m, _) = self.resolve_start(machine_arn).await?;
         if m.machine_type != MachineType::Express {
             return Err(error(
                 "StateMachineTypeNotSupported",
@@ -113,5 +113,6 @@ fn express_row(m: &Machine, name: String, machine_arn: String, input: &str) -> E
         stopped: None,
         version_arn: None,
         handler_set: None,
+        alias_arn: None,
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use futures::future::BoxFuture;
 
+use super::aliases::Aliases;
 use super::records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
 use super::tokens::Tokens;
 use super::triggers::Triggers;
@@ -13,7 +14,7 @@ use super::{ExecutionStore, StoreError};
 
 pub type Read<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 
-pub trait Store: ExecutionStore + Tokens + Triggers {
+pub trait Store: ExecutionStore + Tokens + Triggers + Aliases {
     // State machines, versions, tags.
     /// Creates (or replaces) a state machine.
     fn put_machine(&self, m: &MachineRecord);

@@ -4,6 +4,7 @@
 //! tags, execution rows, handler sets). Backends implement both; nothing outside `store/`
 //! speaks SQL.
 
+pub mod aliases;
 pub mod catalog;
 mod health;
 pub mod postgres;
@@ -12,8 +13,9 @@ pub mod sqlite;
 pub mod tokens;
 pub mod triggers;
 
+pub use aliases::Aliases;
 pub use catalog::{Read, Store};
-pub use records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
+pub use records::{AliasRecord, ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
 pub use tokens::{ActivityRecord, TokenChange, TokenRecord, TokenRefusal, Tokens};
 pub use triggers::{GroupRecord, Position, ScheduleRecord, StatusEvent, Triggers};
 

@@ -26,6 +26,18 @@ pub struct VersionRecord {
     pub created: f64,
 }
 
+/// A state machine alias: its name and how starts through it are split between one or two
+/// versions (`routing`: JSON `[{"stateMachineVersionArn", "weight"}]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AliasRecord {
+    pub machine_arn: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub routing: String,
+    pub created: f64,
+    pub updated: f64,
+}
+
 /// One execution's row: what DescribeExecution answers and what a restart resumes from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutionRecord {
@@ -43,6 +55,8 @@ pub struct ExecutionRecord {
     pub stopped: Option<f64>,
     /// The version ARN it was started with, if any.
     pub version_arn: Option<String>,
+    /// The alias ARN it was started through, if any.
+    pub alias_arn: Option<String>,
     /// The handlers it started with (`TaskInvoker::pin`), to resume on the same releases.
     pub handler_set: Option<i64>,
 }

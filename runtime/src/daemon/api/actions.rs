@@ -118,6 +118,9 @@ fn execution_json(e: &ExecutionRow, full: bool) -> Value {
         if let Some(a) = &e.version_arn {
             v["stateMachineVersionArn"] = a.clone().into();
         }
+        if let Some(a) = &e.alias_arn {
+            v["stateMachineAliasArn"] = a.clone().into();
+        }
         v["redriveCount"] = 0.into();
         v["redriveStatus"] = "NOT_REDRIVABLE".into();
     }
@@ -368,6 +371,7 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
         }
         other => match super::waits::handle(svc, other, r).await {
             Some(answer) => answer,
+            None if other.contains("StateMachineAlias") => super::aliases::handle(svc, other, r).await,
             None => Err(error(
                 "UnknownOperationException",
                 format!("Unknown operation: AWSStepFunctions.{other}"),

@@ -5,6 +5,7 @@
 
 mod actions;
 pub mod admin;
+mod aliases;
 mod events;
 pub mod gate;
 mod scheduler;

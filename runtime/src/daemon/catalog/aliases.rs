@@ -46,7 +46,9 @@ fn check_name(name: &str) -> Result<()> {
     } else {
         Err(error(
             "ValidationException",
-            format!("1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: {NAME_PATTERN}"),
+            format!(
+                "1 validation error detected: Value '{name}' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: {NAME_PATTERN}"
+            ),
         ))
     }
 }
@@ -55,7 +57,9 @@ fn check_name(name: &str) -> Result<()> {
 type Routing = Vec<(String, u64)>;
 
 fn parse_routing(v: &Value) -> Result<Routing> {
-    let items = v.as_array().ok_or_else(|| error("ValidationException", "routingConfiguration must be a list"))?;
+    let items = v
+        .as_array()
+        .ok_or_else(|| error("ValidationException", "routingConfiguration must be a list"))?;
     let routing: Routing = items
         .iter()
         .map(|i| {
@@ -124,7 +128,9 @@ impl Service {
                 return Err(not_found(arn));
             }
         }
-        machine.map(str::to_string).ok_or_else(|| error("ValidationException", "routingConfiguration is empty"))
+        machine
+            .map(str::to_string)
+            .ok_or_else(|| error("ValidationException", "routingConfiguration is empty"))
     }
 
     async fn alias_record(&self, arn: &str) -> Result<AliasRecord> {
@@ -150,7 +156,9 @@ impl Service {
             }
             return Err(error(
                 "ConflictException",
-                format!("Failed to create alias because an alias with the same name and a different routing configuration already exists: '{arn}'"),
+                format!(
+                    "Failed to create alias because an alias with the same name and a different routing configuration already exists: '{arn}'"
+                ),
             ));
         }
         let now = now_secs();
@@ -235,7 +243,10 @@ impl Service {
             return Ok((self.resolve(arn).await?, None));
         }
         let a = self.alias_record(arn).await.map_err(|e| match e.kind {
-            "ResourceNotFound" => error("StateMachineDoesNotExist", format!("State Machine Does Not Exist: '{arn}'")),
+            "ResourceNotFound" => error(
+                "StateMachineDoesNotExist",
+                format!("State Machine Does Not Exist: '{arn}'"),
+            ),
             _ => e,
         })?;
         let routing: Vec<(String, u64)> = serde_json::from_str::<Value>(&a.routing)
@@ -243,7 +254,12 @@ impl Service {
             .and_then(|v| v.as_array().cloned())
             .unwrap_or_default()
             .iter()
-            .map(|i| (i["stateMachineVersionArn"].as_str().unwrap_or_default().to_string(), i["weight"].as_u64().unwrap_or(0)))
+            .map(|i| {
+                (
+                    i["stateMachineVersionArn"].as_str().unwrap_or_default().to_string(),
+                    i["weight"].as_u64().unwrap_or(0),
+                )
+            })
             .collect();
         // Every start takes the next point of a permutation of 0..100 (a stride prime to 100):
         // each hundred starts through an alias split exactly by its weights, well mixed.

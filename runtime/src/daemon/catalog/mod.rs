@@ -1,6 +1,7 @@
 //! The catalog: state machines as the API knows them (definition text, type, role, compiled
-//! form), their published versions and their tags.
+//! form), their published versions, their aliases and their tags.
 
+pub mod aliases;
 mod machines;
 pub mod tags;
 pub mod versions;

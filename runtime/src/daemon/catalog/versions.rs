@@ -105,6 +105,16 @@ impl Service {
                 format!("Invalid Arn: 'Resource type not valid in this context: {version_arn}'"),
             ));
         };
+        let aliases = self.aliases_of_version(version_arn).await?;
+        if !aliases.is_empty() {
+            return Err(error(
+                "ConflictException",
+                format!(
+                    "Version to be deleted must not be referenced by an alias. Current list of aliases referencing this version: [{}]",
+                    aliases.join(", ")
+                ),
+            ));
+        }
         self.store.delete_version(base, n);
         self.store.flush().await.map_err(unavailable)?;
         self.forget_version(version_arn);

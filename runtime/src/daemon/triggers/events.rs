@@ -108,6 +108,7 @@ mod tests {
             stopped: Some(1_700_000_001.5),
             version_arn: None,
             handler_set: None,
+            alias_arn: None,
         }
     }
 

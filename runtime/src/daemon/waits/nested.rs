@@ -102,6 +102,7 @@ impl Service {
             stopped: secs("stopDate"),
             version_arn: None,
             handler_set: None,
+            alias_arn: None,
         };
         self.waits.express_done(&row.arn, child(&row).answer());
         Ok(json!({"ExecutionArn": row.arn, "StartDate": millis(row.started)}))

@@ -19,7 +19,7 @@ use crate::store::records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, Machine
 const MODULE_GRACE_SECS: f64 = 600.0;
 
 /// The columns `execution_row` reads, in order.
-const EXECUTION_COLUMNS: &str = "arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn, handler_set";
+const EXECUTION_COLUMNS: &str = "arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn, handler_set, alias_arn";
 
 fn execution_row(r: &Row) -> ExecutionRecord {
     ExecutionRecord {
@@ -36,6 +36,7 @@ fn execution_row(r: &Row) -> ExecutionRecord {
         stopped: r.get(10),
         version_arn: r.get(11),
         handler_set: r.get(12),
+        alias_arn: r.get(13),
     }
 }
 
@@ -87,6 +88,7 @@ impl Store for PgStore {
             "DELETE FROM state_machines WHERE arn = $1",
             "DELETE FROM tags WHERE resource = $1",
             "DELETE FROM versions WHERE machine_arn = $1",
+            "DELETE FROM aliases WHERE machine_arn = $1",
         ] {
             self.write(sql, vec![p(arn.to_string())]);
         }
@@ -181,8 +183,8 @@ impl Store for PgStore {
     fn insert_execution(&self, e: &ExecutionRecord) {
         // Started here, so run here: the row carries this node's first lease.
         self.send(Op::Sql {
-            sql: "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started, version_arn, handler_set, owner, epoch, lease_until) \
-                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, now() + make_interval(secs => $11))",
+            sql: "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started, version_arn, handler_set, alias_arn, owner, epoch, lease_until) \
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, now() + make_interval(secs => $12))",
             params: vec![
                 p(e.arn.clone()),
                 p(e.machine_arn.clone()),
@@ -193,6 +195,7 @@ impl Store for PgStore {
                 p(e.started),
                 p(e.version_arn.clone()),
                 p(e.handler_set),
+                p(e.alias_arn.clone()),
                 p(self.leases.node().to_string()),
                 p(self.leases.ttl_secs()),
             ],
@@ -428,6 +431,7 @@ impl Store for PgStore {
                         stopped: r.get(11),
                         version_arn: r.get(12),
                         handler_set: r.get(13),
+                        alias_arn: r.get(14),
                     };
                     self.leases.hold(&row.arn, epoch);
                     row

@@ -8,6 +8,7 @@
 //! rusqlite 0.41 (`docs/crates.md`). TLS (`?sslmode=require`) through tokio-postgres-rustls:
 //! `tls.rs`.
 
+mod aliases;
 mod catalog;
 mod journal;
 mod leases;

@@ -172,6 +172,17 @@ const MIGRATIONS: &[&str] = &[
         owner TEXT NOT NULL,
         until TIMESTAMPTZ NOT NULL
     );",
+    // 4: state machine aliases, and the alias an execution was started through.
+    "CREATE TABLE aliases (
+        machine_arn TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT,
+        routing TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        updated DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (machine_arn, name)
+    );
+    ALTER TABLE executions ADD COLUMN alias_arn TEXT;",
 ];
 
 /// The schema version this binary writes.

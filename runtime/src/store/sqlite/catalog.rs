@@ -12,7 +12,7 @@ use crate::store::catalog::{Read, Store};
 use crate::store::records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
 
 /// The columns `execution_row` reads, in order.
-const EXECUTION_COLUMNS: &str = "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn, handler_set FROM executions";
+const EXECUTION_COLUMNS: &str = "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn, handler_set, alias_arn FROM executions";
 
 fn execution_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
     Ok(ExecutionRecord {
@@ -29,6 +29,7 @@ fn execution_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
         stopped: r.get(10)?,
         version_arn: r.get(11)?,
         handler_set: r.get(12)?,
+        alias_arn: r.get(13)?,
     })
 }
 
@@ -75,6 +76,7 @@ impl Store for SqliteStore {
             "DELETE FROM state_machines WHERE arn = ?1",
             "DELETE FROM tags WHERE resource = ?1",
             "DELETE FROM versions WHERE machine_arn = ?1",
+            "DELETE FROM aliases WHERE machine_arn = ?1",
         ] {
             self.write(sql, vec![text(arn)]);
         }
@@ -154,7 +156,7 @@ impl Store for SqliteStore {
 
     fn insert_execution(&self, e: &ExecutionRecord) {
         self.write(
-            "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started, version_arn, handler_set) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            "INSERT INTO executions (arn, machine_arn, name, status, definition, input, started, version_arn, handler_set, alias_arn) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             vec![
                 text(&e.arn),
                 text(&e.machine_arn),
@@ -165,6 +167,7 @@ impl Store for SqliteStore {
                 Sql::Real(e.started),
                 opt(&e.version_arn),
                 e.handler_set.map(Sql::Integer).unwrap_or(Sql::Null),
+                opt(&e.alias_arn),
             ],
         );
     }

@@ -2,6 +2,7 @@
 //! fsync'd). Writes go through one writer thread (group commit, `writer.rs`); reads use a
 //! connection of their own. The schema is versioned (`schema.rs`).
 
+mod aliases;
 mod catalog;
 mod journal;
 mod schema;

@@ -134,6 +134,17 @@ const MIGRATIONS: &[&str] = &[
         target TEXT PRIMARY KEY,
         seq INTEGER NOT NULL
     );",
+    // 5: state machine aliases, and the alias an execution was started through.
+    "CREATE TABLE aliases (
+        machine_arn TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT,
+        routing TEXT NOT NULL,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        PRIMARY KEY (machine_arn, name)
+    );
+    ALTER TABLE executions ADD COLUMN alias_arn TEXT;",
 ];
 
 /// The schema version this binary writes.
