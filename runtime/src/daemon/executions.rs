@@ -40,8 +40,19 @@ impl Service {
             .ok_or_else(|| error("ExecutionDoesNotExist", format!("Execution Does Not Exist: '{arn}'")))
     }
 
-    /// Executions of a state machine, or of one version when given a version ARN; newest first.
+    /// Executions of a state machine, or of one version or alias when given its ARN; newest
+    /// first.
     pub async fn list_executions(&self, machine_arn: &str, status: Option<&str>) -> Result<Vec<ExecutionRow>> {
+        if crate::daemon::catalog::aliases::split_alias(machine_arn).is_some() {
+            self.describe_alias(machine_arn).await.map_err(|_| {
+                error(
+                    "StateMachineDoesNotExist",
+                    format!("State Machine Does Not Exist: '{machine_arn}'"),
+                )
+            })?;
+            let of = ExecutionsOf::Alias(machine_arn.to_string());
+            return self.store.executions(&of, status).await.map_err(unavailable);
+        }
         self.resolve(machine_arn).await?;
         let of = match crate::daemon::catalog::versions::split_version(machine_arn) {
             Some(_) => ExecutionsOf::Version(machine_arn.to_string()),

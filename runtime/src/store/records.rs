@@ -78,4 +78,6 @@ pub enum ExecutionsOf {
     Machine(String),
     /// Those started with one version (by the version ARN).
     Version(String),
+    /// Those started through one alias (by the alias ARN).
+    Alias(String),
 }

@@ -89,6 +89,9 @@ for v in (v1, v2):
     pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=v)
     by_version[v] = sum(len(p["executions"]) for p in pages)
 assert by_version[v1] + by_version[v2] == 500, by_version
+through_alias = sum(len(p["executions"]) for p in sfn.get_paginator("list_executions").paginate(stateMachineArn=alias))
+assert through_alias == 500, through_alias
+expect_error("StateMachineDoesNotExist", "list_executions", stateMachineArn=machine + ":NOPE")
 assert 375 <= by_version[v1] <= 425, f"80% of 500 within 5%: {by_version}"
 
 # A version an alias routes to cannot be deleted; once the alias moves on, it can.

@@ -248,6 +248,7 @@ impl Store for PgStore {
             let (column, arn) = match of {
                 ExecutionsOf::Machine(a) => ("machine_arn", a),
                 ExecutionsOf::Version(a) => ("version_arn", a),
+                ExecutionsOf::Alias(a) => ("alias_arn", a),
             };
             let rows = match status {
                 Some(s) => {

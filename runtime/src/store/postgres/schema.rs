@@ -183,6 +183,8 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (machine_arn, name)
     );
     ALTER TABLE executions ADD COLUMN alias_arn TEXT;",
+    // 5: ListExecutions of an alias.
+    "CREATE INDEX executions_by_alias ON executions (alias_arn, started) WHERE alias_arn IS NOT NULL;",
 ];
 
 /// The schema version this binary writes.

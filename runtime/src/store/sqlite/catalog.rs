@@ -212,6 +212,7 @@ impl Store for SqliteStore {
         let (column, arn) = match of {
             ExecutionsOf::Machine(a) => ("machine_arn", a),
             ExecutionsOf::Version(a) => ("version_arn", a),
+            ExecutionsOf::Alias(a) => ("alias_arn", a),
         };
         let mut params = vec![text(arn)];
         let mut sql = format!("{EXECUTION_COLUMNS} WHERE {column} = ?1");
