@@ -4,28 +4,14 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-use common::{Daemon, python, tempdir};
+use common::{Daemon, tempdir};
 use serde_json::json;
 
 #[test]
 fn boto3_drives_aliases_and_their_traffic_split() {
     let data = tempdir("aliases-boto3");
     let daemon = Daemon::start_with(&data, &[]);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/boto3_aliases.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .arg(&daemon.url)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "boto3 client failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    daemon.run_client("boto3_aliases.py", &[]);
 }
 
 #[test]

@@ -39,18 +39,7 @@ fn assert_once(history: &[Value], kinds: &[&str]) {
 fn boto3_drives_task_tokens_activities_and_nested_executions() {
     let data = tempdir("callbacks-boto3");
     let daemon = Daemon::start(&data);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/boto3_callbacks.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .arg(&daemon.url)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "boto3 client failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    daemon.run_client("boto3_callbacks.py", &[]);
 }
 
 #[test]

@@ -2,7 +2,6 @@
 //! SIGKILL mid-execution it resumes every running execution at the next start without repeating
 //! finished work; aws-cli and boto3 drive its API; `/metrics` is served.
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,7 @@ use serde_json::{Value, json};
 
 mod common;
 
-use common::{Daemon, python, tempdir};
+use common::{Daemon, tempdir};
 
 fn count(events: &[Value], kind: &str) -> usize {
     events.iter().filter(|e| e["type"] == kind).count()
@@ -151,22 +150,10 @@ fn sigterm_exits_cleanly_and_the_next_start_resumes() {
 
 #[test]
 fn boto3_and_aws_cli_drive_the_api() {
-    let py = python();
     let data = tempdir("clients");
     let daemon = Daemon::start(&data);
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/boto3_client.py");
-    let out = Command::new(&py)
-        .arg(&script)
-        .arg(&daemon.url)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "boto3 client failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    daemon.run_client("boto3_client.py", &[]);
 
     // aws-cli, as a user types it.
     let aws = |args: &[&str]| daemon.aws("stepfunctions", args);

@@ -7,8 +7,6 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,7 +21,7 @@ use wasmstep::daemon::service::Service;
 use wasmstep::engine::task::{InvokeError, TaskCall, TaskInvoker};
 use wasmstep::store::sqlite::SqliteStore;
 
-use common::{Daemon, python, tempdir};
+use common::{Daemon, tempdir};
 
 /// No handlers: the schedules here start Pass-only machines.
 struct NoHandlers;
@@ -229,18 +227,7 @@ fn boto3_and_aws_cli_manage_schedules_that_fire_each_minute() {
     aws(&["delete-schedule", "--name", "from-cli"]);
     assert_eq!(aws(&["list-schedules"])["Schedules"], json!([]));
 
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/boto3_schedules.py");
-    let out = Command::new(python())
-        .arg(&script)
-        .arg(&daemon.url)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "boto3 client failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    daemon.run_client("boto3_schedules.py", &[]);
 }
 
 /// A Scheduler request to a real daemon.

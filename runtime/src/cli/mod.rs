@@ -37,11 +37,6 @@ pub fn main() -> std::process::ExitCode {
     std::process::ExitCode::from(code)
 }
 
-/// Whether a file is a project file (several state machines, named inside it).
-pub fn machines_in_project(file: &Path) -> bool {
-    wasmstep::asl::project::project_kind(file).is_some()
-}
-
 /// Exit code for a usage error or an invalid definition.
 pub const USAGE: u8 = 2;
 

@@ -32,7 +32,7 @@ pub fn validate(args: ValidateArgs) -> u8 {
                 continue;
             }
         };
-        let project = crate::cli::machines_in_project(file);
+        let project = wasmstep::asl::project::project_kind(file).is_some();
         for m in found {
             let label = if project {
                 format!("{shown} ({})", m.name)

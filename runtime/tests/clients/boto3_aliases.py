@@ -13,6 +13,7 @@ import sys
 import boto3
 from botocore.config import Config
 
+import botoshape
 from botoshape import check_shape
 
 sfn = boto3.client(
@@ -34,13 +35,7 @@ def call(op, **kwargs):
 
 
 def expect_error(code, op, **kwargs):
-    try:
-        getattr(sfn, op)(**kwargs)
-    except sfn.exceptions.ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"{op}: wanted {code}, got {got}: {e}"
-        return
-    raise AssertionError(f"{op} should have failed with {code}")
+    return botoshape.expect_error(sfn, code, op, **kwargs)
 
 
 def definition(tag):

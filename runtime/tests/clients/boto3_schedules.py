@@ -17,6 +17,7 @@ import zoneinfo
 import boto3
 from botocore.config import Config
 
+import botoshape
 from botoshape import check_shape
 
 endpoint = sys.argv[1]
@@ -41,13 +42,7 @@ def call(op, **kwargs):
 
 
 def expect_error(code, op, **kwargs):
-    try:
-        getattr(scheduler, op)(**kwargs)
-    except scheduler.exceptions.ClientError as e:
-        got = e.response["Error"]["Code"]
-        assert got == code, f"{op}: wanted {code}, got {got}: {e}"
-        return e.response["Error"]["Message"]
-    raise AssertionError(f"{op} should have failed with {code}")
+    return botoshape.expect_error(scheduler, code, op, **kwargs)
 
 
 machine = sfn.create_state_machine(

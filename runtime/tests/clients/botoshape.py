@@ -1,6 +1,6 @@
 """Checks an SDK answer against botocore's model of its output shape: the answer an AWS SDK
 would get from AWS has the required members, and no member of a type the model does not give.
-Shared by the boto3 client scripts beside it."""
+Shared by the boto3 client scripts beside it, with the check that a call fails as AWS's would."""
 import datetime
 
 PY_TYPES = {
@@ -30,3 +30,14 @@ def check_shape(shape, value, where):
     elif shape.type_name == "list":
         for i, v in enumerate(value):
             check_shape(shape.member, v, f"{where}[{i}]")
+
+
+def expect_error(client, code, op, **kwargs):
+    """Calls op (its Python name) on client, which must fail with the error code; the message."""
+    try:
+        getattr(client, op)(**kwargs)
+    except client.exceptions.ClientError as e:
+        got = e.response["Error"]["Code"]
+        assert got == code, f"{op}: wanted {code}, got {got}: {e}"
+        return e.response["Error"].get("Message", "")
+    raise AssertionError(f"{op} should have failed with {code}")

@@ -193,6 +193,24 @@ impl Daemon {
         serde_json::from_slice(&out.stdout).expect("aws-cli prints JSON")
     }
 
+    /// Runs the client script `tests/clients/NAME` with this daemon's URL (and `args`); the
+    /// test fails with its output when the script does.
+    pub fn run_client(&self, name: &str, args: &[&str]) {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(name);
+        let out = Command::new(python())
+            .arg(&script)
+            .arg(&self.url)
+            .args(args)
+            .output()
+            .expect("run python");
+        assert!(
+            out.status.success(),
+            "{name} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn history(&self, exec: &str) -> Vec<Value> {
         self.call("GetExecutionHistory", json!({"executionArn": exec, "maxResults": 1000}))["events"]
             .as_array()

@@ -11,8 +11,8 @@ use std::path::Path;
 use serde_json::{Map, Value};
 
 use super::{
-    Context, Problems, Project, ProjectDiagnostic, ProjectMachine, ProjectSchedule, ScheduleInput, function_arn,
-    leftover_intrinsic, machine_type, resolve_functions,
+    Context, Problems, ProjectMachine, ProjectSchedule, Read, ScheduleInput, function_arn, leftover_intrinsic,
+    machine_type, resolve_functions,
 };
 use crate::asl::source::{Source, Syntax};
 
@@ -203,7 +203,7 @@ fn substitute(v: &mut Value, subs: &Map<String, Value>) {
     }
 }
 
-pub(super) fn read(source: &Source, dir: &Path, ctx: &Context) -> Result<Project, Vec<ProjectDiagnostic>> {
+pub(super) fn read(source: &Source, dir: &Path, ctx: &Context) -> Read {
     let root = &source.value;
     let mut problems = Problems::new(source);
     let mut warnings = Problems::new(source);
@@ -288,11 +288,7 @@ pub(super) fn read(source: &Source, dir: &Path, ctx: &Context) -> Result<Project
     if !problems.list.is_empty() {
         return Err(problems.list);
     }
-    Ok(Project {
-        machines: out,
-        warnings: warnings.list,
-        source: Source::from_value(Value::Null),
-    })
+    Ok((out, warnings.list))
 }
 
 /// A machine's definition and the property it came from; on failure, the property's pointer

@@ -153,13 +153,19 @@ pub fn load_project(
             message: e.message,
         }]
     })?;
-    let mut out = match kind {
+    let (machines, warnings) = match kind {
         ProjectKind::Serverless => serverless::read(&source, ctx)?,
         ProjectKind::CloudFormation => cloudformation::read(&source, dir, ctx)?,
     };
-    out.source = source;
-    Ok(out)
+    Ok(Project {
+        machines,
+        warnings,
+        source,
+    })
 }
+
+/// What a reader finds in a file: its state machines and its warnings; or its problems.
+pub(crate) type Read = Result<(Vec<ProjectMachine>, Vec<ProjectDiagnostic>), Vec<ProjectDiagnostic>>;
 
 /// Collects diagnostics at their places in a file.
 pub(crate) struct Problems<'a> {

@@ -8,8 +8,8 @@ use serde_json::Value;
 
 use super::variables::Resolver;
 use super::{
-    Context, Problems, Project, ProjectDiagnostic, ProjectMachine, ProjectSchedule, ScheduleInput, function_arn,
-    leftover_intrinsic, machine_type, resolve_functions,
+    Context, Problems, ProjectMachine, ProjectSchedule, Read, ScheduleInput, function_arn, leftover_intrinsic,
+    machine_type, resolve_functions,
 };
 use crate::asl::source::Source;
 
@@ -25,7 +25,7 @@ fn logical_id(key: &str) -> String {
     format!("{upper}LambdaFunction")
 }
 
-pub(super) fn read(source: &Source, ctx: &Context) -> Result<Project, Vec<ProjectDiagnostic>> {
+pub(super) fn read(source: &Source, ctx: &Context) -> Read {
     let root = &source.value;
     let mut problems = Problems::new(source);
     let mut warnings = Problems::new(source);
@@ -163,11 +163,7 @@ pub(super) fn read(source: &Source, ctx: &Context) -> Result<Project, Vec<Projec
     if !problems.list.is_empty() {
         return Err(problems.list);
     }
-    Ok(Project {
-        machines: out,
-        warnings: warnings.list,
-        source: Source::from_value(Value::Null),
-    })
+    Ok((out, warnings.list))
 }
 
 /// A machine's `events`: its schedules; every other event type is a warning.
