@@ -42,6 +42,9 @@ fn execution(arn: &str, machine: &str, started: f64) -> ExecutionRecord {
         stopped: None,
         version_arn: None,
         handler_set: Some(7),
+        redrive_count: 0,
+        redrive_date: None,
+        redrive_token: None,
         alias_arn: None,
     }
 }

@@ -119,6 +119,9 @@ fn execution(arn: &str, started: f64) -> ExecutionRecord {
         stopped: None,
         version_arn: None,
         handler_set: None,
+        redrive_count: 0,
+        redrive_date: None,
+        redrive_token: None,
         alias_arn: None,
     }
 }

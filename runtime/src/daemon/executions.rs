@@ -107,6 +107,9 @@ impl Service {
             stopped: None,
             version_arn: (m.arn != base_arn).then(|| m.arn.clone()),
             handler_set,
+            redrive_count: 0,
+            redrive_date: None,
+            redrive_token: None,
             alias_arn: alias,
         };
         self.store.insert_execution(&row);
@@ -279,11 +282,14 @@ impl Service {
             .observe((stopped - row.started).max(0.0));
         let keys = self.store.event_keys(arn).await.map_err(unavailable)?;
         let store: Arc<dyn ExecutionStore> = self.store.clone();
-        let history = History::durable(false, store, arn, keys.clone());
+        let history = History::durable(false, store, arn, keys.clone()).with_generation(row.redrive_count);
         let last = keys.values().max().copied().unwrap_or(0);
-        history.record(last, self.clock.now(), || EventKind::ExecutionAborted {
-            error: err.map(str::to_string),
-            cause: cause.map(str::to_string),
+        // Keyed as the run's end would be: a redrive's events follow it.
+        history.record_keyed(last, self.clock.now(), Some("execution:end".into()), || {
+            EventKind::ExecutionAborted {
+                error: err.map(str::to_string),
+                cause: cause.map(str::to_string),
+            }
         });
         self.store.end_execution(
             arn,

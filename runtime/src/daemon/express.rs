@@ -113,6 +113,9 @@ fn express_row(m: &Machine, name: String, machine_arn: String, input: &str) -> E
         stopped: None,
         version_arn: None,
         handler_set: None,
+        redrive_count: 0,
+        redrive_date: None,
+        redrive_token: None,
         alias_arn: None,
     }
 }

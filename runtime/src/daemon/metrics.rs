@@ -22,6 +22,8 @@ pub struct Metrics {
     /// Executions picked up again after a restart (counted here, not as started, so that
     /// started + resumed always covers what ends in this process).
     pub executions_resumed: IntCounterVec,
+    /// Executions restarted by RedriveExecution (counted here, not as started, likewise).
+    pub executions_redriven: IntCounterVec,
     pub executions_running: IntGauge,
     pub execution_duration: Histogram,
     pub state_transitions: IntCounterVec,
@@ -185,6 +187,12 @@ impl Metrics {
                 &registry,
                 "wasmstep_executions_resumed_total",
                 "Running executions resumed after a restart.",
+                sm,
+            ),
+            executions_redriven: counter(
+                &registry,
+                "wasmstep_executions_redriven_total",
+                "Stopped executions restarted by RedriveExecution.",
                 sm,
             ),
             executions_aborted: counter(

@@ -14,6 +14,7 @@ pub mod express;
 pub mod handover;
 pub mod listen;
 pub mod metrics;
+pub mod redrive;
 pub mod releases;
 pub mod reload;
 pub mod retention;

@@ -150,7 +150,11 @@ impl Service {
             role_arn: format!("arn:aws:iam::{ACCOUNT}:role/wasmstep"),
             state_machine_id: row.machine_arn.clone(),
             state_machine_name: machine_name.to_string(),
-            redrive_count: 0,
+            redrive_count: row.redrive_count,
+            redrive_time: row
+                .redrive_date
+                .and_then(|d| chrono::DateTime::from_timestamp_micros((d * 1e6) as i64))
+                .map(iso),
         }
     }
 

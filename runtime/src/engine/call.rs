@@ -338,10 +338,14 @@ impl Names {
 fn handler_context(ctx: &ContextObject<'_>, redelivered: bool) -> Value {
     let e = ctx.execution;
     let mut v = json!({
-        "Execution": {"Id": e.id, "Name": e.name, "StartTime": e.start_time, "RoleArn": e.role_arn},
+        "Execution": {"Id": e.id, "Name": e.name, "StartTime": e.start_time, "RoleArn": e.role_arn,
+                      "RedriveCount": e.redrive_count},
         "State": {"Name": ctx.state_name, "EnteredTime": iso(ctx.entered_time), "RetryCount": ctx.retry_count.unwrap_or(0)},
         "StateMachine": {"Id": e.state_machine_id, "Name": e.state_machine_name},
     });
+    if let Some(t) = &e.redrive_time {
+        v["Execution"]["RedriveTime"] = t.clone().into();
+    }
     if let Some(token) = ctx.task_token {
         v["Task"] = json!({"Token": token});
     }

@@ -191,15 +191,17 @@ impl Executor {
     ) -> ExecutionResult {
         let transitions: [AtomicU64; 8] = Default::default();
         let now = self.clock.now();
-        // A resumed execution keeps the deadline it started with.
-        let start = chrono::DateTime::parse_from_rfc3339(&info.start_time)
+        // A resumed execution keeps the deadline it started with; a redrive starts it afresh.
+        let start = chrono::DateTime::parse_from_rfc3339(info.redrive_time.as_deref().unwrap_or(&info.start_time))
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or(now);
+        let generation = info.redrive_count;
         let history = match &journal {
             Some(j) => History::durable(self.config.keep_history, j.store().clone(), &info.id, recorded.clone()),
             None => History::new(self.config.keep_history),
         }
-        .with_limit(self.config.history_limit);
+        .with_limit(self.config.history_limit)
+        .with_generation(generation);
         let run = Run {
             ex: self,
             info,
@@ -211,17 +213,25 @@ impl Executor {
                 .map(|t| start + chrono::Duration::seconds(t as i64)),
             journal,
         };
-        let started = run.history.record_keyed(
-            0,
-            now,
-            run.journal.as_ref().map(|_| "execution:started".to_string()),
-            || EventKind::ExecutionStarted {
-                input: input.clone(),
-                role_arn: run.info.role_arn.clone(),
-            },
-        );
         // A resumed execution continues after the last event it recorded.
-        let mut prev = recorded.values().max().copied().unwrap_or(started);
+        let last = recorded.values().max().copied();
+        let key = |k: &str| run.journal.as_ref().map(|_| k.to_string());
+        let started = if generation == 0 {
+            run.history
+                .record_keyed(0, now, key("execution:started"), || EventKind::ExecutionStarted {
+                    input: input.clone(),
+                    role_arn: run.info.role_arn.clone(),
+                })
+        } else {
+            // A redrive continues the history after the end of the run before it.
+            run.history
+                .record_keyed(last.unwrap_or(0), now, key("execution:redriven"), || {
+                    EventKind::ExecutionRedriven {
+                        redrive_count: generation,
+                    }
+                })
+        };
+        let mut prev = last.unwrap_or(started).max(started);
         let size = json_size(&input);
         let result = if size > self.config.payload_limit {
             Err(Halt::Failed(AslError::new(

@@ -302,6 +302,7 @@ impl Run<'_> {
             state_machine_id: format!("{}/{label}", self.info.state_machine_id),
             state_machine_name: self.info.state_machine_name.clone(),
             redrive_count: 0,
+            redrive_time: None,
         };
         let child = Run {
             ex: self.ex,

@@ -33,6 +33,10 @@ pub enum EventKind {
         error: Option<String>,
         cause: Option<String>,
     },
+    /// RedriveExecution restarted the execution (its `redrive_count`-th redrive).
+    ExecutionRedriven {
+        redrive_count: u32,
+    },
     StateEntered {
         state_type: StateType,
         name: String,
@@ -188,6 +192,7 @@ impl HistoryEvent {
             ExecutionFailed { .. } => "ExecutionFailed".into(),
             ExecutionTimedOut { .. } => "ExecutionTimedOut".into(),
             ExecutionAborted { .. } => "ExecutionAborted".into(),
+            ExecutionRedriven { .. } => "ExecutionRedriven".into(),
             StateEntered { state_type, .. } => format!("{}StateEntered", state_type.as_str()),
             StateExited { state_type, .. } => format!("{}StateExited", state_type.as_str()),
             StateAborted { state_type } => format!("{}StateAborted", state_type.as_str()),
@@ -236,6 +241,9 @@ impl HistoryEvent {
             ExecutionFailed { error, cause } => ("executionFailedEventDetails", error_details(error, cause)),
             ExecutionTimedOut { error, cause } => ("executionTimedOutEventDetails", error_details(error, cause)),
             ExecutionAborted { error, cause } => ("executionAbortedEventDetails", error_details(error, cause)),
+            ExecutionRedriven { redrive_count } => {
+                ("executionRedrivenEventDetails", json!({"redriveCount": redrive_count}))
+            }
             StateEntered { name, input, .. } => (
                 "stateEnteredEventDetails",
                 json!({"name": name, "input": data(input), "inputDetails": {"truncated": false}}),
@@ -441,6 +449,9 @@ pub struct History {
     limit: Option<u64>,
     /// An event was refused for the cap: the execution must end.
     exhausted: std::sync::atomic::AtomicBool,
+    /// The redrive this run is (0: the first run). A redriven execution enters again states it
+    /// entered before, so its keys are set apart from the earlier runs' (`r1/…`).
+    generation: u32,
 }
 
 impl std::fmt::Debug for History {
@@ -460,6 +471,7 @@ impl History {
             recorded: HashMap::new(),
             limit: None,
             exhausted: Default::default(),
+            generation: 0,
         }
     }
 
@@ -467,6 +479,20 @@ impl History {
     pub fn with_limit(mut self, limit: Option<u64>) -> Self {
         self.limit = limit;
         self
+    }
+
+    /// Keys this run's events apart from those of the runs before its redrive (`generation`).
+    pub fn with_generation(mut self, generation: u32) -> Self {
+        self.generation = generation;
+        self
+    }
+
+    /// The key of an event of this run.
+    fn keyed(&self, key: Option<String>) -> Option<String> {
+        match (key, self.generation) {
+            (Some(k), g) if g > 0 => Some(format!("r{g}/{k}")),
+            (k, _) => k,
+        }
     }
 
     /// Whether the cap refused an event: the execution fails (`States.Runtime`).
@@ -490,6 +516,7 @@ impl History {
             recorded,
             limit: None,
             exhausted: Default::default(),
+            generation: 0,
         }
     }
 
@@ -501,7 +528,10 @@ impl History {
 
     /// Whether an event with this key was recorded before a restart.
     pub fn was_recorded(&self, key: &str) -> bool {
-        self.recorded.contains_key(key)
+        match self.keyed(Some(key.to_string())) {
+            Some(k) => self.recorded.contains_key(&k),
+            None => false,
+        }
     }
 
     /// Like `record`, with the event's key: an event whose key was recorded before a restart
@@ -513,6 +543,7 @@ impl History {
         key: Option<String>,
         make: impl FnOnce() -> EventKind,
     ) -> u64 {
+        let key = self.keyed(key);
         if let Some(id) = key.as_ref().and_then(|k| self.recorded.get(k)) {
             return *id;
         }
@@ -541,6 +572,7 @@ impl History {
         key: Option<String>,
         make: impl FnOnce() -> EventKind,
     ) -> u64 {
+        let key = self.keyed(key);
         if let Some(id) = key.as_ref().and_then(|k| self.recorded.get(k)) {
             return *id;
         }

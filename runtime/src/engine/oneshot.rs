@@ -34,6 +34,7 @@ pub fn execution_info(
         state_machine_id: format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine_name}"),
         state_machine_name: machine_name.to_string(),
         redrive_count: 0,
+        redrive_time: None,
     }
 }
 

@@ -8,13 +8,14 @@ use futures::future::BoxFuture;
 
 use super::aliases::Aliases;
 use super::records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
+use super::redrive::Redrives;
 use super::tokens::Tokens;
 use super::triggers::Triggers;
 use super::{ExecutionStore, StoreError};
 
 pub type Read<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 
-pub trait Store: ExecutionStore + Tokens + Triggers + Aliases {
+pub trait Store: ExecutionStore + Tokens + Triggers + Aliases + Redrives {
     // State machines, versions, tags.
     /// Creates (or replaces) a state machine.
     fn put_machine(&self, m: &MachineRecord);

@@ -9,6 +9,7 @@ pub mod catalog;
 mod health;
 pub mod postgres;
 pub mod records;
+pub mod redrive;
 pub mod sqlite;
 pub mod tokens;
 pub mod triggers;
@@ -16,6 +17,7 @@ pub mod triggers;
 pub use aliases::Aliases;
 pub use catalog::{Read, Store};
 pub use records::{AliasRecord, ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
+pub use redrive::{Redrive, Redrives};
 pub use tokens::{ActivityRecord, TokenChange, TokenRecord, TokenRefusal, Tokens};
 pub use triggers::{GroupRecord, Position, ScheduleRecord, StatusEvent, Triggers};
 

@@ -59,6 +59,11 @@ pub struct ExecutionRecord {
     pub alias_arn: Option<String>,
     /// The handlers it started with (`TaskInvoker::pin`), to resume on the same releases.
     pub handler_set: Option<i64>,
+    /// How many times RedriveExecution restarted it, and when last.
+    pub redrive_count: u32,
+    pub redrive_date: Option<f64>,
+    /// The `clientToken` of the last redrive: the same request again answers the same.
+    pub redrive_token: Option<String>,
 }
 
 /// How an execution ended.

@@ -29,6 +29,23 @@ pub fn plugins_dir() -> PathBuf {
     d
 }
 
+/// A plugins directory holding only the named handlers (`NAME.wasm`, and `NAME.toml` where
+/// there is one) of those built: a daemon that serves a few loads fast.
+pub fn plugins_with(dir: &Path, names: &[&str]) -> PathBuf {
+    let built = plugins_dir();
+    let d = dir.join("plugins");
+    std::fs::create_dir_all(&d).expect("plugins dir");
+    for name in names {
+        for ext in ["wasm", "toml"] {
+            let from = built.join(format!("{name}.{ext}"));
+            if from.exists() {
+                std::fs::copy(&from, d.join(format!("{name}.{ext}"))).expect("copy a handler");
+            }
+        }
+    }
+    d
+}
+
 /// The Python with boto3 and aws-cli: `$WASMSTEP_PYTHON` (the test command installs them into
 /// its tools venv), else `python3`.
 pub fn python() -> PathBuf {

@@ -17,6 +17,8 @@ pub struct ExecutionInfo {
     pub state_machine_id: String,
     pub state_machine_name: String,
     pub redrive_count: u32,
+    /// When the execution was last redriven (ISO 8601), once it has been.
+    pub redrive_time: Option<String>,
 }
 
 /// The context object of one state entry. Paths that never mention `$$` never build it.
@@ -74,6 +76,9 @@ impl<'a> ContextObject<'a> {
         execution.insert("Name".into(), e.name.clone().into());
         execution.insert("RoleArn".into(), e.role_arn.clone().into());
         execution.insert("RedriveCount".into(), e.redrive_count.into());
+        if let Some(t) = &e.redrive_time {
+            execution.insert("RedriveTime".into(), t.clone().into());
+        }
         let mut state = Map::new();
         state.insert("EnteredTime".into(), iso(self.entered_time).into());
         state.insert("Name".into(), self.state_name.into());

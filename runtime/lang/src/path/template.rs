@@ -220,6 +220,7 @@ mod tests {
             state_machine_id: "arn:sm".into(),
             state_machine_name: "sm".into(),
             redrive_count: 0,
+            redrive_time: None,
         }
     }
 

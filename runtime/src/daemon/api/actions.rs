@@ -102,6 +102,16 @@ fn execution_json(e: &ExecutionRow, full: bool) -> Value {
     if let Some(s) = e.stopped {
         v["stopDate"] = s.into();
     }
+    if let Some(a) = &e.version_arn {
+        v["stateMachineVersionArn"] = a.clone().into();
+    }
+    if let Some(a) = &e.alias_arn {
+        v["stateMachineAliasArn"] = a.clone().into();
+    }
+    v["redriveCount"] = e.redrive_count.into();
+    if let Some(d) = e.redrive_date {
+        v["redriveDate"] = d.into();
+    }
     if full {
         v["input"] = e.input.clone().into();
         v["inputDetails"] = json!({"included": true});
@@ -115,14 +125,6 @@ fn execution_json(e: &ExecutionRow, full: bool) -> Value {
         if let Some(x) = &e.cause {
             v["cause"] = x.clone().into();
         }
-        if let Some(a) = &e.version_arn {
-            v["stateMachineVersionArn"] = a.clone().into();
-        }
-        if let Some(a) = &e.alias_arn {
-            v["stateMachineAliasArn"] = a.clone().into();
-        }
-        v["redriveCount"] = 0.into();
-        v["redriveStatus"] = "NOT_REDRIVABLE".into();
     }
     v
 }
@@ -282,10 +284,21 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
             svc.start_sync_execution(req_str(r, "stateMachineArn")?, opt_str(r, "name")?, input)
                 .await
         }
-        "DescribeExecution" => Ok(execution_json(
-            &svc.describe_execution(req_str(r, "executionArn")?).await?,
-            true,
-        )),
+        "DescribeExecution" => {
+            let e = svc.describe_execution(req_str(r, "executionArn")?).await?;
+            let mut v = execution_json(&e, true);
+            let redrive = svc.redrive_status(&e).await;
+            v["redriveStatus"] = redrive.status.into();
+            if let Some(reason) = redrive.reason {
+                v["redriveStatusReason"] = reason.into();
+            }
+            Ok(v)
+        }
+        "RedriveExecution" => {
+            let token = opt_str(r, "clientToken")?;
+            let date = svc.redrive_execution(req_str(r, "executionArn")?, token).await?;
+            Ok(json!({"redriveDate": date}))
+        }
         "DescribeStateMachineForExecution" => {
             let e = svc.describe_execution(req_str(r, "executionArn")?).await?;
             let name = e.machine_arn.rsplit(':').next().unwrap_or_default();
@@ -312,8 +325,24 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
                     "Member must satisfy enum value set: [RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE]",
                 ));
             }
+            let redriven = match opt_str(r, "redriveFilter")? {
+                None => None,
+                Some("REDRIVEN") => Some(true),
+                Some("NOT_REDRIVEN") => Some(false),
+                Some(_) => {
+                    return Err(validation(
+                        "redriveFilter",
+                        "Member must satisfy enum value set: [REDRIVEN, NOT_REDRIVEN]",
+                    ));
+                }
+            };
             let rows = svc.list_executions(req_str(r, "stateMachineArn")?, status).await?;
-            let (items, next) = paged(rows.iter().map(|e| execution_json(e, false)).collect(), start, max);
+            let items = rows
+                .iter()
+                .filter(|e| redriven.is_none_or(|want| (e.redrive_count > 0) == want))
+                .map(|e| execution_json(e, false))
+                .collect();
+            let (items, next) = paged(items, start, max);
             let mut v = json!({"executions": items});
             if let Some(n) = next {
                 v["nextToken"] = n.into();

@@ -108,6 +108,9 @@ mod tests {
             stopped: Some(1_700_000_001.5),
             version_arn: None,
             handler_set: None,
+            redrive_count: 0,
+            redrive_date: None,
+            redrive_token: None,
             alias_arn: None,
         }
     }

@@ -102,6 +102,9 @@ impl Service {
             stopped: secs("stopDate"),
             version_arn: None,
             handler_set: None,
+            redrive_count: 0,
+            redrive_date: None,
+            redrive_token: None,
             alias_arn: None,
         };
         self.waits.express_done(&row.arn, child(&row).answer());

@@ -19,24 +19,32 @@ use crate::store::records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, Machine
 const MODULE_GRACE_SECS: f64 = 600.0;
 
 /// The columns `execution_row` reads, in order.
-const EXECUTION_COLUMNS: &str = "arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn, handler_set, alias_arn";
+const EXECUTION_COLUMNS: &str = "arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn, handler_set, alias_arn, redrive_count, redrive_date, redrive_token";
 
 fn execution_row(r: &Row) -> ExecutionRecord {
+    execution_row_at(r, 0)
+}
+
+/// An execution row from the columns of [`EXECUTION_COLUMNS`], from column `o` on.
+fn execution_row_at(r: &Row, o: usize) -> ExecutionRecord {
     ExecutionRecord {
-        arn: r.get(0),
-        machine_arn: r.get(1),
-        name: r.get(2),
-        status: r.get(3),
-        definition: r.get(4),
-        input: r.get(5),
-        output: r.get(6),
-        error: r.get(7),
-        cause: r.get(8),
-        started: r.get(9),
-        stopped: r.get(10),
-        version_arn: r.get(11),
-        handler_set: r.get(12),
-        alias_arn: r.get(13),
+        arn: r.get(o),
+        machine_arn: r.get(o + 1),
+        name: r.get(o + 2),
+        status: r.get(o + 3),
+        definition: r.get(o + 4),
+        input: r.get(o + 5),
+        output: r.get(o + 6),
+        error: r.get(o + 7),
+        cause: r.get(o + 8),
+        started: r.get(o + 9),
+        stopped: r.get(o + 10),
+        version_arn: r.get(o + 11),
+        handler_set: r.get(o + 12),
+        alias_arn: r.get(o + 13),
+        redrive_count: r.get::<_, i32>(o + 14) as u32,
+        redrive_date: r.get(o + 15),
+        redrive_token: r.get(o + 16),
     }
 }
 
@@ -418,22 +426,7 @@ impl Store for PgStore {
                 .iter()
                 .map(|r| {
                     let epoch: i64 = r.get(0);
-                    let row = ExecutionRecord {
-                        arn: r.get(1),
-                        machine_arn: r.get(2),
-                        name: r.get(3),
-                        status: r.get(4),
-                        definition: r.get(5),
-                        input: r.get(6),
-                        output: r.get(7),
-                        error: r.get(8),
-                        cause: r.get(9),
-                        started: r.get(10),
-                        stopped: r.get(11),
-                        version_arn: r.get(12),
-                        handler_set: r.get(13),
-                        alias_arn: r.get(14),
-                    };
+                    let row = execution_row_at(r, 1);
                     self.leases.hold(&row.arn, epoch);
                     row
                 })

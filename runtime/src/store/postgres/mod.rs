@@ -13,6 +13,7 @@ mod catalog;
 mod journal;
 mod leases;
 mod listen;
+mod redrive;
 mod schema;
 mod tls;
 mod tokens;

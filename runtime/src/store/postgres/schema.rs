@@ -185,6 +185,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE executions ADD COLUMN alias_arn TEXT;",
     // 5: ListExecutions of an alias.
     "CREATE INDEX executions_by_alias ON executions (alias_arn, started) WHERE alias_arn IS NOT NULL;",
+    // 6: redrives (RedriveExecution).
+    "ALTER TABLE executions ADD COLUMN redrive_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE executions ADD COLUMN redrive_date DOUBLE PRECISION;
+    ALTER TABLE executions ADD COLUMN redrive_token TEXT;",
 ];
 
 /// The schema version this binary writes.

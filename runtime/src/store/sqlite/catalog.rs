@@ -12,7 +12,7 @@ use crate::store::catalog::{Read, Store};
 use crate::store::records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
 
 /// The columns `execution_row` reads, in order.
-const EXECUTION_COLUMNS: &str = "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn, handler_set, alias_arn FROM executions";
+const EXECUTION_COLUMNS: &str = "SELECT arn, machine_arn, name, status, definition, input, output, error, cause, started, stopped, version_arn, handler_set, alias_arn, redrive_count, redrive_date, redrive_token FROM executions";
 
 fn execution_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
     Ok(ExecutionRecord {
@@ -30,6 +30,9 @@ fn execution_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ExecutionRecord> {
         version_arn: r.get(11)?,
         handler_set: r.get(12)?,
         alias_arn: r.get(13)?,
+        redrive_count: r.get::<_, i64>(14)? as u32,
+        redrive_date: r.get(15)?,
+        redrive_token: r.get(16)?,
     })
 }
 

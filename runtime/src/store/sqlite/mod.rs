@@ -5,6 +5,7 @@
 mod aliases;
 mod catalog;
 mod journal;
+mod redrive;
 mod schema;
 mod tokens;
 mod triggers;
@@ -36,6 +37,8 @@ pub struct SqliteStore {
     /// Held across a token's read, write and flush: the daemon is the file's only writer, so
     /// this makes each change conditional on what it read (`tokens.rs`).
     tokens: tokio::sync::Mutex<()>,
+    /// Likewise for redrives (`redrive.rs`).
+    redrives: tokio::sync::Mutex<()>,
 }
 
 fn err(e: impl std::fmt::Display) -> StoreError {
@@ -75,6 +78,7 @@ impl SqliteStore {
             reader: Mutex::new(reader),
             health,
             tokens: tokio::sync::Mutex::new(()),
+            redrives: tokio::sync::Mutex::new(()),
         })
     }
 

@@ -147,6 +147,10 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE executions ADD COLUMN alias_arn TEXT;",
     // 6: ListExecutions of an alias.
     "CREATE INDEX executions_by_alias ON executions (alias_arn, started) WHERE alias_arn IS NOT NULL;",
+    // 7: redrives (RedriveExecution).
+    "ALTER TABLE executions ADD COLUMN redrive_count INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE executions ADD COLUMN redrive_date REAL;
+    ALTER TABLE executions ADD COLUMN redrive_token TEXT;",
 ];
 
 /// The schema version this binary writes.

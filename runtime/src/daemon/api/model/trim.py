@@ -37,6 +37,7 @@ OPERATIONS = [
     "ListStateMachines",
     "ListTagsForResource",
     "PublishStateMachineVersion",
+    "RedriveExecution",
     "SendTaskFailure",
     "SendTaskHeartbeat",
     "SendTaskSuccess",
