@@ -264,6 +264,7 @@ fn conformance() {
                 Err(e) => Err(format!("definition rejected: {e}")),
                 Ok(machine) => {
                     let opts = RunOptions {
+                        buckets: None,
                         skip_waits: true,
                         machine_type: mt,
                         engine: EngineConfig {

@@ -92,6 +92,7 @@ fn mutated_definitions_never_panic() {
         .build()
         .expect("runtime");
     let opts = RunOptions {
+        buckets: None,
         skip_waits: true,
         machine_type: MachineType::Standard,
         engine: EngineConfig {
@@ -161,6 +162,7 @@ fn an_endless_loop_is_stopped_by_the_execution_timeout() {
         Arc::new(machine),
         None,
         &RunOptions {
+            buckets: None,
             engine: EngineConfig {
                 keep_history: false,
                 // This loop would reach the 25,000-event cap long before its second: the

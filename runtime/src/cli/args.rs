@@ -84,8 +84,12 @@ pub struct ServeArgs {
     /// handed over (default 30s).
     #[arg(long)]
     pub drain_timeout: Option<String>,
+    /// Folder of buckets for Distributed Maps' ItemReader and ResultWriter: bucket B is the
+    /// folder BUCKETS/B, an object key a path inside it.
+    #[arg(long)]
+    pub buckets: Option<PathBuf>,
     /// TOML config file (keys: listen, data_dir, store, node_id, lease, drain_timeout, plugins,
-    /// definitions, watch, retention, hosts, [auth], [tls]); flags win over it.
+    /// definitions, buckets, watch, retention, hosts, [auth], [tls]); flags win over it.
     #[arg(long)]
     pub config: Option<PathBuf>,
 }
@@ -159,6 +163,10 @@ pub struct RunArgs {
     /// (or .yaml) for `…:stateMachine:NAME`.
     #[arg(long)]
     pub definitions: Option<PathBuf>,
+    /// Folder of buckets for Distributed Maps' ItemReader and ResultWriter: bucket B is the
+    /// folder BUCKETS/B, an object key a path inside it.
+    #[arg(long)]
+    pub buckets: Option<PathBuf>,
     /// Payload size limit in bytes.
     #[arg(long, default_value_t = 256 * 1024)]
     pub payload_limit: usize,

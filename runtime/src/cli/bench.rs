@@ -113,6 +113,7 @@ pub fn bench(args: BenchArgs) -> u8 {
         }
     };
     let opts = RunOptions {
+        buckets: None,
         skip_waits: true,
         machine_type: MachineType::Standard,
         engine: EngineConfig {

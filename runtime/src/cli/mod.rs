@@ -86,6 +86,19 @@ pub fn async_runtime(multi_thread: bool) -> Result<tokio::runtime::Runtime, u8> 
 }
 
 /// Prints one line to stdout; a closed pipe is not worth a panic.
+/// The buckets folder of `--buckets` (it must exist), for Distributed Maps' ItemReader and
+/// ResultWriter.
+pub fn open_buckets(
+    dir: Option<&Path>,
+) -> Result<Option<std::sync::Arc<dyn wasmstep::store::buckets::Buckets>>, String> {
+    match dir {
+        None => Ok(None),
+        Some(d) => Ok(Some(std::sync::Arc::new(wasmstep::store::folders::FolderBuckets::new(
+            d,
+        )?))),
+    }
+}
+
 pub fn print_line(v: &impl std::fmt::Display) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();

@@ -92,7 +92,15 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(m) => m,
         Err(code) => return code,
     };
+    let buckets = match super::open_buckets(args.buckets.as_deref()) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return USAGE;
+        }
+    };
     let opts = RunOptions {
+        buckets,
         skip_waits: args.skip_waits,
         machine_type: mt,
         engine: EngineConfig {

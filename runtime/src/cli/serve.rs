@@ -24,6 +24,9 @@ fn config(args: &ServeArgs) -> Result<DaemonConfig, String> {
     if args.definitions.is_some() {
         c.definitions = args.definitions.clone();
     }
+    if args.buckets.is_some() {
+        c.buckets = args.buckets.clone();
+    }
     if args.no_watch {
         c.watch = false;
     }

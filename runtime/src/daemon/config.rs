@@ -16,6 +16,8 @@ pub struct DaemonConfig {
     pub data_dir: PathBuf,
     pub plugins: Option<PathBuf>,
     pub definitions: Option<PathBuf>,
+    /// The folder of buckets Distributed Maps read from and write to (bucket B: `buckets/B`).
+    pub buckets: Option<PathBuf>,
     /// Watch the plugins and definitions directories and reload what changes (default on);
     /// off, only SIGHUP and `wasmstep reload` do (e.g. where file events do not arrive).
     pub watch: bool,
@@ -59,6 +61,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub plugins: Option<PathBuf>,
     pub definitions: Option<PathBuf>,
+    pub buckets: Option<PathBuf>,
     pub watch: Option<bool>,
     pub retention: Option<String>,
     pub hosts: Option<Vec<String>>,
@@ -85,6 +88,7 @@ impl DaemonConfig {
             data_dir: data,
             plugins: None,
             definitions: None,
+            buckets: None,
             watch: true,
             retention: Duration::from_secs(90 * 24 * 3600),
             auth: AuthFile::default(),
@@ -118,6 +122,9 @@ impl DaemonConfig {
         }
         if let Some(d) = f.definitions {
             self.definitions = Some(rel(d));
+        }
+        if let Some(b) = f.buckets {
+            self.buckets = Some(rel(b));
         }
         if let Some(w) = f.watch {
             self.watch = w;

@@ -70,6 +70,9 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     if let Some(rt) = &engine.0 {
         svc.run_executions_on(rt.handle().clone());
     }
+    if let Some(dir) = &cfg.buckets {
+        svc.use_buckets(Arc::new(crate::store::folders::FolderBuckets::new(dir)?));
+    }
     // Missing directories are operator errors; a broken file in them is not: it is logged and
     // counted, and everything else serves (the reloader's rule, at start-up as later).
     let reloader = Reloader::new(

@@ -55,6 +55,8 @@ pub struct Service {
     /// computes for seconds (a JSONata expression near its time limit) never holds up a
     /// request; without one, the runtime the service was opened on.
     engine: std::sync::OnceLock<tokio::runtime::Handle>,
+    /// Where Distributed Maps read datasets and write results (`--buckets`), if anywhere.
+    buckets: std::sync::OnceLock<Arc<dyn crate::store::buckets::Buckets>>,
 }
 
 impl Service {
@@ -97,6 +99,7 @@ impl Service {
             catalog_seen: catalog_seen.into(),
             sweep: tokio::sync::Notify::new(),
             engine: std::sync::OnceLock::new(),
+            buckets: std::sync::OnceLock::new(),
         }))
     }
 
@@ -138,6 +141,7 @@ impl Service {
             },
         )
         .with_outside(self.outside.clone())
+        .with_buckets(self.buckets.get().cloned())
     }
 
     pub(super) fn info(&self, row: &ExecutionRow, machine_name: &str, input: &Value) -> ExecutionInfo {
@@ -169,6 +173,11 @@ impl Service {
     }
 
     /// Runs executions on `engine` from now on (set once, before any starts).
+    /// Distributed Maps read and write `buckets` from now on (set once, before any starts).
+    pub fn use_buckets(&self, buckets: Arc<dyn crate::store::buckets::Buckets>) {
+        let _ = self.buckets.set(buckets);
+    }
+
     pub fn run_executions_on(&self, engine: tokio::runtime::Handle) {
         let _ = self.engine.set(engine);
     }

@@ -101,6 +101,8 @@ pub struct Executor {
     pub(super) invoker: Arc<dyn TaskInvoker>,
     /// Where Tasks that wait for an answer from outside are answered.
     pub(super) outside: Arc<dyn Outside>,
+    /// Where Distributed Maps read datasets and write results (`--buckets`), if anywhere.
+    pub(super) buckets: Option<Arc<dyn crate::store::buckets::Buckets>>,
     clock: Arc<dyn Clock>,
     pub(super) config: EngineConfig,
 }
@@ -140,6 +142,7 @@ impl Executor {
             machine,
             invoker,
             outside: Arc::new(Nowhere),
+            buckets: None,
             clock,
             config,
         }
@@ -149,6 +152,12 @@ impl Executor {
     /// through `outside`.
     pub fn with_outside(mut self, outside: Arc<dyn Outside>) -> Self {
         self.outside = outside;
+        self
+    }
+
+    /// Distributed Maps read their datasets from and write their results to `buckets`.
+    pub fn with_buckets(mut self, buckets: Option<Arc<dyn crate::store::buckets::Buckets>>) -> Self {
+        self.buckets = buckets;
         self
     }
 

@@ -121,7 +121,74 @@ pub fn map_percentage(
 }
 
 /// Groups a Distributed Map's item inputs into batches: `{"BatchInput": ..., "Items": [...]}`,
-/// each within MaxItemsPerBatch items and MaxInputBytesPerBatch bytes.
+/// each within MaxItemsPerBatch items and MaxInputBytesPerBatch bytes, as they come.
+pub struct Batcher {
+    max_items: u64,
+    max_bytes: usize,
+    batch_input: Option<Value>,
+    /// The bytes of a batch without its items.
+    overhead: usize,
+    current: Vec<Value>,
+    bytes: usize,
+}
+
+impl Batcher {
+    pub fn new(b: &ItemBatcher, effective: &Value, ctx: &ContextObject<'_>, vars: &Vars) -> Result<Batcher, Fault> {
+        let max_items = map_count(&b.max_items, "MaxItemsPerBatch", effective, ctx, vars)?
+            .unwrap_or(u64::MAX)
+            .max(1);
+        let max_bytes =
+            map_count(&b.max_bytes, "MaxInputBytesPerBatch", effective, ctx, vars)?.unwrap_or(u64::MAX) as usize;
+        let batch_input = match &b.batch_input {
+            None => None,
+            Some(Payload::Path(t)) => Some(eval_template(t, effective, ctx, vars)?),
+            Some(Payload::Ata(a)) => Some(ata::eval(
+                a,
+                "ItemBatcher/BatchInput",
+                &States::new(effective, ctx),
+                vars,
+            )?),
+        };
+        // `{"BatchInput":…,"Items":[]}` without the items.
+        let overhead = 12 + batch_input.as_ref().map(|v| 14 + json_size(v)).unwrap_or(0);
+        Ok(Batcher {
+            max_items,
+            max_bytes,
+            batch_input,
+            overhead,
+            current: Vec::new(),
+            bytes: overhead,
+        })
+    }
+
+    /// Adds an item; returns the batch it completed, if it did.
+    pub fn push(&mut self, item: Value) -> Option<Value> {
+        let size = json_size(&item) + 1;
+        let full = !self.current.is_empty()
+            && (self.current.len() as u64 >= self.max_items || self.bytes + size > self.max_bytes);
+        let done = full.then(|| self.take());
+        self.bytes += size;
+        self.current.push(item);
+        done
+    }
+
+    /// The last batch, if items are left.
+    pub fn finish(&mut self) -> Option<Value> {
+        (!self.current.is_empty()).then(|| self.take())
+    }
+
+    fn take(&mut self) -> Value {
+        self.bytes = self.overhead;
+        let mut m = Map::new();
+        if let Some(bi) = &self.batch_input {
+            m.insert("BatchInput".into(), bi.clone());
+        }
+        m.insert("Items".into(), Value::Array(std::mem::take(&mut self.current)));
+        Value::Object(m)
+    }
+}
+
+/// Batches a whole list of item inputs.
 pub fn batch_items(
     b: &ItemBatcher,
     items: Vec<Value>,
@@ -129,47 +196,8 @@ pub fn batch_items(
     ctx: &ContextObject<'_>,
     vars: &Vars,
 ) -> Result<Vec<Value>, Fault> {
-    let max_items = map_count(&b.max_items, "MaxItemsPerBatch", effective, ctx, vars)?
-        .unwrap_or(u64::MAX)
-        .max(1);
-    let max_bytes =
-        map_count(&b.max_bytes, "MaxInputBytesPerBatch", effective, ctx, vars)?.unwrap_or(u64::MAX) as usize;
-    let batch_input = match &b.batch_input {
-        None => None,
-        Some(Payload::Path(t)) => Some(eval_template(t, effective, ctx, vars)?),
-        Some(Payload::Ata(a)) => Some(ata::eval(
-            a,
-            "ItemBatcher/BatchInput",
-            &States::new(effective, ctx),
-            vars,
-        )?),
-    };
-    // `{"BatchInput":…,"Items":[]}` without the items.
-    let overhead = 12 + batch_input.as_ref().map(|v| 14 + json_size(v)).unwrap_or(0);
-    let mut batches = Vec::new();
-    let mut current: Vec<Value> = Vec::new();
-    let mut bytes = overhead;
-    for item in items {
-        let size = json_size(&item) + 1;
-        if !current.is_empty() && (current.len() as u64 >= max_items || bytes + size > max_bytes) {
-            batches.push(std::mem::take(&mut current));
-            bytes = overhead;
-        }
-        bytes += size;
-        current.push(item);
-    }
-    if !current.is_empty() {
-        batches.push(current);
-    }
-    Ok(batches
-        .into_iter()
-        .map(|items| {
-            let mut m = Map::new();
-            if let Some(bi) = &batch_input {
-                m.insert("BatchInput".into(), bi.clone());
-            }
-            m.insert("Items".into(), Value::Array(items));
-            Value::Object(m)
-        })
-        .collect())
+    let mut batcher = Batcher::new(b, effective, ctx, vars)?;
+    let mut batches: Vec<Value> = items.into_iter().filter_map(|i| batcher.push(i)).collect();
+    batches.extend(batcher.finish());
+    Ok(batches)
 }

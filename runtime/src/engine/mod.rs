@@ -8,17 +8,21 @@ pub mod clock;
 pub mod driver;
 pub mod error;
 mod fanout;
+pub mod formats;
 pub mod history;
 pub mod items;
 pub mod journal;
+mod map;
 pub mod oneshot;
 pub mod outside;
+pub mod reader;
 pub mod recovery;
 mod scope;
 pub mod step;
 pub mod task;
 mod timers;
 mod wait;
+pub mod writer;
 
 pub use driver::{EngineConfig, ExecutionResult, Executor, Status};
 

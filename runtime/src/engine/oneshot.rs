@@ -12,6 +12,7 @@ use super::{ACCOUNT, EngineConfig, ExecutionResult, Executor, REGION, Status};
 use crate::asl::{MachineType, StateMachine};
 use crate::path::context::ExecutionInfo;
 use crate::path::context::iso;
+use crate::store::buckets::Buckets;
 
 /// Context facts for a new execution of `machine_name`.
 pub fn execution_info(
@@ -39,11 +40,24 @@ pub fn execution_info(
 }
 
 /// Options of a one-shot run.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RunOptions {
     pub skip_waits: bool,
     pub machine_type: MachineType,
     pub engine: EngineConfig,
+    /// Where Distributed Maps read and write (`--buckets`).
+    pub buckets: Option<Arc<dyn Buckets>>,
+}
+
+impl std::fmt::Debug for RunOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunOptions")
+            .field("skip_waits", &self.skip_waits)
+            .field("machine_type", &self.machine_type)
+            .field("engine", &self.engine)
+            .field("buckets", &self.buckets.is_some())
+            .finish()
+    }
 }
 
 impl Default for RunOptions {
@@ -52,6 +66,7 @@ impl Default for RunOptions {
             skip_waits: false,
             machine_type: MachineType::Standard,
             engine: EngineConfig::default(),
+            buckets: None,
         }
     }
 }
@@ -69,6 +84,7 @@ pub fn executor(machine: Arc<StateMachine>, invoker: Option<Arc<dyn TaskInvoker>
         clock,
         opts.engine.clone(),
     )
+    .with_buckets(opts.buckets.clone())
 }
 
 /// Runs one execution.

@@ -5,7 +5,9 @@
 //! speaks SQL.
 
 pub mod aliases;
+pub mod buckets;
 pub mod catalog;
+pub mod folders;
 mod health;
 pub mod postgres;
 pub mod records;

@@ -61,21 +61,22 @@ impl Builder<'_> {
                 self.schema(&format!("{at}/{field}"), format!("{field} must be an object"));
             }
         }
-        if let Some(Value::Object(r)) = obj.get("ItemReader") {
-            self.item_reader(r, &format!("{at}/ItemReader"), jp);
-        }
-        if let Some(Value::Object(w)) = obj.get("ResultWriter") {
-            self.result_writer(w, &format!("{at}/ResultWriter"), jp);
-        }
-        let resource_of = |field: &str| {
-            obj.get(field)
-                .and_then(|r| r.get("Resource"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-                .or_else(|| obj.get(field).map(|_| String::new()))
+        let item_reader = match obj.get("ItemReader") {
+            Some(Value::Object(r)) => Some(self.item_reader(r, &format!("{at}/ItemReader"), jp)),
+            _ => None,
         };
-        let item_reader = resource_of("ItemReader");
-        let result_writer = resource_of("ResultWriter");
+        let result_writer = match obj.get("ResultWriter") {
+            Some(Value::Object(w)) => Some(self.result_writer(w, &format!("{at}/ResultWriter"), jp)),
+            _ => None,
+        };
+        for field in ["ItemReader", "ResultWriter"] {
+            if obj.contains_key(field) && mode != MapMode::Distributed {
+                self.schema(
+                    &format!("{at}/{field}"),
+                    format!("{field} is only allowed in a Distributed Map (ProcessorConfig.Mode DISTRIBUTED)"),
+                );
+            }
+        }
         let item_batcher = obj
             .get("ItemBatcher")
             .and_then(Value::as_object)

@@ -499,13 +499,90 @@ pub struct MapState {
     pub tolerated_failure_percentage: Option<Count<f64>>,
     pub label: Option<String>,
     pub item_batcher: Option<ItemBatcher>,
-    /// `ItemReader.Resource`: no reader exists yet, so running such a Map fails clearly.
-    pub item_reader: Option<String>,
-    /// `ResultWriter.Resource`, likewise.
-    pub result_writer: Option<String>,
+    /// Where the items come from instead of the input (a Distributed Map's dataset).
+    pub item_reader: Option<ItemReader>,
+    /// Where the results go, and how the state's output is shaped.
+    pub result_writer: Option<ResultWriter>,
     pub retry: Vec<Retrier>,
     pub catch: Vec<Catcher>,
     pub next: Transition,
+}
+
+/// `ItemReader`: a dataset read from a bucket (`s3:getObject`) or a bucket's object list
+/// (`s3:listObjectsV2`).
+#[derive(Debug)]
+pub struct ItemReader {
+    /// The `Resource` as written (named in errors).
+    pub resource: String,
+    pub source: ReaderSource,
+    /// `Parameters` (JSONPath) or `Arguments` (JSONata): `Bucket` and `Key` or `Prefix`.
+    pub arguments: Option<Payload>,
+    pub config: ReaderConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReaderSource {
+    GetObject,
+    ListObjectsV2,
+    /// Any other resource: reading it fails with `States.ItemReaderFailed`, saying which exist.
+    Unsupported,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputType {
+    Csv,
+    Json,
+    Jsonl,
+    Parquet,
+    Manifest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestType {
+    AthenaData,
+    S3Inventory,
+}
+
+/// `ReaderConfig`.
+#[derive(Debug, Default)]
+pub struct ReaderConfig {
+    pub input_type: Option<InputType>,
+    /// `CSVHeaderLocation: GIVEN` with these `CSVHeaders`; `None`: the first row.
+    pub csv_headers: Option<Vec<String>>,
+    /// `CSVDelimiter` (default a comma).
+    pub csv_delimiter: Option<u8>,
+    pub max_items: Option<Count<u64>>,
+    pub manifest_type: Option<ManifestType>,
+    /// `Transformation: LOAD_AND_FLATTEN`: a listing's objects are read and their items used.
+    pub load_and_flatten: bool,
+    /// `ItemsPointer`: a JSON Pointer to the array in a JSON file.
+    pub items_pointer: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputType {
+    #[default]
+    Json,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriterTransformation {
+    /// Each child as its execution record (the default when results are exported).
+    None,
+    /// Each child's output (the default otherwise).
+    Compact,
+    /// The children's array outputs, concatenated.
+    Flatten,
+}
+
+/// `ResultWriter`.
+#[derive(Debug)]
+pub struct ResultWriter {
+    /// `Parameters`/`Arguments` (`Bucket`, `Prefix`): where results are exported, if they are.
+    pub export: Option<Payload>,
+    pub output_type: OutputType,
+    pub transformation: Option<WriterTransformation>,
 }
 
 /// Distributed Map batching: each child gets `{"BatchInput": ..., "Items": [...]}`.
