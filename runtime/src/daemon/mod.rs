@@ -13,6 +13,7 @@ pub mod executions;
 pub mod express;
 pub mod handover;
 pub mod listen;
+pub mod map_runs;
 pub mod metrics;
 pub mod redrive;
 pub mod releases;

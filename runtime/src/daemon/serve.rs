@@ -116,6 +116,17 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     let leases = cluster.spawn(cfg.lease / 3);
     let sweeper = super::retention::Retention::new(svc.clone(), cfg.retention).spawn();
     let scheduler = tokio::spawn(svc.clone().run_schedules());
+    // Map Runs' counts reach the store every second while they run.
+    let map_runs = {
+        let svc = svc.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                svc.map_runs.persist();
+            }
+        })
+    };
     let notifiers: Vec<_> = cfg
         .notify
         .iter()
@@ -136,6 +147,7 @@ pub async fn run(cfg: DaemonConfig) -> Result<(), String> {
     hup.abort();
     sweeper.abort();
     scheduler.abort();
+    map_runs.abort();
     for n in notifiers {
         n.abort();
     }

@@ -57,6 +57,8 @@ pub struct Service {
     engine: std::sync::OnceLock<tokio::runtime::Handle>,
     /// Where Distributed Maps read datasets and write results (`--buckets`), if anywhere.
     buckets: std::sync::OnceLock<Arc<dyn crate::store::buckets::Buckets>>,
+    /// The Map Runs going on here (`map_runs.rs`).
+    pub map_runs: Arc<super::map_runs::MapRunBook>,
 }
 
 impl Service {
@@ -87,6 +89,7 @@ impl Service {
                 svc: me.clone(),
                 shared,
             }),
+            map_runs: Arc::new(super::map_runs::MapRunBook::new(store.clone())),
             store,
             invoker,
             metrics,
@@ -142,6 +145,7 @@ impl Service {
         )
         .with_outside(self.outside.clone())
         .with_buckets(self.buckets.get().cloned())
+        .with_map_runs(self.map_runs.clone())
     }
 
     pub(super) fn info(&self, row: &ExecutionRow, machine_name: &str, input: &Value) -> ExecutionInfo {

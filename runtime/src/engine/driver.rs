@@ -103,6 +103,8 @@ pub struct Executor {
     pub(super) outside: Arc<dyn Outside>,
     /// Where Distributed Maps read datasets and write results (`--buckets`), if anywhere.
     pub(super) buckets: Option<Arc<dyn crate::store::buckets::Buckets>>,
+    /// Who is told about Map Runs (and may change their limits while they run).
+    pub(super) map_runs: Arc<dyn super::map_runs::MapRunObserver>,
     clock: Arc<dyn Clock>,
     pub(super) config: EngineConfig,
 }
@@ -143,6 +145,7 @@ impl Executor {
             invoker,
             outside: Arc::new(Nowhere),
             buckets: None,
+            map_runs: Arc::new(super::map_runs::Unobserved),
             clock,
             config,
         }
@@ -158,6 +161,12 @@ impl Executor {
     /// Distributed Maps read their datasets from and write their results to `buckets`.
     pub fn with_buckets(mut self, buckets: Option<Arc<dyn crate::store::buckets::Buckets>>) -> Self {
         self.buckets = buckets;
+        self
+    }
+
+    /// Map Runs are reported to `observer`.
+    pub fn with_map_runs(mut self, observer: Arc<dyn super::map_runs::MapRunObserver>) -> Self {
+        self.map_runs = observer;
         self
     }
 

@@ -83,6 +83,12 @@ pub enum EventKind {
         error: Option<String>,
         cause: Option<String>,
     },
+    MapRunAborted,
+    /// The execution was redriven and its Map Run runs again.
+    MapRunRedriven {
+        map_run_arn: String,
+        redrive_count: u32,
+    },
     /// A JSONata expression failed (`location`: the field, e.g. `Output/result`).
     EvaluationFailed {
         error: String,
@@ -209,6 +215,8 @@ impl HistoryEvent {
             MapRunStarted { .. } => "MapRunStarted".into(),
             MapRunSucceeded => "MapRunSucceeded".into(),
             MapRunFailed { .. } => "MapRunFailed".into(),
+            MapRunAborted => "MapRunAborted".into(),
+            MapRunRedriven { .. } => "MapRunRedriven".into(),
             EvaluationFailed { .. } => "EvaluationFailed".into(),
             TaskScheduled { lambda, .. } => lambda_or_task(*lambda, "Scheduled"),
             TaskStarted { lambda, .. } => lambda_or_task(*lambda, "Started"),
@@ -278,6 +286,13 @@ impl HistoryEvent {
             }
             MapRunStarted { map_run_arn } => ("mapRunStartedEventDetails", json!({"mapRunArn": map_run_arn})),
             MapRunFailed { error, cause } => ("mapRunFailedEventDetails", error_details(error, cause)),
+            MapRunRedriven {
+                map_run_arn,
+                redrive_count,
+            } => (
+                "mapRunRedrivenEventDetails",
+                json!({"mapRunArn": map_run_arn, "redriveCount": redrive_count}),
+            ),
             EvaluationFailed {
                 error,
                 cause,
@@ -524,6 +539,12 @@ impl History {
     /// is kept or stored.
     pub fn record(&self, previous: u64, now: DateTime<Utc>, make: impl FnOnce() -> EventKind) -> u64 {
         self.record_keyed(previous, now, None, make)
+    }
+
+    /// Whether an event with this key was recorded by this run or one before its redrive.
+    pub fn recorded_in_any_run(&self, key: &str) -> bool {
+        self.recorded.contains_key(key)
+            || (1..=self.generation).any(|g| self.recorded.contains_key(&format!("r{g}/{key}")))
     }
 
     /// Whether an event with this key was recorded before a restart.

@@ -7,40 +7,41 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use futures::StreamExt;
 use futures::stream::{self, BoxStream};
-use futures::{Stream, StreamExt};
 use serde_json::Value;
 
 use super::ata;
+use super::children::{NAMES, batched};
 use super::driver::{DISTRIBUTED_MAP_CONCURRENCY, Halt, INLINE_MAP_CONCURRENCY, Run};
 use super::error::AslError;
-use super::history::{EventKind, History};
+use super::history::EventKind;
 use super::items::{self, Batcher};
+use super::map_runs::{LiveLimits, MapRunObserver, MapRunStart, MapRunStatus};
 use super::reader;
 use super::scope::{AbortGuard, Entered};
 use super::step::{self, Fault, Outcome};
 use super::writer::{self, ChildRecord, Export};
 use crate::asl::ErrorName;
 use crate::asl::model::*;
-use crate::path::context::{ExecutionInfo, iso};
 use crate::path::{ContextObject, Vars};
-
-/// Names Map Runs and child executions from their place in the execution, so that a resumed
-/// or redriven execution gives them the same names again.
-const NAMES: uuid::Uuid = uuid::Uuid::from_u128(0x7761_736d_7374_6570_6d61_7072_756e_7321);
 
 /// How one item's iteration ended.
 enum Ran {
-    Done(Value, Option<ChildRecord>),
+    /// With a child's record and its item count (Distributed).
+    Done(Value, Option<(ChildRecord, u64)>),
     /// Failed, where failures are tolerated (counted, not failing the Map at once).
-    Failed(AslError, Option<ChildRecord>),
+    Failed(AslError, Option<(ChildRecord, u64)>),
     /// Not started: the Map had already stopped (its input goes to the PENDING results).
     Pending(Value),
 }
 
 /// The Map's limits, evaluated once per attempt.
+#[derive(Clone, Copy)]
 struct Limits {
     concurrency: usize,
+    /// The most iterations or children that may run at once.
+    concurrency_cap: usize,
     tolerated_count: Option<u64>,
     tolerated_pct: Option<f64>,
 }
@@ -97,6 +98,7 @@ impl Run<'_> {
                 None | Some(0) => cap,
                 Some(n) => (n as usize).min(cap),
             },
+            concurrency_cap: cap,
             tolerated_count,
             tolerated_pct,
         })
@@ -203,15 +205,11 @@ impl Run<'_> {
             Some(w) => writer::destination(w, &effective, ctx, vars).map_err(fault)?,
             None => None,
         };
-        let started = self.record(
-            prev,
-            || format!("{}#{attempt}:started", at.addr),
-            || EventKind::MapStateStarted { length: total },
-        );
         let distributed = m.mode == MapMode::Distributed;
         let label = m.label.as_deref().unwrap_or(name);
-        let map_run_arn = distributed.then(|| {
-            let id = uuid::Uuid::new_v5(&NAMES, format!("{}{}#{attempt}", self.info.id, at.addr).as_bytes());
+        let run_key = format!("{}#{attempt}", at.addr);
+        let arn = distributed.then(|| {
+            let id = uuid::Uuid::new_v5(&NAMES, format!("{}{run_key}", self.info.id).as_bytes());
             format!(
                 "arn:aws:states:{}:{}:mapRun:{}/{label}:{id}",
                 super::REGION,
@@ -219,16 +217,7 @@ impl Run<'_> {
                 self.info.state_machine_name,
             )
         });
-        if let Some(arn) = &map_run_arn {
-            self.record(
-                prev,
-                || format!("{}#{attempt}:run-started", at.addr),
-                || EventKind::MapRunStarted {
-                    map_run_arn: arn.clone(),
-                },
-            );
-        }
-        let mut export = match (&destination, &map_run_arn, &self.ex.buckets) {
+        let mut export = match (&destination, &arn, &self.ex.buckets) {
             (Some(to), Some(arn), Some(b)) => Some(Export::new(b.clone(), to.clone(), arn).map_err(Halt::Failed)?),
             (Some(_), _, None) => {
                 return Err(Halt::Failed(AslError::new(
@@ -238,30 +227,107 @@ impl Run<'_> {
             }
             _ => None,
         };
+        let started = self.record(
+            prev,
+            || format!("{}#{attempt}:started", at.addr),
+            || EventKind::MapStateStarted { length: total },
+        );
+        // A Distributed Map's run: named from its place, reported to the observer, its limits
+        // live (UpdateMapRun), aborted with the state.
+        let map_run = if let Some(arn) = arn {
+            let state_machine_arn = format!("{}/{label}", self.info.state_machine_id);
+            let live = self.ex.map_runs.started(&MapRunStart {
+                arn: &arn,
+                execution_arn: &self.info.id,
+                state_machine_arn: &state_machine_arn,
+                max_concurrency: m.max_concurrency.as_ref().map_or(0, |_| limits.concurrency as u64),
+                tolerated_count: limits.tolerated_count,
+                tolerated_pct: limits.tolerated_pct,
+                items: total as u64,
+                children,
+                redrive_count: self.info.redrive_count,
+                express: m.express_children,
+            });
+            let started_key = format!("{run_key}:run-started");
+            if self.info.redrive_count > 0 && self.history.recorded_in_any_run(&started_key) {
+                let redrive_count = self.info.redrive_count;
+                self.record(
+                    prev,
+                    || format!("{run_key}:run-redriven"),
+                    || EventKind::MapRunRedriven {
+                        map_run_arn: arn.clone(),
+                        redrive_count,
+                    },
+                );
+            } else {
+                self.record(
+                    prev,
+                    || started_key,
+                    || EventKind::MapRunStarted {
+                        map_run_arn: arn.clone(),
+                    },
+                );
+            }
+            let aborted = AbortGuard::new(self, *prev, Some(EventKind::MapRunAborted), &format!("{run_key}:run"));
+            Some(MapRun {
+                ending: Ending {
+                    observer: &*self.ex.map_runs,
+                    arn: arn.clone(),
+                    done: false,
+                },
+                arn,
+                state_machine_arn,
+                live,
+                aborted: Some(aborted),
+            })
+        } else {
+            None
+        };
         let transformation = m.result_writer.as_ref().and_then(|w| w.transformation);
-        // Children keep a record of how they ran where the results need one.
-        let keep_records = export.is_some() || transformation == Some(WriterTransformation::None);
+        // Children keep a record of how they ran where the results or the observer need one.
+        let keep_records = distributed;
+        let cap = limits.concurrency_cap;
+        let mut granted = match &map_run {
+            Some(r) => concurrency(r.live.max_concurrency(), cap),
+            None => limits.concurrency,
+        };
+        let permits = tokio::sync::Semaphore::new(granted);
+        let permits = &permits;
+        let mut owed = 0usize;
         let tolerant = limits.tolerant();
         let stopped = AtomicBool::new(false);
         let stopped = &stopped;
+        let run_arn = map_run.as_ref().map(|r| r.arn.as_str());
+        let observer = &*self.ex.map_runs;
         let iterations = inputs.enumerate().map(|(index, item)| {
             let prefix = format!("{}#{attempt}i{index}", at.addr);
             async move {
                 let item = item?;
+                // Waits for a place among those running (MaxConcurrency, or UpdateMapRun's).
+                let _permit = permits.acquire().await.ok();
                 if stopped.load(Ordering::Relaxed) {
                     return Ok(Ran::Pending(item));
                 }
-                let (r, record) = if distributed {
-                    let (r, record) = self.child_execution(m, label, item, &prefix, keep_records).await;
-                    (r, record)
-                } else {
-                    (self.iteration(m, name, index, item, vars, started, &prefix).await, None)
+                let (r, record) = match run_arn {
+                    Some(arn) => {
+                        let items = child_items(&item, m.item_batcher.is_some());
+                        observer.child_started(arn, items);
+                        let (r, record) = self.child_execution(m, label, item, &prefix, keep_records).await;
+                        (r, record.map(|rec| (rec, items)))
+                    }
+                    None => (self.iteration(m, name, index, item, vars, started, &prefix).await, None),
                 };
                 match r {
                     Ok(v) => Ok(Ran::Done(v, record)),
-                    // With a tolerance, failed items are counted instead of failing the Map.
-                    Err(Halt::Failed(e)) if tolerant => Ok(Ran::Failed(e, record)),
-                    Err(h) => Err(h),
+                    // With a tolerance (or a Map Run, whose tolerance UpdateMapRun may raise),
+                    // failed items are counted instead of failing the Map at once.
+                    Err(Halt::Failed(e)) if tolerant || run_arn.is_some() => Ok(Ran::Failed(e, record)),
+                    Err(h) => {
+                        if let (Some(arn), Some((rec, items))) = (run_arn, &record) {
+                            observer.child_ended(arn, *items, rec, false);
+                        }
+                        Err(h)
+                    }
                 }
             }
         });
@@ -271,60 +337,101 @@ impl Run<'_> {
         let mut over = false;
         // Iterations still running when this block ends (a failure) are dropped with it.
         let ended = {
-            let mut iterations = std::pin::pin!(iterations.buffered(limits.concurrency));
+            let mut iterations = std::pin::pin!(iterations.buffered(cap));
             loop {
-                let Some(next) = iterations.next().await else {
+                // UpdateMapRun: places are added at once, or taken back as they come free.
+                if let Some(r) = &map_run {
+                    let want = concurrency(r.live.max_concurrency(), cap);
+                    if want > granted {
+                        permits.add_permits(want - granted);
+                    } else {
+                        owed += granted - want;
+                    }
+                    granted = want;
+                    owed -= permits.forget_permits(owed);
+                }
+                let next = match &map_run {
+                    Some(r) => tokio::select! {
+                        next = iterations.next() => next,
+                        () = r.live.changed.notified() => continue,
+                    },
+                    None => iterations.next().await,
+                };
+                let Some(next) = next else {
                     break Ok(());
                 };
-                let written = match next {
+                let (ok, record, failure) = match next {
                     Err(h) => break Err(h),
-                    Ok(Ran::Pending(item)) => export.as_mut().map_or(Ok(()), |x| x.pending(&item)),
-                    Ok(Ran::Done(v, record)) => {
-                        ran += 1;
-                        match (&mut export, record) {
-                            (Some(x), Some(r)) => x.child(&r),
-                            (_, Some(r)) => {
-                                results.push(writer::shaped(transformation, &r));
-                                Ok(())
-                            }
-                            _ => {
-                                results.push(v);
-                                Ok(())
-                            }
+                    Ok(Ran::Pending(item)) => {
+                        if let Some(x) = &mut export
+                            && let Err(e) = x.pending(&item)
+                        {
+                            break Err(Halt::Failed(e));
                         }
+                        continue;
                     }
-                    Ok(Ran::Failed(e, record)) => {
-                        ran += 1;
-                        failures += 1;
-                        let w = match (&mut export, record) {
-                            (Some(x), Some(r)) => x.child(&r),
-                            (_, Some(r)) => {
-                                results.push(writer::shaped(transformation, &r));
-                                Ok(())
-                            }
-                            _ => {
-                                results.push(e.output());
-                                Ok(())
-                            }
-                        };
-                        if !over && limits.exceeded(failures, children) {
-                            over = true;
-                            stopped.store(true, Ordering::Relaxed);
-                            if export.is_none() {
-                                break Ok(());
-                            }
-                        }
-                        w
+                    Ok(Ran::Done(v, record)) => (Some(v), record, None),
+                    Ok(Ran::Failed(e, record)) => (None, record, Some(e)),
+                };
+                ran += 1;
+                let written = match (&mut export, &record) {
+                    (Some(x), Some((r, _))) => x.child(r).map(|()| true),
+                    (_, Some((r, _))) => {
+                        results.push(writer::shaped(transformation, r));
+                        Ok(false)
+                    }
+                    (_, None) => {
+                        results.push(match (&ok, &failure) {
+                            (Some(v), _) => v.clone(),
+                            (_, Some(e)) => e.output(),
+                            _ => Value::Null,
+                        });
+                        Ok(false)
                     }
                 };
+                if let (Some(arn), Some((r, items))) = (run_arn, &record) {
+                    observer.child_ended(arn, *items, r, written.as_ref().is_ok_and(|w| *w));
+                }
                 if let Err(e) = written {
                     break Err(Halt::Failed(e));
+                }
+                if let Some(e) = failure {
+                    failures += 1;
+                    let live = match &map_run {
+                        Some(r) => Limits {
+                            tolerated_count: r.live.tolerated_count(),
+                            tolerated_pct: r.live.tolerated_pct(),
+                            ..limits
+                        },
+                        None => limits,
+                    };
+                    // No tolerance at all: the first failure fails the Map, with its own error.
+                    if !live.tolerant() {
+                        break Err(Halt::Failed(e));
+                    }
+                    if !over && live.exceeded(failures, children) {
+                        over = true;
+                        stopped.store(true, Ordering::Relaxed);
+                        // Nothing left to write: the Map stops now.
+                        if export.is_none() {
+                            break Ok(());
+                        }
+                        // Every place is given back so the items left are seen (as PENDING).
+                        permits.add_permits(cap);
+                    }
                 }
             }
         };
         // A percentage known only at the end (batches from a bucket): of the children that ran.
-        if ended.is_ok() && !over && children.is_none() && limits.exceeded(failures, Some(ran)) {
-            over = true;
+        if ended.is_ok() && !over && children.is_none() {
+            let tolerated_pct = map_run
+                .as_ref()
+                .map_or(limits.tolerated_pct, |r| r.live.tolerated_pct());
+            over = Limits {
+                tolerated_pct,
+                ..limits
+            }
+            .exceeded(failures, Some(ran));
         }
         let output = match (ended, export) {
             (Err(h), _) => Err(h),
@@ -349,16 +456,16 @@ impl Run<'_> {
                     Halt::Failed(e) => Some(e),
                     Halt::TimedOut => None,
                 };
-                self.map_failed(prev, at.addr, attempt, map_run_arn.is_some(), failed);
+                if let Some(r) = map_run {
+                    r.end(MapRunStatus::Failed);
+                }
+                self.map_failed(prev, at.addr, attempt, distributed, failed);
                 return Err(h);
             }
         };
-        if map_run_arn.is_some() {
-            self.record(
-                prev,
-                || format!("{}#{attempt}:run-ended", at.addr),
-                || EventKind::MapRunSucceeded,
-            );
+        if let Some(r) = map_run {
+            r.end(MapRunStatus::Succeeded);
+            self.record(prev, || format!("{run_key}:run-ended"), || EventKind::MapRunSucceeded);
         }
         self.record(
             prev,
@@ -367,131 +474,56 @@ impl Run<'_> {
         );
         step::finish(&m.io, input.clone(), output, ctx, vars).map_err(fault)
     }
+}
 
-    /// One Inline Map iteration, with its events.
-    #[allow(clippy::too_many_arguments)]
-    async fn iteration(
-        &self,
-        m: &MapState,
-        name: &str,
-        index: usize,
-        item: Value,
-        vars: &Vars,
-        started: u64,
-        prefix: &str,
-    ) -> Result<Value, Halt> {
-        let mut item_vars = vars.child();
-        let mut iprev = started;
-        self.record(
-            &mut iprev,
-            || format!("{prefix}:started"),
-            || EventKind::MapIterationStarted {
-                name: name.to_string(),
-                index,
-            },
-        );
-        let guard = AbortGuard::new(
-            self,
-            iprev,
-            self.history.keeps_events().then(|| EventKind::MapIterationAborted {
-                name: name.to_string(),
-                index,
-            }),
-            prefix,
-        );
-        let r = self
-            .run_scope(m.processor.start, item, &mut item_vars, &mut iprev, prefix)
-            .await;
-        guard.disarm();
-        let event = |ok: bool| {
-            let name = name.to_string();
-            move || match ok {
-                true => EventKind::MapIterationSucceeded { name, index },
-                false => EventKind::MapIterationFailed { name, index },
-            }
-        };
-        self.record(&mut iprev, || format!("{prefix}:ended"), event(r.is_ok()));
-        r
-    }
-
-    /// A Distributed Map item runs as a child execution: its own history and context, and no
-    /// access to the parent's variables. With `keep`, also how it ran, for the results.
-    async fn child_execution(
-        &self,
-        m: &MapState,
-        label: &str,
-        item: Value,
-        prefix: &str,
-        keep: bool,
-    ) -> (Result<Value, Halt>, Option<ChildRecord>) {
-        let child_id = uuid::Uuid::new_v5(&NAMES, format!("{}{prefix}", self.info.id).as_bytes()).to_string();
-        let sm = &self.info.state_machine_name;
-        let started = self.clock().now();
-        let info = ExecutionInfo {
-            id: format!(
-                "arn:aws:states:{}:{}:execution:{sm}/{label}:{child_id}",
-                super::REGION,
-                super::ACCOUNT
-            ),
-            name: child_id,
-            input: Arc::new(item.clone()),
-            start_time: iso(started),
-            role_arn: self.info.role_arn.clone(),
-            state_machine_id: format!("{}/{label}", self.info.state_machine_id),
-            state_machine_name: self.info.state_machine_name.clone(),
-            redrive_count: 0,
-            redrive_time: None,
-        };
-        let record = keep.then(|| (info.id.clone(), info.name.clone(), info.state_machine_id.clone()));
-        let child = Run {
-            ex: self.ex,
-            info,
-            history: History::new(false),
-            transitions: self.transitions,
-            deadline: self.deadline,
-            // Children journal into the parent's record, under their own addresses.
-            journal: self.journal.clone(),
-        };
-        let mut vars = Vars::default();
-        let mut prev = 0;
-        let r = child
-            .run_scope(m.processor.start, item.clone(), &mut vars, &mut prev, prefix)
-            .await;
-        let record = record.map(|(arn, name, state_machine_arn)| ChildRecord {
-            arn,
-            name,
-            state_machine_arn,
-            input: item,
-            started,
-            stopped: self.clock().now(),
-            outcome: match &r {
-                Ok(v) => Ok(v.clone()),
-                Err(Halt::Failed(e)) => Err(e.clone()),
-                Err(Halt::TimedOut) => Err(AslError::new(ErrorName::Timeout, "The child execution timed out")),
-            },
-        });
-        (r, record)
+/// Places for children: as many as asked (0: as many as allowed), at most `cap`.
+fn concurrency(max: u64, cap: usize) -> usize {
+    match max {
+        0 => cap,
+        n => (n as usize).min(cap),
     }
 }
 
-/// Groups a stream of item inputs into batches as they come.
-fn batched<'a>(
-    inputs: impl Stream<Item = Result<Value, Halt>> + Send + 'a,
-    batcher: Batcher,
-) -> impl Stream<Item = Result<Value, Halt>> + Send + 'a {
-    let inputs = Box::pin(inputs);
-    stream::unfold(Some((inputs, batcher)), |state| async move {
-        let (mut inputs, mut batcher) = state?;
-        loop {
-            match inputs.next().await {
-                Some(Ok(item)) => {
-                    if let Some(batch) = batcher.push(item) {
-                        return Some((Ok(batch), Some((inputs, batcher))));
-                    }
-                }
-                Some(Err(h)) => return Some((Err(h), None)),
-                None => return batcher.finish().map(|b| (Ok(b), None)),
-            }
+/// The items a child processes: a batch's, or one.
+fn child_items(input: &Value, batched: bool) -> u64 {
+    match input.get("Items") {
+        Some(Value::Array(items)) if batched => items.len() as u64,
+        _ => 1,
+    }
+}
+
+/// Tells the observer a run was aborted, unless it ended first.
+struct Ending<'o> {
+    observer: &'o dyn MapRunObserver,
+    arn: String,
+    done: bool,
+}
+
+impl Drop for Ending<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.observer.ended(&self.arn, MapRunStatus::Aborted);
         }
-    })
+    }
+}
+
+/// A Distributed Map's run while it runs.
+struct MapRun<'r, 'e> {
+    arn: String,
+    #[allow(dead_code)]
+    state_machine_arn: String,
+    live: Arc<LiveLimits>,
+    /// Records MapRunAborted if the Map is dropped before the run ends.
+    aborted: Option<AbortGuard<'r, 'e>>,
+    ending: Ending<'r>,
+}
+
+impl MapRun<'_, '_> {
+    fn end(mut self, status: MapRunStatus) {
+        if let Some(a) = self.aborted.take() {
+            a.disarm();
+        }
+        self.ending.done = true;
+        self.ending.observer.ended(&self.arn, status);
+    }
 }

@@ -3,6 +3,7 @@
 
 pub mod ata;
 mod call;
+mod children;
 pub mod choice;
 pub mod clock;
 pub mod driver;
@@ -13,6 +14,7 @@ pub mod history;
 pub mod items;
 pub mod journal;
 mod map;
+pub mod map_runs;
 pub mod oneshot;
 pub mod outside;
 pub mod reader;

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use futures::future::BoxFuture;
 
 use super::aliases::Aliases;
+use super::map_runs::MapRuns;
 use super::records::{ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
 use super::redrive::Redrives;
 use super::tokens::Tokens;
@@ -15,7 +16,7 @@ use super::{ExecutionStore, StoreError};
 
 pub type Read<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 
-pub trait Store: ExecutionStore + Tokens + Triggers + Aliases + Redrives {
+pub trait Store: ExecutionStore + Tokens + Triggers + Aliases + Redrives + MapRuns {
     // State machines, versions, tags.
     /// Creates (or replaces) a state machine.
     fn put_machine(&self, m: &MachineRecord);

@@ -9,6 +9,7 @@ pub mod buckets;
 pub mod catalog;
 pub mod folders;
 mod health;
+pub mod map_runs;
 pub mod postgres;
 pub mod records;
 pub mod redrive;
@@ -18,6 +19,7 @@ pub mod triggers;
 
 pub use aliases::Aliases;
 pub use catalog::{Read, Store};
+pub use map_runs::{ChildExecution, MapRunRecord, MapRuns};
 pub use records::{AliasRecord, ExecutionEnd, ExecutionRecord, ExecutionsOf, MachineRecord, VersionRecord};
 pub use redrive::{Redrive, Redrives};
 pub use tokens::{ActivityRecord, TokenChange, TokenRecord, TokenRefusal, Tokens};

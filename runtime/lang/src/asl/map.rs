@@ -24,6 +24,7 @@ impl Builder<'_> {
         };
         let pp = format!("{at}/{processor_field}");
         let mut mode = MapMode::Inline;
+        let mut express_children = false;
         let mut scope = None;
         if let Some(p) = processor {
             match p.as_object() {
@@ -35,6 +36,10 @@ impl Builder<'_> {
                         "in an ItemProcessor",
                     );
                     mode = self.processor_config(p, &pp);
+                    express_children = p
+                        .get("ProcessorConfig")
+                        .and_then(|c| c.get("ExecutionType"))
+                        .is_some_and(|t| t == "EXPRESS");
                     scope = self.nested_scope(p, &pp);
                 }
                 None => self.schema(
@@ -123,6 +128,7 @@ impl Builder<'_> {
             io,
             processor: scope.unwrap_or(Scope { start: id }),
             mode,
+            express_children,
             items_path: if jp { self.reference(obj, at, "ItemsPath") } else { None },
             item_selector,
             items,

@@ -490,6 +490,8 @@ pub struct MapState {
     pub io: Io,
     pub processor: Scope,
     pub mode: MapMode,
+    /// A Distributed Map's children are Express executions (`ExecutionType: EXPRESS`).
+    pub express_children: bool,
     pub items_path: Option<Path>,
     pub item_selector: Option<Payload>,
     /// JSONata `Items` (default: the state input).

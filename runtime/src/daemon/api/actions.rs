@@ -285,7 +285,14 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
                 .await
         }
         "DescribeExecution" => {
-            let e = svc.describe_execution(req_str(r, "executionArn")?).await?;
+            let arn = req_str(r, "executionArn")?;
+            let e = match svc.describe_execution(arn).await {
+                Err(e) if e.kind == "ExecutionDoesNotExist" => match svc.child_execution(arn).await? {
+                    Some(c) => return Ok(super::map_runs::child_json(&c, true)),
+                    None => return Err(e),
+                },
+                other => other?,
+            };
             let mut v = execution_json(&e, true);
             let redrive = svc.redrive_status(&e).await;
             v["redriveStatus"] = redrive.status.into();
@@ -336,6 +343,14 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
                     ));
                 }
             };
+            if super::map_runs::list_target(r)? {
+                let mut v = super::map_runs::list_children(svc, r, status).await?;
+                if let (Some(want), Some(items)) = (redriven, v["executions"].as_array_mut()) {
+                    // Children are never redriven by themselves.
+                    items.retain(|_| !want);
+                }
+                return Ok(v);
+            }
             let rows = svc.list_executions(req_str(r, "stateMachineArn")?, status).await?;
             let items = rows
                 .iter()
@@ -352,7 +367,14 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
         "GetExecutionHistory" => {
             let (start, max) = page(r)?;
             let include = opt_bool(r, "includeExecutionData")?.unwrap_or(true);
-            let mut events = svc.history(req_str(r, "executionArn")?).await?;
+            let arn = req_str(r, "executionArn")?;
+            let mut events = match svc.history(arn).await {
+                Err(e) if e.kind == "ExecutionDoesNotExist" => match svc.child_execution(arn).await? {
+                    Some(c) => super::map_runs::child_history(&c),
+                    None => return Err(e),
+                },
+                other => other?,
+            };
             if opt_bool(r, "reverseOrder")?.unwrap_or(false) {
                 events.reverse();
             }
@@ -401,6 +423,7 @@ pub async fn handle(svc: &Arc<Service>, action: &str, r: &Value) -> Result<Value
         other => match super::waits::handle(svc, other, r).await {
             Some(answer) => answer,
             None if other.contains("StateMachineAlias") => super::aliases::handle(svc, other, r).await,
+            None if other.ends_with("MapRun") || other == "ListMapRuns" => super::map_runs::handle(svc, other, r).await,
             None => Err(error(
                 "UnknownOperationException",
                 format!("Unknown operation: AWSStepFunctions.{other}"),

@@ -8,6 +8,7 @@ pub mod admin;
 mod aliases;
 mod events;
 pub mod gate;
+mod map_runs;
 mod scheduler;
 mod shapes;
 mod waits;

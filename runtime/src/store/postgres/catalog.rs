@@ -233,6 +233,8 @@ impl Store for PgStore {
             "DELETE FROM events WHERE execution = $1",
             "DELETE FROM journal WHERE execution = $1",
             "DELETE FROM tokens WHERE execution = $1",
+            "DELETE FROM map_run_children WHERE map_run IN (SELECT arn FROM map_runs WHERE execution = $1)",
+            "DELETE FROM map_runs WHERE execution = $1",
             "DELETE FROM executions WHERE arn = $1",
         ] {
             self.write(sql, vec![p(arn.to_string())]);

@@ -13,6 +13,7 @@ mod catalog;
 mod journal;
 mod leases;
 mod listen;
+mod map_runs;
 mod redrive;
 mod schema;
 mod tls;

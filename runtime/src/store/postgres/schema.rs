@@ -189,6 +189,36 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE executions ADD COLUMN redrive_count INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE executions ADD COLUMN redrive_date DOUBLE PRECISION;
     ALTER TABLE executions ADD COLUMN redrive_token TEXT;",
+    // 7: Map Runs and the child executions of Distributed Maps.
+    "CREATE TABLE map_runs (
+        arn TEXT PRIMARY KEY,
+        execution TEXT NOT NULL,
+        state_machine TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started DOUBLE PRECISION NOT NULL,
+        stopped DOUBLE PRECISION,
+        max_concurrency BIGINT NOT NULL,
+        tolerated_pct DOUBLE PRECISION NOT NULL,
+        tolerated_count BIGINT NOT NULL,
+        counts TEXT NOT NULL,
+        redrive_count INTEGER NOT NULL,
+        redrive_date DOUBLE PRECISION
+    );
+    CREATE INDEX map_runs_by_execution ON map_runs (execution, started);
+    CREATE TABLE map_run_children (
+        arn TEXT PRIMARY KEY,
+        map_run TEXT NOT NULL,
+        state_machine TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        input TEXT NOT NULL,
+        output TEXT,
+        error TEXT,
+        cause TEXT,
+        started DOUBLE PRECISION NOT NULL,
+        stopped DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX map_run_children_by_run ON map_run_children (map_run, started);",
 ];
 
 /// The schema version this binary writes.

@@ -5,6 +5,7 @@
 mod aliases;
 mod catalog;
 mod journal;
+mod map_runs;
 mod redrive;
 mod schema;
 mod tokens;

@@ -151,6 +151,36 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE executions ADD COLUMN redrive_count INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE executions ADD COLUMN redrive_date REAL;
     ALTER TABLE executions ADD COLUMN redrive_token TEXT;",
+    // 8: Map Runs and the child executions of Distributed Maps.
+    "CREATE TABLE map_runs (
+        arn TEXT PRIMARY KEY,
+        execution TEXT NOT NULL,
+        state_machine TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started REAL NOT NULL,
+        stopped REAL,
+        max_concurrency INTEGER NOT NULL,
+        tolerated_pct REAL NOT NULL,
+        tolerated_count INTEGER NOT NULL,
+        counts TEXT NOT NULL,
+        redrive_count INTEGER NOT NULL,
+        redrive_date REAL
+    );
+    CREATE INDEX map_runs_by_execution ON map_runs (execution, started);
+    CREATE TABLE map_run_children (
+        arn TEXT PRIMARY KEY,
+        map_run TEXT NOT NULL,
+        state_machine TEXT NOT NULL,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL,
+        input TEXT NOT NULL,
+        output TEXT,
+        error TEXT,
+        cause TEXT,
+        started REAL NOT NULL,
+        stopped REAL NOT NULL
+    );
+    CREATE INDEX map_run_children_by_run ON map_run_children (map_run, started);",
 ];
 
 /// The schema version this binary writes.
