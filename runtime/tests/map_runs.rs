@@ -5,29 +5,15 @@
 
 mod common;
 
-use common::{Daemon, plugins_with, tempdir};
+use common::serve_handlers;
 
 #[test]
 fn boto3_drives_map_runs() {
-    let data = tempdir("map-runs-boto3");
-    let plugins = plugins_with(&tempdir("map-runs-boto3-plugins"), &["work"]);
-    let daemon = Daemon::start_with(&data, &["--plugins".as_ref(), plugins.as_os_str()]);
-    daemon.run_client("boto3_map_runs.py", &[]);
+    serve_handlers("map-runs-boto3", &["work"], None).run_client("boto3_map_runs.py", &[]);
 }
 
 #[test]
 fn boto3_drives_map_runs_on_a_postgresql_store() {
-    let data = tempdir("map-runs-pg");
-    let plugins = plugins_with(&tempdir("map-runs-pg-plugins"), &["work"]);
     let store = common::pg::database("map_runs");
-    let daemon = Daemon::start_with(
-        &data,
-        &[
-            "--plugins".as_ref(),
-            plugins.as_os_str(),
-            "--store".as_ref(),
-            store.as_ref(),
-        ],
-    );
-    daemon.run_client("boto3_map_runs.py", &[]);
+    serve_handlers("map-runs-pg", &["work"], Some(&store)).run_client("boto3_map_runs.py", &[]);
 }

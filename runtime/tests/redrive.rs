@@ -8,32 +8,18 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, plugins_with, tempdir};
+use common::{Daemon, plugins_with, serve_handlers, tempdir};
 use serde_json::{Value, json};
 
 #[test]
 fn boto3_redrives_what_did_not_succeed() {
-    let data = tempdir("redrive-boto3");
-    let plugins = plugins_with(&tempdir("redrive-boto3-plugins"), &["work"]);
-    let daemon = Daemon::start_with(&data, &["--plugins".as_ref(), plugins.as_os_str()]);
-    daemon.run_client("boto3_redrive.py", &[]);
+    serve_handlers("redrive-boto3", &["work"], None).run_client("boto3_redrive.py", &[]);
 }
 
 #[test]
 fn boto3_redrives_on_a_postgresql_store() {
-    let data = tempdir("redrive-pg");
-    let plugins = plugins_with(&tempdir("redrive-pg-plugins"), &["work"]);
     let store = common::pg::database("redrive");
-    let daemon = Daemon::start_with(
-        &data,
-        &[
-            "--plugins".as_ref(),
-            plugins.as_os_str(),
-            "--store".as_ref(),
-            store.as_ref(),
-        ],
-    );
-    daemon.run_client("boto3_redrive.py", &[]);
+    serve_handlers("redrive-pg", &["work"], Some(&store)).run_client("boto3_redrive.py", &[]);
 }
 
 fn types(history: &Value) -> Vec<String> {

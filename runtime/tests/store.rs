@@ -14,7 +14,7 @@ use wasmstep::store::{
     ExecutionEnd, ExecutionRecord, ExecutionsOf, JournalRecord, Location, MachineRecord, Node, VersionRecord,
 };
 
-use common::backends::{Backend, open, open_as, place};
+use common::backends::{Backend, execution_row, open, open_as, place};
 
 both!(
     appends_are_durable_after_flush_and_survive_reopening,
@@ -29,23 +29,8 @@ both!(
 
 fn execution(arn: &str, machine: &str, started: f64) -> ExecutionRecord {
     ExecutionRecord {
-        arn: arn.into(),
-        machine_arn: machine.into(),
-        name: arn.rsplit(':').next().unwrap_or_default().into(),
-        status: "RUNNING".into(),
-        definition: "{}".into(),
-        input: "{}".into(),
-        output: None,
-        error: None,
-        cause: None,
-        started,
-        stopped: None,
-        version_arn: None,
         handler_set: Some(7),
-        redrive_count: 0,
-        redrive_date: None,
-        redrive_token: None,
-        alias_arn: None,
+        ..execution_row(arn, machine, started)
     }
 }
 

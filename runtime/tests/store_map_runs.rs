@@ -5,8 +5,8 @@
 #[macro_use]
 mod common;
 
-use common::backends::{Backend, open, place};
-use wasmstep::store::{ChildExecution, ExecutionRecord, MapRunRecord};
+use common::backends::{Backend, execution_row, open, place};
+use wasmstep::store::{ChildExecution, MapRunRecord};
 
 both!(map_runs_and_children_are_kept_and_go_with_their_execution);
 
@@ -48,25 +48,11 @@ fn child(arn: &str, run: &str, started: f64, status: &str) -> ChildExecution {
 async fn map_runs_and_children_are_kept_and_go_with_their_execution(b: Backend) {
     let p = place(b, "map_runs");
     let s = open(&p).await;
-    s.insert_execution(&ExecutionRecord {
-        arn: EXEC.into(),
-        machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:m".into(),
-        name: "x".into(),
-        status: "RUNNING".into(),
-        definition: "{}".into(),
-        input: "{}".into(),
-        output: None,
-        error: None,
-        cause: None,
-        started: 1.0,
-        stopped: None,
-        version_arn: None,
-        alias_arn: None,
-        handler_set: None,
-        redrive_count: 0,
-        redrive_date: None,
-        redrive_token: None,
-    });
+    s.insert_execution(&execution_row(
+        EXEC,
+        "arn:aws:states:us-east-1:123456789012:stateMachine:m",
+        1.0,
+    ));
     let (r1, r2) = (
         "arn:aws:states:us-east-1:123456789012:mapRun:m/Each:1",
         "arn:aws:states:us-east-1:123456789012:mapRun:m/Each:2",

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::backends::{Backend, open, open_as, place};
+use common::backends::{Backend, execution_row, open, open_as, place};
 use wasmstep::store::{ExecutionEnd, ExecutionRecord, JournalRecord, Redrive};
 
 both!(a_redrive_is_made_once_and_keeps_only_state_exits);
@@ -17,23 +17,8 @@ const ARN: &str = "arn:aws:states:us-east-1:123456789012:execution:m:x";
 
 fn execution() -> ExecutionRecord {
     ExecutionRecord {
-        arn: ARN.into(),
-        machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:m".into(),
-        name: "x".into(),
-        status: "RUNNING".into(),
-        definition: "{}".into(),
-        input: "{}".into(),
-        output: None,
-        error: None,
-        cause: None,
-        started: 10.0,
-        stopped: None,
-        version_arn: None,
-        alias_arn: None,
         handler_set: Some(1),
-        redrive_count: 0,
-        redrive_date: None,
-        redrive_token: None,
+        ..execution_row(ARN, "arn:aws:states:us-east-1:123456789012:stateMachine:m", 10.0)
     }
 }
 

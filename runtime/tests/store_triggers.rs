@@ -8,7 +8,7 @@
 #[macro_use]
 mod common;
 
-use common::backends::{Backend, open, open_as, place};
+use common::backends::{Backend, execution_row, open, open_as, place};
 use wasmstep::store::{ExecutionEnd, ExecutionRecord, GroupRecord, Position, ScheduleRecord};
 
 both!(
@@ -105,25 +105,7 @@ async fn schedules_are_created_once_and_advance_conditionally(b: Backend) {
 }
 
 fn execution(arn: &str, started: f64) -> ExecutionRecord {
-    ExecutionRecord {
-        arn: arn.into(),
-        machine_arn: "arn:aws:states:us-east-1:123456789012:stateMachine:m".into(),
-        name: arn.rsplit(':').next().unwrap().into(),
-        status: "RUNNING".into(),
-        definition: "{}".into(),
-        input: "{}".into(),
-        output: None,
-        error: None,
-        cause: None,
-        started,
-        stopped: None,
-        version_arn: None,
-        handler_set: None,
-        redrive_count: 0,
-        redrive_date: None,
-        redrive_token: None,
-        alias_arn: None,
-    }
+    execution_row(arn, "arn:aws:states:us-east-1:123456789012:stateMachine:m", started)
 }
 
 fn end(status: &str, stopped: f64) -> ExecutionEnd {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::arns::arn_rest;
 use super::catalog::compile;
 use super::error::{Result, error, unavailable};
 use super::executions::ExecutionRow;
@@ -74,13 +73,7 @@ impl Service {
     /// Redrives a stopped execution; returns the redrive's date. The same `clientToken` as
     /// the last redrive answers that redrive again.
     pub async fn redrive_execution(self: &Arc<Self>, arn: &str, token: Option<&str>) -> Result<f64> {
-        arn_rest(arn, "execution")?;
-        let row = self
-            .store
-            .execution(arn)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| error("ExecutionDoesNotExist", format!("Execution Does Not Exist: '{arn}'")))?;
+        let row = self.describe_execution(arn).await?;
         if let (Some(t), Some(last), Some(date)) = (token, &row.redrive_token, row.redrive_date)
             && t == last
         {
@@ -123,12 +116,7 @@ impl Service {
                 format!("Execution '{arn}' changed while it was being redriven; describe it and try again"),
             ));
         }
-        let row = self
-            .store
-            .execution(arn)
-            .await
-            .map_err(unavailable)?
-            .ok_or_else(|| error("ExecutionDoesNotExist", format!("Execution Does Not Exist: '{arn}'")))?;
+        let row = self.describe_execution(arn).await?;
         let machine_name = row.machine_arn.rsplit(':').next().unwrap_or_default().to_string();
         self.metrics
             .executions_redriven

@@ -10,32 +10,12 @@ Exits non-zero (with the reason) on the first thing that is not what AWS would r
 import json
 import sys
 
-import boto3
-from botocore.config import Config
-
 import botoshape
-from botoshape import check_shape
 
-sfn = boto3.client(
-    "stepfunctions",
-    endpoint_url=sys.argv[1],
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-    config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
-)
-model = sfn.meta.service_model
+URL = sys.argv[1]
+sfn = botoshape.Checked(URL)
+call, expect_error = sfn.call, sfn.expect_error
 ROLE = "arn:aws:iam::123456789012:role/aliases"
-
-
-def call(op, **kwargs):
-    answer = getattr(sfn, op)(**kwargs)
-    check_shape(model.operation_model(sfn.meta.method_to_api_mapping[op]).output_shape, answer, op)
-    return answer
-
-
-def expect_error(code, op, **kwargs):
-    return botoshape.expect_error(sfn, code, op, **kwargs)
 
 
 def definition(tag):
@@ -81,10 +61,10 @@ for i in range(500):
         assert e["stateMachineAliasArn"] == alias, e
         assert e["stateMachineVersionArn"] in (v1, v2), e
 for v in (v1, v2):
-    pages = sfn.get_paginator("list_executions").paginate(stateMachineArn=v)
+    pages = sfn.client.get_paginator("list_executions").paginate(stateMachineArn=v)
     by_version[v] = sum(len(p["executions"]) for p in pages)
 assert by_version[v1] + by_version[v2] == 500, by_version
-through_alias = sum(len(p["executions"]) for p in sfn.get_paginator("list_executions").paginate(stateMachineArn=alias))
+through_alias = sum(len(p["executions"]) for p in sfn.client.get_paginator("list_executions").paginate(stateMachineArn=alias))
 assert through_alias == 500, through_alias
 expect_error("StateMachineDoesNotExist", "list_executions", stateMachineArn=machine + ":NOPE")
 assert 375 <= by_version[v1] <= 425, f"80% of 500 within 5%: {by_version}"

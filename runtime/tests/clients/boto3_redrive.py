@@ -11,55 +11,22 @@ usage: python boto3_redrive.py ENDPOINT_URL
 Exits non-zero (with the reason) on the first thing that is not what AWS would return.
 """
 import json
-import re
 import sys
-import time
-import urllib.request
-
-import boto3
-from botocore.config import Config
 
 import botoshape
-from botoshape import check_shape
 
 URL = sys.argv[1]
-sfn = boto3.client(
-    "stepfunctions",
-    endpoint_url=URL,
-    region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
-    config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
-)
-model = sfn.meta.service_model
+sfn = botoshape.Checked(URL)
+call, expect_error = sfn.call, sfn.expect_error
 ROLE = "arn:aws:iam::123456789012:role/redrive"
 
 
-def call(op, **kwargs):
-    answer = getattr(sfn, op)(**kwargs)
-    check_shape(model.operation_model(sfn.meta.method_to_api_mapping[op]).output_shape, answer, op)
-    return answer
-
-
-def expect_error(code, op, **kwargs):
-    return botoshape.expect_error(sfn, code, op, **kwargs)
-
-
 def work_calls():
-    """How many times the `work` handler has been called (every outcome)."""
-    text = urllib.request.urlopen(URL + "/metrics").read().decode()
-    found = re.findall(r'^wasmstep_task_invocations_total\{handler="work",outcome="[a-z_]+"\} (\d+)', text, re.M)
-    return sum(int(n) for n in found)
+    return sfn.handler_calls("work")
 
 
 def wait(arn, limit=30):
-    t0 = time.time()
-    while time.time() - t0 < limit:
-        d = call("describe_execution", executionArn=arn)
-        if d["status"] != "RUNNING":
-            return d
-        time.sleep(0.05)
-    raise AssertionError(f"{arn} still running after {limit} s")
+    return sfn.wait(arn, limit)
 
 
 def machine(name, definition):

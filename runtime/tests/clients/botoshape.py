@@ -41,3 +41,54 @@ def expect_error(client, code, op, **kwargs):
         assert got == code, f"{op}: wanted {code}, got {got}: {e}"
         return e.response["Error"].get("Message", "")
     raise AssertionError(f"{op} should have failed with {code}")
+
+
+class Checked:
+    """A boto3 Step Functions client of a daemon at `endpoint` (no retries, no host prefix)
+    whose every answer is checked against botocore's model of the operation's output."""
+
+    def __init__(self, endpoint):
+        import boto3
+        from botocore.config import Config
+
+        self.endpoint = endpoint
+        self.client = boto3.client(
+            "stepfunctions",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+            config=Config(inject_host_prefix=False, retries={"max_attempts": 1}),
+        )
+        self.model = self.client.meta.service_model
+
+    def call(self, op, **kwargs):
+        """Calls op (its Python name); the answer, checked."""
+        answer = getattr(self.client, op)(**kwargs)
+        name = self.client.meta.method_to_api_mapping[op]
+        check_shape(self.model.operation_model(name).output_shape, answer, op)
+        return answer
+
+    def expect_error(self, code, op, **kwargs):
+        return expect_error(self.client, code, op, **kwargs)
+
+    def wait(self, arn, limit=60):
+        """DescribeExecution once the execution is no longer RUNNING."""
+        import time
+
+        t0 = time.time()
+        while time.time() - t0 < limit:
+            d = self.call("describe_execution", executionArn=arn)
+            if d["status"] != "RUNNING":
+                return d
+            time.sleep(0.05)
+        raise AssertionError(f"{arn} still running after {limit} s")
+
+    def handler_calls(self, handler):
+        """How many times the daemon has called `handler` (every outcome), from /metrics."""
+        import re
+        import urllib.request
+
+        text = urllib.request.urlopen(self.endpoint + "/metrics").read().decode()
+        pattern = r'^wasmstep_task_invocations_total\{handler="' + re.escape(handler) + r'",outcome="[a-z_]+"\} (\d+)'
+        return sum(int(n) for n in re.findall(pattern, text, re.M))

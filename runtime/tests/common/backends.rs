@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmstep::store::{Location, Node, Store};
+use wasmstep::store::{ExecutionRecord, Location, Node, Store};
 
 /// Where one test's records live: a fresh SQLite file or a fresh PostgreSQL database.
 pub struct Place {
@@ -75,4 +75,28 @@ macro_rules! both {
             )*
         }
     };
+}
+
+/// A RUNNING execution's row of `machine`, started at `started`, with nothing else set.
+#[allow(dead_code)]
+pub fn execution_row(arn: &str, machine: &str, started: f64) -> ExecutionRecord {
+    ExecutionRecord {
+        arn: arn.into(),
+        machine_arn: machine.into(),
+        name: arn.rsplit(':').next().unwrap_or_default().into(),
+        status: "RUNNING".into(),
+        definition: "{}".into(),
+        input: "{}".into(),
+        output: None,
+        error: None,
+        cause: None,
+        started,
+        stopped: None,
+        version_arn: None,
+        alias_arn: None,
+        handler_set: None,
+        redrive_count: 0,
+        redrive_date: None,
+        redrive_token: None,
+    }
 }

@@ -46,6 +46,17 @@ pub fn plugins_with(dir: &Path, names: &[&str]) -> PathBuf {
     d
 }
 
+/// A daemon serving only the named handlers, on SQLite or on `store` (a PostgreSQL URL).
+pub fn serve_handlers(name: &str, handlers: &[&str], store: Option<&str>) -> Daemon {
+    let data = tempdir(name);
+    let plugins = plugins_with(&tempdir(&format!("{name}-plugins")), handlers);
+    let mut args: Vec<&std::ffi::OsStr> = vec!["--plugins".as_ref(), plugins.as_os_str()];
+    if let Some(s) = store {
+        args.extend([std::ffi::OsStr::new("--store"), std::ffi::OsStr::new(s)]);
+    }
+    Daemon::start_with(&data, &args)
+}
+
 /// The Python with boto3 and aws-cli: `$WASMSTEP_PYTHON` (the test command installs them into
 /// its tools venv), else `python3`.
 pub fn python() -> PathBuf {
