@@ -838,3 +838,30 @@ async fn stop_racing_the_end_records_exactly_one_outcome() {
     );
     assert_eq!(sample(&text, "wasmstep_executions_running"), 0.0);
 }
+
+#[tokio::test]
+async fn every_operation_of_the_model_is_answered() {
+    // The operations `api/model/trim.py` takes from botocore's model are the ones served: each
+    // answers (with a result, or an error of the operation's own) rather than
+    // UnknownOperationException.
+    let model: Value = serde_json::from_str(include_str!("../src/daemon/api/model/model.json")).unwrap();
+    let ops: Vec<&String> = model["operations"].as_object().unwrap().keys().collect();
+    for required in [
+        "RedriveExecution",
+        "CreateStateMachineAlias",
+        "DescribeStateMachineAlias",
+        "UpdateStateMachineAlias",
+        "DeleteStateMachineAlias",
+        "ListStateMachineAliases",
+        "DescribeMapRun",
+        "ListMapRuns",
+        "UpdateMapRun",
+    ] {
+        assert!(ops.iter().any(|o| *o == required), "{required} is not in the model");
+    }
+    let api = api().await;
+    for op in ops {
+        let (_, v) = api.raw(Some(&format!("AWSStepFunctions.{op}")), "{}").await;
+        assert_ne!(v["__type"], "UnknownOperationException", "{op}: {v}");
+    }
+}
