@@ -131,9 +131,15 @@ impl Daemon {
                 lines.lock().unwrap_or_else(|e| e.into_inner()).push(line);
             }
         });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("the daemon did not report its address");
+        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(a) => a,
+            Err(_) => {
+                // Not left running behind a failed test.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the daemon did not report its address within 120 s");
+            }
+        };
         Daemon {
             child,
             url: format!("http://{addr}"),
