@@ -865,3 +865,14 @@ async fn every_operation_of_the_model_is_answered() {
         assert_ne!(v["__type"], "UnknownOperationException", "{op}: {v}");
     }
 }
+
+#[tokio::test]
+async fn get_slash_says_what_is_served_here() {
+    let api = api().await;
+    let (status, body) = api.get("/").await;
+    assert_eq!(status, StatusCode::OK);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["service"], "wasmstep");
+    assert!(v["api"].as_str().unwrap().contains("AWSStepFunctions.<Action>"), "{v}");
+    assert_eq!(v["metrics"], "/metrics");
+}

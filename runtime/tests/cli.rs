@@ -497,3 +497,40 @@ fn bench_can_run_executions_durably() {
     assert_eq!(last_line(&out)["executions"], 30);
     assert!(db.exists());
 }
+
+#[test]
+fn a_missing_handler_keeps_aws_error_and_says_where_it_looked() {
+    // AWS's error name (Retry/Catch on it match as on AWS), and a cause naming the plugins
+    // folder and the nearest handler names.
+    let dir = std::env::temp_dir().join(format!("wasmstep-cli-missing-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Real handlers (copies of `identity`) under other names.
+    let built = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../plugins/identity.wasm");
+    for name in ["upper", "lower"] {
+        std::fs::copy(&built, dir.join(format!("{name}.wasm"))).expect("the built plugins (bash plugins/build.sh)");
+    }
+    let def = dir.join("m.asl.json");
+    std::fs::write(
+        &def,
+        r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:lambda:us-east-1:123456789012:function:uper","End":true}}}"#,
+    )
+    .unwrap();
+    let out = bin()
+        .arg("run")
+        .arg(&def)
+        .arg("--plugins")
+        .arg(&dir)
+        .output()
+        .expect("runs");
+    let r = last_line(&out);
+    assert_eq!(r["error"], "Lambda.ResourceNotFoundException");
+    let cause = r["cause"].as_str().unwrap();
+    assert!(cause.starts_with("Function not found: arn:aws:lambda:us-east-1:123456789012:function:uper:$LATEST"));
+    assert!(
+        cause.contains(&format!("the plugins folder {}", dir.display())),
+        "{cause}"
+    );
+    assert!(cause.contains("did you mean upper?"), "{cause}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -387,8 +387,8 @@ fn slow_clients_big_fields_and_wrong_types_get_aws_answers() {
     assert_eq!(status, 413, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).expect("a JSON error");
     assert!(v["__type"].is_string() && v["message"].is_string(), "{v}");
-    for (path, want) in [("/nope", 404), ("/", 405)] {
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    for (method, path, want) in [("GET", "/nope", 404), ("PUT", "/", 405)] {
+        let req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         let (status, body) = raw_http(&d, req.as_bytes());
         assert_eq!(status, want, "{body}");
         let v: serde_json::Value = serde_json::from_str(&body).expect("a JSON error");

@@ -412,7 +412,11 @@ fn broken_files_never_replace_what_serves() {
     )
     .expect("broken");
     let d = dirs.start(&[]);
-    d.wait_for_log(0, &["reload rejected", "broken.asl.json", "Nowhere"], MINUTE);
+    let line = d.wait_for_log(0, &["reload rejected", "broken.asl.json", "Nowhere"], MINUTE);
+    assert!(
+        line.contains("there is no previous version"),
+        "a new file says nothing serves: {line}"
+    );
     assert_eq!(reloads(&d, "definition", "rejected"), 1.0);
     assert_eq!(serving(&d), 1);
 
@@ -459,6 +463,7 @@ fn broken_files_never_replace_what_serves() {
         let name = path.file_name().and_then(|f| f.to_str()).expect("name");
         let line = d.wait_for_log(from, &["reload rejected", name, reason], MINUTE);
         assert!(line.contains("ERROR"), "{what}: {line}");
+        assert!(line.contains("the previous version keeps serving"), "{what}: {line}");
         wait_until(what, || reloads(&d, "plugin", "rejected") >= (n + 1) as f64);
         assert_eq!(serving(&d), 1, "{what}: the previous version must keep serving");
         if path == manifest {

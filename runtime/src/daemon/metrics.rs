@@ -306,6 +306,10 @@ impl TaskInvoker for MeteredInvoker {
         })
     }
 
+    fn explain_missing(&self, name: &str) -> Option<String> {
+        self.inner.explain_missing(name)
+    }
+
     fn pin(&self) -> Option<(u64, Arc<dyn TaskInvoker>)> {
         let (set, inner) = self.inner.pin()?;
         Some((set, self.metered(inner)))

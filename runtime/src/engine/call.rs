@@ -251,7 +251,10 @@ impl Run<'_> {
         };
         let value = match result {
             Ok(v) => v,
-            Err(InvokeError::NoSuchHandler) => return failed(task::missing_function(&target.handler), prev),
+            Err(InvokeError::NoSuchHandler) => {
+                let explained = self.ex.invoker.explain_missing(&target.handler);
+                return failed(task::missing_function(&target.handler, explained), prev);
+            }
             Err(InvokeError::Failed(e)) => {
                 let e = if target.envelope { task::invoke_error(e) } else { e };
                 return failed(e, prev);

@@ -44,6 +44,12 @@ pub trait TaskInvoker: Send + Sync {
         None
     }
 
+    /// Where a handler called `name` would have been found, and the names nearest to it, for
+    /// the cause of a call to one that does not exist (`None`: nothing to add).
+    fn explain_missing(&self, _name: &str) -> Option<String> {
+        None
+    }
+
     /// The handlers an execution pinned before a restart (by the number `pin` gave), if they
     /// can still be had.
     fn repin(&self, _set: u64) -> Option<Arc<dyn TaskInvoker>> {
@@ -58,6 +64,12 @@ pub struct NoHandlers;
 impl TaskInvoker for NoHandlers {
     fn invoke<'a>(&'a self, _call: TaskCall<'a>) -> BoxFuture<'a, Result<Value, InvokeError>> {
         Box::pin(std::future::ready(Err(InvokeError::NoSuchHandler)))
+    }
+
+    fn explain_missing(&self, name: &str) -> Option<String> {
+        Some(format!(
+            "wasmstep: no handlers are loaded; give a plugins folder with --plugins DIR (DIR/{name}.wasm is the handler '{name}')"
+        ))
     }
 }
 
@@ -134,15 +146,47 @@ pub fn function_name(s: &str) -> String {
     }
 }
 
-/// AWS's error for a Lambda function that does not exist.
-pub fn missing_function(name: &str) -> AslError {
-    AslError::new(
-        ErrorName::Custom("Lambda.ResourceNotFoundException".into()),
-        format!(
-            "Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:$LATEST (Service: AWSLambda; Status Code: 404; Error Code: ResourceNotFoundException; Request ID: {}; Proxy: null)",
-            uuid::Uuid::new_v4()
-        ),
-    )
+/// AWS's error for a Lambda function that does not exist (its name, so Retry and Catch match
+/// as on AWS), with what wasmstep can add: where it looked and what exists.
+pub fn missing_function(name: &str, explained: Option<String>) -> AslError {
+    let mut cause = format!(
+        "Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:$LATEST (Service: AWSLambda; Status Code: 404; Error Code: ResourceNotFoundException; Request ID: {}; Proxy: null)",
+        uuid::Uuid::new_v4()
+    );
+    if let Some(x) = explained {
+        cause.push_str(". ");
+        cause.push_str(&x);
+    }
+    AslError::new(ErrorName::Custom("Lambda.ResourceNotFoundException".into()), cause)
+}
+
+/// `name`'s nearest among `names` (by edit distance, at most a third of its length away),
+/// closest first, at most three.
+pub fn nearest<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let limit = (name.chars().count() / 3).max(2);
+    let mut near: Vec<(usize, &str)> = names
+        .map(|n| (strsim::levenshtein(&name.to_lowercase(), &n.to_lowercase()), n))
+        .filter(|(d, _)| *d <= limit)
+        .collect();
+    near.sort();
+    near.into_iter().take(3).map(|(_, n)| n).collect()
+}
+
+/// What a plugins folder can say of a handler it does not have.
+pub fn explain_in_folder(name: &str, folder: Option<&std::path::Path>, names: &[&str]) -> String {
+    let place = match folder {
+        Some(d) => format!("the plugins folder {}", d.display()),
+        None => "the plugins folder (none was given: start with --plugins DIR)".to_string(),
+    };
+    let near = nearest(name, names.iter().copied());
+    let mut s = format!(
+        "wasmstep: no handler '{name}' ({name}.wasm) in {place}, which has {} handler(s)",
+        names.len()
+    );
+    if !near.is_empty() {
+        s.push_str(&format!("; did you mean {}?", near.join(", ")));
+    }
+    s
 }
 
 /// The result of `lambda:invoke` as Step Functions returns it: the payload wrapped with the

@@ -40,6 +40,8 @@ pub struct WasmHost {
     retained: Mutex<HashMap<u64, Arc<HandlerSet>>>,
     /// Sets that served before the current one; alive while an execution holds one.
     past: Mutex<Vec<(u64, Weak<HandlerSet>)>>,
+    /// The folder the handlers come from (named when a handler is missing).
+    folder: RwLock<Option<PathBuf>>,
 }
 
 /// A plugins directory that could not be loaded: every file that failed, and why.
@@ -80,7 +82,13 @@ impl WasmHost {
             current: RwLock::new(Arc::new(HandlerSet::default())),
             retained: Mutex::new(HashMap::new()),
             past: Mutex::new(Vec::new()),
+            folder: RwLock::new(None),
         }
+    }
+
+    /// Names the folder the handlers come from.
+    pub fn set_folder(&self, dir: &Path) {
+        *self.folder.write().unwrap_or_else(|e| e.into_inner()) = Some(dir.to_path_buf());
     }
 
     pub fn engine(&self) -> &Arc<WasmEngine> {
@@ -89,6 +97,7 @@ impl WasmHost {
 
     /// Loads every `*.wasm` in `dir` (with its `NAME.toml`). All failures are reported.
     pub fn load_dir(&self, dir: &Path) -> Result<usize, LoadErrors> {
+        self.set_folder(dir);
         let files = module_files(dir).map_err(|e| {
             LoadErrors(vec![format!(
                 "cannot read the plugins directory {}: {e}",
@@ -213,6 +222,7 @@ impl WasmHost {
         Arc::new(Pinned {
             engine: self.engine.clone(),
             set,
+            folder: self.folder.read().unwrap_or_else(|e| e.into_inner()).clone(),
         })
     }
 
@@ -227,6 +237,8 @@ impl WasmHost {
 struct Pinned {
     engine: Arc<WasmEngine>,
     set: Arc<HandlerSet>,
+    /// The folder the handlers came from (to explain a missing one).
+    folder: Option<PathBuf>,
 }
 
 impl TaskInvoker for WasmHost {
@@ -242,6 +254,16 @@ impl TaskInvoker for WasmHost {
     fn repin(&self, id: u64) -> Option<Arc<dyn TaskInvoker>> {
         self.find_set(id).map(|set| self.pinned(set))
     }
+
+    fn explain_missing(&self, name: &str) -> Option<String> {
+        let folder = self.folder.read().unwrap_or_else(|e| e.into_inner()).clone();
+        Some(explain(&self.snapshot(), folder.as_deref(), name))
+    }
+}
+
+fn explain(set: &HandlerSet, folder: Option<&Path>, name: &str) -> String {
+    let names: Vec<&str> = set.handlers.keys().map(String::as_str).collect();
+    crate::engine::task::explain_in_folder(name, folder, &names)
 }
 
 impl TaskInvoker for Pinned {
@@ -251,6 +273,10 @@ impl TaskInvoker for Pinned {
             self.set.handlers.get(call.handler).cloned(),
             call,
         ))
+    }
+
+    fn explain_missing(&self, name: &str) -> Option<String> {
+        Some(explain(&self.set, self.folder.as_deref(), name))
     }
 }
 

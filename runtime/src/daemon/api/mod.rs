@@ -42,7 +42,7 @@ pub fn router(svc: Arc<Service>) -> Router {
 /// The API behind the daemon's gate (hosts, cross-site requests, SigV4 and policies).
 pub fn router_with(svc: Arc<Service>, gate: Arc<Gate>) -> Router {
     Router::new()
-        .route("/", post(dispatch))
+        .route("/", post(dispatch).get(index))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -57,6 +57,23 @@ pub fn router_with(svc: Arc<Service>, gate: Arc<Gate>) -> Router {
 /// A gate's refusal as an AWS error.
 pub(crate) fn denied_response(d: Denied) -> Response {
     json_response(d.status, json!({"__type": d.code, "message": d.message}))
+}
+
+/// `GET /` (a browser, curl): what is served here and how to reach it.
+async fn index() -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({
+            "service": "wasmstep",
+            "version": env!("CARGO_PKG_VERSION"),
+            "api": "POST / with X-Amz-Target: AWSStepFunctions.<Action> (AWS JSON 1.0): any AWS SDK's Step Functions client, or aws stepfunctions ... --endpoint-url this address",
+            "scheduler": "EventBridge Scheduler's REST API: /schedules, /schedule-groups (aws scheduler ... --endpoint-url this address)",
+            "metrics": "/metrics",
+            "health": "/healthz",
+            "ready": "/readyz",
+            "events": "/events (execution status changes, server-sent events)",
+        }),
+    )
 }
 
 /// Every answer is AWS-shaped JSON, 404 and 405 included.

@@ -172,8 +172,12 @@ impl Reloader {
             std::fs::canonicalize(d).map_err(|e| format!("cannot read the {what} directory {}: {e}", d.display()))
         };
         let releases = (keep_releases && host.is_some()).then(|| Releases::new(svc.store.clone()));
+        let plugins_dir = plugins_dir.map(|d| absolute(d, "plugins")).transpose()?;
+        if let (Some(h), Some(d)) = (&host, &plugins_dir) {
+            h.set_folder(d);
+        }
         Ok(Arc::new(Reloader {
-            plugins_dir: plugins_dir.map(|d| absolute(d, "plugins")).transpose()?,
+            plugins_dir,
             definitions_dir: definitions_dir.map(|d| absolute(d, "definitions")).transpose()?,
             releases,
             tracked: tokio::sync::Mutex::new(Tracked::default()),
@@ -266,7 +270,19 @@ impl Reloader {
     fn reject(&self, report: &mut Report, kind: Kind, file: &Path, reason: String) {
         // One log line per rejection, whatever the message looks like.
         let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
-        tracing::error!(kind = kind.as_str(), file = %file.display(), %reason, "reload rejected; the previous version keeps serving");
+        // Say what serves meanwhile: the version from before, or nothing (a new file).
+        let serving = match kind {
+            Kind::Plugin => handler_name(file).is_some_and(|n| self.host.as_ref().is_some_and(|h| h.get(&n).is_some())),
+            Kind::Definition => {
+                let arn = crate::daemon::arns::machine_arn(&crate::asl::machine_name(file));
+                self.svc.machines().contains_key(&arn)
+            }
+        };
+        if serving {
+            tracing::error!(kind = kind.as_str(), file = %file.display(), %reason, "reload rejected; the previous version keeps serving");
+        } else {
+            tracing::error!(kind = kind.as_str(), file = %file.display(), %reason, "reload rejected; nothing from this file serves (there is no previous version)");
+        }
         self.svc
             .metrics
             .reloads
