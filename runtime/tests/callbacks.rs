@@ -38,14 +38,14 @@ fn assert_once(history: &[Value], kinds: &[&str]) {
 #[test]
 fn boto3_drives_task_tokens_activities_and_nested_executions() {
     let data = tempdir("callbacks-boto3");
-    let daemon = Daemon::start(&data);
+    let daemon = Daemon::start_serving(&data, &["identity"]);
     daemon.run_client("boto3_callbacks.py", &[]);
 }
 
 #[test]
 fn a_token_wait_survives_kill_9_and_aws_cli_answers_it() {
     let data = tempdir("callbacks-token-crash");
-    let daemon = Daemon::start(&data);
+    let daemon = Daemon::start_serving(&data, &["identity"]);
     let machine = daemon.create_machine(
         "approve",
         &json!({"StartAt": "Ask", "States": {
@@ -64,7 +64,7 @@ fn a_token_wait_survives_kill_9_and_aws_cli_answers_it() {
         .to_string();
     daemon.kill();
 
-    let daemon = Daemon::start(&data);
+    let daemon = Daemon::start_serving(&data, &["identity"]);
     assert_eq!(
         daemon.call("DescribeExecution", json!({"executionArn": exec}))["status"],
         "RUNNING"
@@ -119,7 +119,7 @@ fn a_token_wait_survives_kill_9_and_aws_cli_answers_it() {
 #[test]
 fn an_activity_task_handed_out_before_kill_9_is_answered_after_the_restart() {
     let data = tempdir("callbacks-activity-crash");
-    let daemon = Daemon::start(&data);
+    let daemon = Daemon::start_serving(&data, &["identity"]);
     let activity = daemon.call("CreateActivity", json!({"name": "review"}))["activityArn"]
         .as_str()
         .unwrap()
@@ -139,7 +139,7 @@ fn an_activity_task_handed_out_before_kill_9_is_answered_after_the_restart() {
     wait_event(&daemon, &exec, "ActivityStarted");
     daemon.kill();
 
-    let daemon = Daemon::start(&data);
+    let daemon = Daemon::start_serving(&data, &["identity"]);
     daemon.call(
         "SendTaskSuccess",
         json!({"taskToken": token, "output": r#"{"verdict":"ok"}"#}),
@@ -169,7 +169,7 @@ fn an_activity_task_handed_out_before_kill_9_is_answered_after_the_restart() {
 #[test]
 fn a_sync_child_running_at_kill_9_is_started_once_and_answers_its_parent() {
     let data = tempdir("callbacks-child-crash");
-    let daemon = Daemon::start(&data);
+    let daemon = Daemon::start_serving(&data, &["identity"]);
     let child = daemon.create_machine(
         "slow-double",
         &json!({"StartAt": "Sleep", "States": {
@@ -187,7 +187,7 @@ fn a_sync_child_running_at_kill_9_is_started_once_and_answers_its_parent() {
     wait_event(&daemon, &exec, "TaskSubmitted");
     daemon.kill();
 
-    let daemon = Daemon::start(&data);
+    let daemon = Daemon::start_serving(&data, &["identity"]);
     let done = daemon.wait_done(&exec, Duration::from_secs(30));
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(done["output"], r#"{"n":42}"#);
@@ -209,7 +209,7 @@ fn a_sync_child_running_at_kill_9_is_started_once_and_answers_its_parent() {
 #[test]
 fn express_machines_refuse_what_waits() {
     let data = tempdir("callbacks-express");
-    let daemon = Daemon::start(&data);
+    let daemon = Daemon::start_serving(&data, &["identity"]);
     for resource in [
         "arn:aws:states:::lambda:invoke.waitForTaskToken",
         "arn:aws:states:::states:startExecution.sync:2",

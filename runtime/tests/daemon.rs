@@ -18,7 +18,7 @@ fn count(events: &[Value], kind: &str) -> usize {
 #[test]
 fn killed_daemon_resumes_running_executions_without_repeating_work() {
     let data = tempdir("resume");
-    let daemon = Daemon::start(&data);
+    let daemon = Daemon::start_serving(&data, &["add"]);
     let definition = json!({"StartAt": "First", "States": {
         "First": {"Type": "Task", "Resource": "wasm:add", "ResultPath": "$.first", "Next": "Pause"},
         "Pause": {"Type": "Wait", "Seconds": 2, "Next": "Second"},
@@ -53,7 +53,7 @@ fn killed_daemon_resumes_running_executions_without_repeating_work() {
     }
     daemon.kill();
 
-    let daemon = Daemon::start(&data);
+    let daemon = Daemon::start_serving(&data, &["add"]);
     for (i, e) in execs.iter().enumerate() {
         let d = loop {
             let d = daemon.call("DescribeExecution", json!({"executionArn": e}));
@@ -105,7 +105,7 @@ fn killed_daemon_resumes_running_executions_without_repeating_work() {
 #[test]
 fn sigterm_exits_cleanly_and_the_next_start_resumes() {
     let data = tempdir("sigterm");
-    let mut daemon = Daemon::start(&data);
+    let mut daemon = Daemon::start_serving(&data, &["add"]);
     let definition = json!({"StartAt": "Pause", "States": {
         "Pause": {"Type": "Wait", "Seconds": 1, "Next": "Add"},
         "Add": {"Type": "Task", "Resource": "wasm:add", "End": true}
@@ -132,7 +132,7 @@ fn sigterm_exits_cleanly_and_the_next_start_resumes() {
     let exit = daemon.child.wait().expect("wait for the daemon");
     assert!(exit.success(), "SIGTERM should exit cleanly: {exit:?}");
 
-    let daemon = Daemon::start(&data);
+    let daemon = Daemon::start_serving(&data, &["add"]);
     let deadline = Instant::now() + Duration::from_secs(30);
     let d = loop {
         let d = daemon.call("DescribeExecution", json!({"executionArn": exec}));
@@ -151,7 +151,7 @@ fn sigterm_exits_cleanly_and_the_next_start_resumes() {
 #[test]
 fn boto3_and_aws_cli_drive_the_api() {
     let data = tempdir("clients");
-    let daemon = Daemon::start(&data);
+    let daemon = Daemon::start_serving(&data, &["add"]);
 
     daemon.run_client("boto3_client.py", &[]);
 

@@ -90,9 +90,10 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// With the built plugins directory.
-    pub fn start(data: &Path) -> Daemon {
-        let plugins = plugins_dir();
+    /// With only the named built handlers, copied beside the data directory (a restart on the
+    /// same data finds the same ones): a test never loads handlers it does not call.
+    pub fn start_serving(data: &Path, handlers: &[&str]) -> Daemon {
+        let plugins = plugins_with(&data.with_extension("plugins"), handlers);
         Daemon::start_with(data, &["--plugins".as_ref(), plugins.as_os_str()])
     }
 
