@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::plugins_dir;
+use common::{plugins_dir, plugins_with};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -31,7 +31,9 @@ fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// Runs a one-Task machine calling `resource` and returns (result line, wall time).
+/// Runs a one-Task machine calling `resource` and returns the result line (without its history)
+/// and how long the handler ran: from its TaskStarted to the Task's end in the history, so the
+/// time to start the binary and load the handlers does not count.
 fn run_task(plugins: &Path, resource: &str, extra: Value, input: Value) -> (Value, Duration) {
     let dir = tempdir("def");
     let mut task = json!({"Type": "Task", "Resource": resource, "End": true});
@@ -43,7 +45,6 @@ fn run_task(plugins: &Path, resource: &str, extra: Value, input: Value) -> (Valu
         "m.asl.json",
         &json!({"StartAt": "T", "States": {"T": task}}).to_string(),
     );
-    let t0 = Instant::now();
     let out = bin()
         .arg("run")
         .arg(&def)
@@ -51,6 +52,7 @@ fn run_task(plugins: &Path, resource: &str, extra: Value, input: Value) -> (Valu
         .arg(plugins)
         .arg("--input")
         .arg(input.to_string())
+        .arg("--history")
         .output()
         .expect("runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -58,19 +60,48 @@ fn run_task(plugins: &Path, resource: &str, extra: Value, input: Value) -> (Valu
         .lines()
         .last()
         .unwrap_or_else(|| panic!("no result; stderr: {}", String::from_utf8_lossy(&out.stderr)));
-    (serde_json::from_str(line).expect("JSON result"), t0.elapsed())
+    let mut result: Value = serde_json::from_str(line).expect("JSON result");
+    let history = result
+        .as_object_mut()
+        .and_then(|r| r.remove("history"))
+        .unwrap_or_default();
+    (result, handler_time(&history))
+}
+
+/// From the Task's start to its end, by the history's timestamps (zero when it never started).
+fn handler_time(history: &Value) -> Duration {
+    let at = |e: &Value| {
+        chrono::DateTime::parse_from_rfc3339(e["timestamp"].as_str().unwrap_or_default())
+            .expect("an RFC 3339 timestamp")
+    };
+    let events = history.as_array().cloned().unwrap_or_default();
+    let Some(start) = events.iter().position(|e| e["type"] == "TaskStarted") else {
+        return Duration::ZERO;
+    };
+    let end = events[start..]
+        .iter()
+        .find(|e| {
+            matches!(
+                e["type"].as_str(),
+                Some("TaskSucceeded" | "TaskFailed" | "TaskTimedOut")
+            )
+        })
+        .expect("the Task ended");
+    (at(end) - at(&events[start])).to_std().unwrap_or_default()
 }
 
 #[test]
 fn hostile_handlers_are_contained_with_precise_errors() {
-    let plugins = plugins_dir();
+    let plugins = plugins_with(&tempdir("hostile-plugins"), &["hostile", "hostile_component"]);
     for handler in ["hostile", "hostile_component"] {
         let resource = format!("wasm:{handler}");
         let (r, took) = run_task(&plugins, &resource, json!({"TimeoutSeconds": 1}), json!({"do": "spin"}));
         assert_eq!(r["error"], "States.Timeout", "{handler}: {r}");
+        // TimeoutSeconds 1: the loop is stopped within the second plus the epoch tick; the
+        // margin is for a loaded machine.
         assert!(
-            took < Duration::from_secs(5),
-            "{handler}: an endless loop took {took:?} to stop"
+            took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+            "{handler}: an endless loop ran {took:?} before it was stopped (TimeoutSeconds 1)"
         );
         let cases = [
             ("bomb", "ran out of memory"),
@@ -117,7 +148,7 @@ fn hostile_handlers_are_contained_with_precise_errors() {
 
 #[test]
 fn heartbeats_keep_a_handler_alive_and_silence_ends_it() {
-    let plugins = plugins_dir();
+    let plugins = plugins_with(&tempdir("heartbeat-plugins"), &["hostile_component"]);
     let limits = json!({"TimeoutSeconds": 5, "HeartbeatSeconds": 1});
     let (r, _) = run_task(
         &plugins,
