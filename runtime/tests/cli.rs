@@ -534,3 +534,57 @@ fn a_missing_handler_keeps_aws_error_and_says_where_it_looked() {
     assert!(cause.contains("did you mean upper?"), "{cause}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn run_loads_only_the_handlers_the_definition_names() {
+    // A broken module beside the one called: `run` never loads it, so it does not stand in the
+    // way (it would: loading a folder reports every file that fails).
+    let dir = std::env::temp_dir().join(format!("wasmstep-cli-only-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let built = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("../plugins/identity.wasm");
+    std::fs::copy(&built, dir.join("echo.wasm")).expect("the built plugins (bash plugins/build.sh)");
+    std::fs::write(dir.join("broken.wasm"), b"not wasm").unwrap();
+    let named = dir.join("named.asl.json");
+    std::fs::write(
+        &named,
+        r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Parameters":{"FunctionName":"echo","Payload.$":"$"},"OutputPath":"$.Payload","End":true}}}"#,
+    )
+    .unwrap();
+    let out = bin()
+        .arg("run")
+        .arg(&named)
+        .arg("--plugins")
+        .arg(&dir)
+        .args(["--input", r#"{"a":1}"#])
+        .output()
+        .expect("runs");
+    assert_eq!(
+        last_line(&out)["output"],
+        serde_json::json!({"a": 1}),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A FunctionName chosen at run time: every handler is loaded, and the broken one is reported.
+    let chosen = dir.join("chosen.asl.json");
+    std::fs::write(
+        &chosen,
+        r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Parameters":{"FunctionName.$":"$.f","Payload.$":"$"},"End":true}}}"#,
+    )
+    .unwrap();
+    let out = bin()
+        .arg("run")
+        .arg(&chosen)
+        .arg("--plugins")
+        .arg(&dir)
+        .args(["--input", r#"{"f":"echo"}"#])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("broken.wasm"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -200,16 +200,19 @@ fn broken_plugin_files_are_reported_by_name() {
     std::fs::write(dir.join("empty.wasm"), b"\0asm\x01\0\0\0").expect("write");
     std::fs::copy(plugins.join("identity.wasm"), dir.join("badmanifest.wasm")).expect("copy");
     write(&dir, "badmanifest.toml", "network = true\n");
+    // The handler is chosen at run time, so `run` loads the whole folder (a definition naming
+    // its handlers loads only those).
     let def = write(
         &dir,
         "m.asl.json",
-        r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"wasm:add","End":true}}}"#,
+        r#"{"StartAt":"T","States":{"T":{"Type":"Task","Resource":"arn:aws:states:::lambda:invoke","Parameters":{"FunctionName.$":"$.f"},"End":true}}}"#,
     );
     let out = bin()
         .arg("run")
         .arg(&def)
         .arg("--plugins")
         .arg(&dir)
+        .args(["--input", r#"{"f": "add"}"#])
         .output()
         .expect("runs");
     assert_eq!(out.status.code(), Some(2));

@@ -12,11 +12,19 @@ use super::{USAGE, print_line};
 /// Loads the handlers of `--plugins DIR`; `None` without the flag (every Task then fails as a
 /// missing function). Every file that fails to load is reported.
 pub fn load_plugins(plugins: &Option<std::path::PathBuf>) -> Result<Option<Arc<dyn TaskInvoker>>, String> {
+    load_plugins_only(plugins, None)
+}
+
+/// The same, loading only the handlers in `only` (all without it).
+pub fn load_plugins_only(
+    plugins: &Option<std::path::PathBuf>,
+    only: Option<&std::collections::BTreeSet<String>>,
+) -> Result<Option<Arc<dyn TaskInvoker>>, String> {
     let Some(dir) = plugins else { return Ok(None) };
     let engine = WasmEngine::new(WasmEngine::default_cache_dir())
         .map_err(|e| format!("cannot start the WebAssembly engine: {e:#}"))?;
     let host = WasmHost::new(Arc::new(engine));
-    host.load_dir(dir).map_err(|e| {
+    host.load_dir_only(dir, only).map_err(|e| {
         format!(
             "--plugins {}: {} file(s) could not be loaded:\n{e}",
             dir.display(),

@@ -9,7 +9,7 @@ use wasmstep::engine::{EngineConfig, Status};
 
 use super::args::{InputArgs, RunArgs};
 use super::machines::machines;
-use super::plugins::load_plugins;
+use super::plugins::load_plugins_only;
 use super::{USAGE, async_runtime, machine_type, print_line, report_warnings};
 
 /// Reads the execution input from `--input` or `--input-file`; `{}` when neither is given.
@@ -74,13 +74,6 @@ fn pick(args: &RunArgs) -> Result<(String, asl::MachineType, Arc<asl::StateMachi
 }
 
 pub fn run(args: RunArgs) -> u8 {
-    let invoker = match load_plugins(&args.plugins) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return USAGE;
-        }
-    };
     let input = match read_input(&args.input) {
         Ok(v) => v,
         Err(e) => {
@@ -91,6 +84,19 @@ pub fn run(args: RunArgs) -> u8 {
     let (name, mt, machine) = match pick(&args) {
         Ok(m) => m,
         Err(code) => return code,
+    };
+    // Only the handlers the definition names are loaded (compiling a large one takes seconds),
+    // unless one is chosen at run time or nested executions may call others.
+    let only = match &args.definitions {
+        None => wasmstep::engine::task::handlers_named(&machine),
+        Some(_) => None,
+    };
+    let invoker = match load_plugins_only(&args.plugins, only.as_ref()) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return USAGE;
+        }
     };
     let buckets = match super::open_buckets(args.buckets.as_deref()) {
         Ok(b) => b,

@@ -160,6 +160,40 @@ pub fn missing_function(name: &str, explained: Option<String>) -> AslError {
     AslError::new(ErrorName::Custom("Lambda.ResourceNotFoundException".into()), cause)
 }
 
+/// The handlers a machine's Tasks call, when the definition names every one; `None` when one
+/// is chosen at run time (a `FunctionName` from a path or an expression).
+pub fn handlers_named(machine: &crate::asl::StateMachine) -> Option<std::collections::BTreeSet<String>> {
+    use crate::asl::model::{Resource, State};
+    use crate::path::template::Template;
+    let mut out = std::collections::BTreeSet::new();
+    for node in &machine.states {
+        let State::Task(t) = &node.kind else { continue };
+        match &t.resource {
+            Resource::Wasm { name, .. } | Resource::LambdaFunction { name, .. } => {
+                out.insert(name.clone());
+            }
+            Resource::LambdaInvoke { .. } => {
+                let named = match &t.io.parameters {
+                    Some(Template::Literal(v)) => v.get("FunctionName").and_then(Value::as_str),
+                    Some(Template::Object(fields)) => {
+                        fields
+                            .iter()
+                            .find(|(k, _)| k == "FunctionName")
+                            .and_then(|(_, f)| match f {
+                                Template::Literal(Value::String(s)) => Some(s.as_str()),
+                                _ => None,
+                            })
+                    }
+                    _ => None,
+                };
+                out.insert(function_name(named?));
+            }
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
 /// `name`'s nearest among `names` (by edit distance, at most a third of its length away),
 /// closest first, at most three.
 pub fn nearest<'a>(name: &str, names: impl Iterator<Item = &'a str>) -> Vec<&'a str> {

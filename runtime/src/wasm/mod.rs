@@ -97,6 +97,15 @@ impl WasmHost {
 
     /// Loads every `*.wasm` in `dir` (with its `NAME.toml`). All failures are reported.
     pub fn load_dir(&self, dir: &Path) -> Result<usize, LoadErrors> {
+        self.load_dir_only(dir, None)
+    }
+
+    /// Loads the `*.wasm` in `dir` whose handler is in `only` (every one without it).
+    pub fn load_dir_only(
+        &self,
+        dir: &Path,
+        only: Option<&std::collections::BTreeSet<String>>,
+    ) -> Result<usize, LoadErrors> {
         self.set_folder(dir);
         let files = module_files(dir).map_err(|e| {
             LoadErrors(vec![format!(
@@ -106,7 +115,8 @@ impl WasmHost {
         })?;
         let mut errors = Vec::new();
         let mut loaded = 0;
-        for f in files {
+        let wanted = |f: &PathBuf| only.is_none_or(|names| handler_name(f).is_some_and(|n| names.contains(&n)));
+        for f in files.into_iter().filter(wanted) {
             match Plugin::load(&self.engine, &f) {
                 Ok(p) => {
                     self.insert(p);
@@ -262,7 +272,12 @@ impl TaskInvoker for WasmHost {
 }
 
 fn explain(set: &HandlerSet, folder: Option<&Path>, name: &str) -> String {
-    let names: Vec<&str> = set.handlers.keys().map(String::as_str).collect();
+    // The folder's files, where there is one (not every file may have been loaded).
+    let files: Vec<String> = folder
+        .and_then(|d| module_files(d).ok())
+        .map(|fs| fs.iter().filter_map(|f| handler_name(f)).collect())
+        .unwrap_or_else(|| set.handlers.keys().cloned().collect());
+    let names: Vec<&str> = files.iter().map(String::as_str).collect();
     crate::engine::task::explain_in_folder(name, folder, &names)
 }
 
