@@ -9,7 +9,7 @@ bin="$target/release/wasmstep"
 for dir in examples/*/; do
   name=$(basename "$dir")
   [ -d "${dir}cases" ] || continue  # needs the daemon (see its README)
-  def=$(ls "$dir$name".asl.* | head -n 1)
+  def=$(ls "$dir$name".asl.* "$dir$name".express.asl.* 2>/dev/null | head -n 1 || true)
   for input in "$dir"cases/*.input.json; do
     echo "== $name / $(basename "$input" .input.json)"
     "$bin" run "$def" --input-file "$input" --skip-waits --plugins "$target/plugins" || true

@@ -2,6 +2,7 @@
 //! SIGKILL mid-execution it resumes every running execution at the next start without repeating
 //! finished work; aws-cli and boto3 drive its API; `/metrics` is served.
 
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -236,4 +237,31 @@ fn start_up_errors_name_the_problem() {
     }
     drop(taken);
     let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn an_express_definition_file_answers_start_sync_execution_with_aws_cli() {
+    // `NAME.express.asl.json` in --definitions is an Express state machine: aws-cli's
+    // start-sync-execution (with the host prefix off, as README shows) gets its result.
+    let data = tempdir("express-file");
+    let defs = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/shipping-estimate");
+    let daemon = Daemon::start_with(&data, &["--definitions".as_ref(), defs.as_os_str()]);
+    let arn = "arn:aws:states:us-east-1:123456789012:stateMachine:shipping-estimate";
+    let d = daemon.aws("stepfunctions", &["describe-state-machine", "--state-machine-arn", arn]);
+    assert_eq!(d["type"], "EXPRESS", "{d}");
+    let r = daemon.aws(
+        "stepfunctions",
+        &[
+            "start-sync-execution",
+            "--state-machine-arn",
+            arn,
+            "--input",
+            r#"{"weightKg": 2, "zone": "eu"}"#,
+        ],
+    );
+    assert_eq!(r["status"], "SUCCEEDED", "{r}");
+    assert_eq!(
+        serde_json::from_str::<Value>(r["output"].as_str().unwrap()).unwrap(),
+        json!({"zone": "eu", "cost": 12})
+    );
 }

@@ -25,9 +25,11 @@ fn examples_produce_their_expected_results() {
     dirs.sort();
     for dir in dirs {
         let name = dir.file_name().expect("name").to_string_lossy().to_string();
+        // `NAME.express.asl.json` is an Express state machine.
         let def = ["json", "yaml", "yml"]
             .iter()
-            .map(|x| dir.join(format!("{name}.asl.{x}")))
+            .flat_map(|x| [format!("{name}.asl.{x}"), format!("{name}.express.asl.{x}")])
+            .map(|f| dir.join(f))
             .find(|p| p.exists())
             .unwrap_or_else(|| panic!("{} has no {name}.asl.json or .yaml", dir.display()));
         let mut inputs: Vec<PathBuf> = std::fs::read_dir(dir.join("cases"))

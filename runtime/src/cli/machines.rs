@@ -20,6 +20,8 @@ pub struct FileMachine {
 pub fn machines(file: &Path, t: MachineType) -> Result<Vec<FileMachine>, Vec<String>> {
     let Some(kind) = project_kind(file) else {
         let name = asl::machine_name(file);
+        // `NAME.express.asl.json` declares its type.
+        let t = asl::declared_type(file).unwrap_or(t);
         return match asl::load_file(file, t) {
             Ok(m) => Ok(vec![FileMachine {
                 name,

@@ -28,11 +28,21 @@ pub fn load_file(path: &Path, machine_type: MachineType) -> Result<StateMachine,
     super::load(&text, syntax, machine_type).map_err(LoadError::Invalid)
 }
 
-/// The state machine's name: the file stem without `.asl`.
+/// The state machine's name: the file stem without `.asl` (and without `.express`).
 pub fn machine_name(path: &Path) -> String {
     let stem = path
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "StateMachine".into());
-    stem.strip_suffix(".asl").unwrap_or(&stem).to_string()
+    let stem = stem.strip_suffix(".asl").unwrap_or(&stem);
+    stem.strip_suffix(".express").unwrap_or(stem).to_string()
+}
+
+/// The type a definition file's name declares: `NAME.express.asl.json` (or `.yaml`) is an
+/// Express state machine; any other name, none.
+pub fn declared_type(path: &Path) -> Option<MachineType> {
+    let stem = path.file_stem()?.to_string_lossy().to_string();
+    stem.strip_suffix(".asl")?
+        .ends_with(".express")
+        .then_some(MachineType::Express)
 }

@@ -21,7 +21,7 @@ pub mod states;
 pub use build::{MachineType, build};
 pub use diagnostic::{Diagnostic, InvalidDefinition, Severity};
 pub use error_name::ErrorName;
-pub use file::{LoadError, load_file, machine_name};
+pub use file::{LoadError, declared_type, load_file, machine_name};
 pub use model::StateMachine;
 pub use source::{Source, Syntax};
 

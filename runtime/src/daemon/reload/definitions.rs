@@ -106,7 +106,15 @@ impl Reloader {
         }
         let known = tracked.definitions.contains_key(path);
         if self
-            .apply_machine(path, &name, MachineType::Standard, &text, known, since, report)
+            .apply_machine(
+                path,
+                &name,
+                crate::asl::declared_type(path).unwrap_or(MachineType::Standard),
+                &text,
+                known,
+                since,
+                report,
+            )
             .await
         {
             tracked.definitions.insert(path.to_path_buf(), name);
