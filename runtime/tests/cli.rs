@@ -500,8 +500,8 @@ fn bench_can_run_executions_durably() {
 
 #[test]
 fn a_missing_handler_keeps_aws_error_and_says_where_it_looked() {
-    // AWS's error name (Retry/Catch on it match as on AWS), and a cause naming the plugins
-    // folder and the nearest handler names.
+    // AWS's error name and cause (Retry/Catch and recorded cases match them), and a warning
+    // naming the plugins folder and the nearest handler names.
     let dir = std::env::temp_dir().join(format!("wasmstep-cli-missing-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -525,13 +525,16 @@ fn a_missing_handler_keeps_aws_error_and_says_where_it_looked() {
         .expect("runs");
     let r = last_line(&out);
     assert_eq!(r["error"], "Lambda.ResourceNotFoundException");
+    // The cause is AWS's, word for word (recorded cases match it); the warning says the rest.
     let cause = r["cause"].as_str().unwrap();
     assert!(cause.starts_with("Function not found: arn:aws:lambda:us-east-1:123456789012:function:uper:$LATEST"));
+    assert!(cause.ends_with("Proxy: null)"), "{cause}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        cause.contains(&format!("the plugins folder {}", dir.display())),
-        "{cause}"
+        stderr.contains(&format!("the plugins folder {}", dir.display())),
+        "{stderr}"
     );
-    assert!(cause.contains("did you mean upper?"), "{cause}");
+    assert!(stderr.contains("did you mean upper?"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

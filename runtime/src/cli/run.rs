@@ -74,6 +74,14 @@ fn pick(args: &RunArgs) -> Result<(String, asl::MachineType, Arc<asl::StateMachi
 }
 
 pub fn run(args: RunArgs) -> u8 {
+    // Warnings (a handler that does not exist: where it was looked for) go to stderr.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
+        .try_init();
     let input = match read_input(&args.input) {
         Ok(v) => v,
         Err(e) => {

@@ -252,8 +252,12 @@ impl Run<'_> {
         let value = match result {
             Ok(v) => v,
             Err(InvokeError::NoSuchHandler) => {
-                let explained = self.ex.invoker.explain_missing(&target.handler);
-                return failed(task::missing_function(&target.handler, explained), prev);
+                // The cause stays AWS's, word for word (recorded cases match it); where wasmstep
+                // looked and what it has goes to the log.
+                if let Some(x) = self.ex.invoker.explain_missing(&target.handler) {
+                    tracing::warn!(execution = %self.info.id, handler = %target.handler, "{x}");
+                }
+                return failed(task::missing_function(&target.handler), prev);
             }
             Err(InvokeError::Failed(e)) => {
                 let e = if target.envelope { task::invoke_error(e) } else { e };

@@ -68,7 +68,7 @@ impl TaskInvoker for NoHandlers {
 
     fn explain_missing(&self, name: &str) -> Option<String> {
         Some(format!(
-            "wasmstep: no handlers are loaded; give a plugins folder with --plugins DIR (DIR/{name}.wasm is the handler '{name}')"
+            "no handler '{name}': no handlers are loaded; give a plugins folder with --plugins DIR (DIR/{name}.wasm is the handler '{name}')"
         ))
     }
 }
@@ -146,18 +146,15 @@ pub fn function_name(s: &str) -> String {
     }
 }
 
-/// AWS's error for a Lambda function that does not exist (its name, so Retry and Catch match
-/// as on AWS), with what wasmstep can add: where it looked and what exists.
-pub fn missing_function(name: &str, explained: Option<String>) -> AslError {
-    let mut cause = format!(
-        "Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:$LATEST (Service: AWSLambda; Status Code: 404; Error Code: ResourceNotFoundException; Request ID: {}; Proxy: null)",
-        uuid::Uuid::new_v4()
-    );
-    if let Some(x) = explained {
-        cause.push_str(". ");
-        cause.push_str(&x);
-    }
-    AslError::new(ErrorName::Custom("Lambda.ResourceNotFoundException".into()), cause)
+/// AWS's error for a Lambda function that does not exist, name and cause as AWS gives them.
+pub fn missing_function(name: &str) -> AslError {
+    AslError::new(
+        ErrorName::Custom("Lambda.ResourceNotFoundException".into()),
+        format!(
+            "Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:{name}:$LATEST (Service: AWSLambda; Status Code: 404; Error Code: ResourceNotFoundException; Request ID: {}; Proxy: null)",
+            uuid::Uuid::new_v4()
+        ),
+    )
 }
 
 /// The handlers a machine's Tasks call, when the definition names every one; `None` when one
@@ -214,7 +211,7 @@ pub fn explain_in_folder(name: &str, folder: Option<&std::path::Path>, names: &[
     };
     let near = nearest(name, names.iter().copied());
     let mut s = format!(
-        "wasmstep: no handler '{name}' ({name}.wasm) in {place}, which has {} handler(s)",
+        "no handler '{name}' ({name}.wasm) in {place}, which has {} handler(s)",
         names.len()
     );
     if !near.is_empty() {
