@@ -22,6 +22,17 @@ fn execution() -> ExecutionRecord {
     }
 }
 
+/// How the execution fails each time.
+fn failed_at(stopped: f64) -> ExecutionEnd {
+    ExecutionEnd {
+        status: "FAILED".into(),
+        output: None,
+        error: Some("Boom".into()),
+        cause: Some("it broke".into()),
+        stopped,
+    }
+}
+
 fn redrive(count: u32, date: f64, token: &str) -> Redrive {
     Redrive {
         arn: ARN.into(),
@@ -60,16 +71,7 @@ async fn a_redrive_is_made_once_and_keeps_only_state_exits(b: Backend) {
             until: chrono::Utc::now(),
         },
     );
-    s.end_execution(
-        ARN,
-        &ExecutionEnd {
-            status: "FAILED".into(),
-            output: None,
-            error: Some("Boom".into()),
-            cause: Some("it broke".into()),
-            stopped: 20.0,
-        },
-    );
+    s.end_execution(ARN, &failed_at(20.0));
     s.flush().await.expect("flush");
 
     // A redrive that saw another status, or another count, is not made.
@@ -97,16 +99,7 @@ async fn a_redrive_is_made_once_and_keeps_only_state_exits(b: Backend) {
     );
 
     // It ends again and can be redriven again, from its new count.
-    s.end_execution(
-        ARN,
-        &ExecutionEnd {
-            status: "FAILED".into(),
-            output: None,
-            error: Some("Boom".into()),
-            cause: None,
-            stopped: 40.0,
-        },
-    );
+    s.end_execution(ARN, &failed_at(40.0));
     s.flush().await.expect("flush");
     assert!(s.redrive(&redrive(1, 50.0, "c")).await.expect("redrive"));
     let row = s.execution(ARN).await.expect("read").expect("exists");

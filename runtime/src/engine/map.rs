@@ -276,7 +276,6 @@ impl Run<'_> {
                     done: false,
                 },
                 arn,
-                state_machine_arn,
                 live,
                 aborted: Some(aborted),
             })
@@ -510,8 +509,6 @@ impl Drop for Ending<'_> {
 /// A Distributed Map's run while it runs.
 struct MapRun<'r, 'e> {
     arn: String,
-    #[allow(dead_code)]
-    state_machine_arn: String,
     live: Arc<LiveLimits>,
     /// Records MapRunAborted if the Map is dropped before the run ends.
     aborted: Option<AbortGuard<'r, 'e>>,

@@ -190,8 +190,8 @@ impl Export {
     pub fn child(&mut self, child: &ChildRecord) -> Result<(), AslError> {
         match (&child.outcome, self.to.transformation) {
             (Err(_), _) | (Ok(_), WriterTransformation::None) => {
-                let (i, r) = (if child.outcome.is_ok() { SUCCEEDED } else { FAILED }, child.record());
-                self.write(i, &r)
+                let file = if child.outcome.is_ok() { SUCCEEDED } else { FAILED };
+                self.write(file, &child.record())
             }
             (Ok(output), WriterTransformation::Compact) => self.write(SUCCEEDED, output),
             (Ok(Value::Array(items)), WriterTransformation::Flatten) => {
